@@ -1,0 +1,24 @@
+//! semguard-core: the part of semguard that runs both inside `semguard.ko` (compiled by Kbuild
+//! with the kernel's rustc) and in host tools and tests.
+//!
+//! `#![no_std]`, no `alloc`, no floating point. Everything read from the monitored guest is
+//! hostile input: every loop over guest data is bounded and every failure is a value.
+//!
+//! Vocabulary follows the paper:
+//! - **Introspection Library**: [`regs`], [`syscall`], [`addr`], [`walker`], [`tcache`],
+//!   [`mem`], [`profile`], [`process`] — reading the monitored VM.
+//! - **Assertion Checker**: [`policy`], [`eval`], [`checker`] — pairing each system call with
+//!   its invariant and deciding.
+//! - [`xen_abi`]: the vm_event request/response layout shared with the patched Xen.
+
+#![no_std]
+#![forbid(unsafe_op_in_unsafe_fn)]
+#![deny(missing_docs)]
+
+#[cfg(test)]
+extern crate std;
+
+pub mod addr;
+pub mod mem;
+pub mod regs;
+pub mod walker;
