@@ -21,4 +21,5 @@ extern crate std;
 pub mod addr;
 pub mod mem;
 pub mod regs;
+pub mod syscall;
 pub mod walker;
