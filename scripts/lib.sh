@@ -72,7 +72,7 @@ cached() {
 
 # begin_build DIR — prepares DIR.tmp for a fresh build and prints it.
 begin_build() {
-    rm -rf "$1.tmp"
+    remove_tree "$1.tmp"
     mkdir -p "$1.tmp"
     echo "$1.tmp"
 }
@@ -80,8 +80,33 @@ begin_build() {
 # finish_build DIR — marks DIR.tmp complete and moves it into place.
 finish_build() {
     date -u +%FT%TZ > "$1.tmp/.done"
-    rm -rf "$1"
+    remove_tree "$1"
     mv "$1.tmp" "$1"
+}
+
+# remove_tree DIR — rm -rf, but refuses if anything is mounted at or below DIR (a chroot with
+# a bind mount of the repository or /dev must never be deleted through it).
+remove_tree() {
+    [ -e "$1" ] || return 0
+    local abs; abs="$(realpath -m "$1")"
+    if awk -v d="$abs" '$5 == d || index($5, d "/") == 1 { found = 1 } END { exit !found }' \
+        /proc/self/mountinfo; then
+        die "refusing to delete $abs: something is mounted below it"
+    fi
+    rm -rf --one-file-system "$abs"
+}
+
+# lock_artefact NAME — takes an exclusive lock for building artefact NAME, held until the
+# calling script exits; waits (saying so) while another script holds it. Callers check the
+# cache again after taking it: the other script may just have built the same thing.
+lock_artefact() {
+    mkdir -p "$SEMGUARD_CACHE/.locks"
+    local fd
+    exec {fd}>"$SEMGUARD_CACHE/.locks/$1.lock"
+    if ! flock -n "$fd"; then
+        log "waiting for another build of $1 to finish"
+        flock "$fd"
+    fi
 }
 
 # need_host_pkgs PKG... — apt-get install the missing ones (bookworm host).
@@ -111,7 +136,19 @@ private_apt() {
     for t in $types; do
         echo "$t [trusted=yes] $DEBIAN_MIRROR $suite main" >> "$dir/sources.list"
     done
+    # Dir::Cache keeps apt's binary package caches private too: otherwise they would be written
+    # to the host's /var/cache/apt with this suite's contents.
     apt-get -o Dir::Etc::sourcelist="$dir/sources.list" -o Dir::Etc::sourceparts=/nonexistent \
-        -o Dir::State::Lists="$dir/lists" -o Dir::Cache::archives="$dir/cache/archives" \
+        -o Dir::State::Lists="$dir/lists" -o Dir::Cache="$dir/cache" \
+        -o Dir::Cache::archives="$dir/cache/archives" \
         -o APT::Get::List-Cleanup=0 "$@"
+}
+
+# private_apt_ready DIR SUITE [deb-src] — runs `update` for that private configuration unless
+# its lists are already there (versions are pinned, so old lists are fine).
+private_apt_ready() {
+    if ! ls "$1"/lists/*_InRelease >/dev/null 2>&1 ||
+       { [ "${3:-}" = deb-src ] && ! ls "$1"/lists/*_source_Sources* >/dev/null 2>&1; }; then
+        private_apt "$@" -- update -qq >&2
+    fi
 }
