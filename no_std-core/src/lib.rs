@@ -22,4 +22,6 @@ pub mod addr;
 pub mod mem;
 pub mod regs;
 pub mod syscall;
+pub mod syscall_names;
 pub mod walker;
+pub mod xen_abi;
