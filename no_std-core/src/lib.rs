@@ -25,3 +25,5 @@ pub mod syscall;
 pub mod syscall_names;
 pub mod walker;
 pub mod xen_abi;
+#[cfg(any(test, feature = "testing"))]
+pub mod fuzzing;

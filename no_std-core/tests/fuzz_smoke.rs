@@ -1,0 +1,14 @@
+//! Runs every fuzz-target body (semguard_core::fuzzing) over random and structured inputs, so
+//! the targets stay buildable and panic-free on every `cargo test`, not only under libFuzzer.
+
+use proptest::prelude::*;
+use semguard_core::fuzzing;
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn vm_event_never_panics(data in proptest::collection::vec(any::<u8>(), 0..1200)) {
+        fuzzing::vm_event(&data);
+    }
+}
