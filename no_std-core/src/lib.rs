@@ -23,5 +23,7 @@ pub mod mem;
 pub mod regs;
 pub mod syscall;
 pub mod syscall_names;
+pub mod tcache;
+pub mod vmem;
 pub mod walker;
 pub mod xen_abi;
