@@ -20,6 +20,7 @@ extern crate std;
 
 pub mod addr;
 pub mod mem;
+pub mod process;
 pub mod profile;
 pub mod regs;
 pub mod syscall;
