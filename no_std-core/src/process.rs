@@ -396,7 +396,10 @@ mod tests {
             }
             self.w64(prev, INIT + 16);
         }
-        fn mem<'a>(&'a mut self, cache: &'a mut TranslationCache<Machine>) -> GuestMemory<'a, Machine, FrameArena<'s, Machine>> {
+        fn mem<'a>(
+            &'a mut self,
+            cache: &'a mut TranslationCache<Machine>,
+        ) -> GuestMemory<'a, Machine, FrameArena<'s, Machine>> {
             let root = self.b.root();
             GuestMemory::new(self.b.arena_mut(), cache, root, PagingConfig::new(PagingMode::Level4, 46).unwrap())
         }
@@ -508,10 +511,7 @@ mod tests {
         let mut k = Kernel::new(&mut s, 3);
         let mut c = TranslationCache::new();
         let p = profile(true);
-        assert_eq!(
-            find_first(&mut k.mem(&mut c), &p, Select::Pid(1), 0),
-            Err(FindError::NotFound { visited: 0 })
-        );
+        assert_eq!(find_first(&mut k.mem(&mut c), &p, Select::Pid(1), 0), Err(FindError::NotFound { visited: 0 }));
         for i in 0..3 {
             k.set_task(i, b"x", i as u32 + 1, true);
         }

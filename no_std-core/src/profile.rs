@@ -240,7 +240,9 @@ impl Profile {
         let p = Self { f };
         let mut task_fields = [(Field::TaskTasks, 0u32); 6];
         let mut n = 0;
-        for field in [Field::TaskTasks, Field::TaskComm, Field::TaskPid, Field::TaskTgid, Field::TaskMm, Field::TaskRealParent] {
+        for field in
+            [Field::TaskTasks, Field::TaskComm, Field::TaskPid, Field::TaskTgid, Field::TaskMm, Field::TaskRealParent]
+        {
             if let Some(off) = p.offset(field) {
                 p.check_field(field, off, f.task_struct_size)?;
                 if let Some(slot) = task_fields.get_mut(n) {
@@ -518,7 +520,10 @@ mod tests {
         check(|f| f.task_pid = 2466, ProfileError::Misaligned { field: Field::TaskPid, offset: 2466 });
         check(|f| f.task_tgid = 2464, ProfileError::Overlap { a: Field::TaskPid, b: Field::TaskTgid });
         check(|f| f.task_comm = 2200, ProfileError::Overlap { a: Field::TaskTasks, b: Field::TaskComm });
-        check(|f| f.task_real_parent = Some(2272), ProfileError::Overlap { a: Field::TaskMm, b: Field::TaskRealParent });
+        check(
+            |f| f.task_real_parent = Some(2272),
+            ProfileError::Overlap { a: Field::TaskMm, b: Field::TaskRealParent },
+        );
         // Adjacent is fine.
         let mut f = sample();
         f.task_comm = 2192 + 16;

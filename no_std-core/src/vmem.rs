@@ -96,10 +96,9 @@ impl<K: FrameKind, R: FrameReader<K> + ?Sized, const N: usize> VirtMemory for Gu
             let off = t.frame_offset();
             let n = core::cmp::min(buf.len() - done, PAGE_SIZE as usize - off);
             // In bounds: done < len, n ≤ len - done.
-            self.reader.read_frame(t.frame(), off, &mut buf[done..done + n]).map_err(|e| MemError::Walk {
-                va: at,
-                error: WalkError { level: 0, kind: WalkErrorKind::Frame(e) },
-            })?;
+            self.reader
+                .read_frame(t.frame(), off, &mut buf[done..done + n])
+                .map_err(|e| MemError::Walk { va: at, error: WalkError { level: 0, kind: WalkErrorKind::Frame(e) } })?;
             last = Some((at, t));
             done += n;
         }

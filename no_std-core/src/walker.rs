@@ -298,9 +298,7 @@ fn read_entry<K: FrameKind, R: FrameReader<K> + ?Sized>(
     idx: usize,
 ) -> Result<u64, WalkError> {
     let mut b = [0u8; 8];
-    reader
-        .read_frame(table, idx * 8, &mut b)
-        .map_err(|e| WalkError { level, kind: WalkErrorKind::Frame(e) })?;
+    reader.read_frame(table, idx * 8, &mut b).map_err(|e| WalkError { level, kind: WalkErrorKind::Frame(e) })?;
     Ok(u64::from_le_bytes(b))
 }
 
@@ -550,10 +548,7 @@ mod tests {
         let wide = PagingConfig::new(PagingMode::Level4, 52).unwrap();
         let e = walk(b.arena_mut(), root, &wide, GuestVirtAddr(va)).unwrap_err();
         let missing = ((e2 | 1 << 47) & pte::ADDR) >> 12;
-        assert_eq!(
-            e,
-            WalkError { level: 1, kind: WalkErrorKind::Frame(FrameError::NotMapped { frame: missing }) }
-        );
+        assert_eq!(e, WalkError { level: 1, kind: WalkErrorKind::Frame(FrameError::NotMapped { frame: missing }) });
         // Huge-page reserved bits: a 2 MiB entry with bit 13 set.
         b.set_entry(pd, i2, 0x20_0000 | 1 << 13 | pte::PS | FLAGS).unwrap();
         let e = walk(b.arena_mut(), root, &cfg, GuestVirtAddr(va)).unwrap_err();
@@ -569,10 +564,7 @@ mod tests {
         assert_eq!(e, WalkError { level: 3, kind: WalkErrorKind::ReservedBits { bits: pte::PS } });
         // An unreadable root.
         let e = walk(b.arena_mut(), Mfn::new(0xdead), &cfg, GuestVirtAddr(va)).unwrap_err();
-        assert_eq!(
-            e,
-            WalkError { level: 4, kind: WalkErrorKind::Frame(FrameError::NotMapped { frame: 0xdead }) }
-        );
+        assert_eq!(e, WalkError { level: 4, kind: WalkErrorKind::Frame(FrameError::NotMapped { frame: 0xdead }) });
     }
 
     #[test]

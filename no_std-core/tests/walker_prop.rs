@@ -233,8 +233,8 @@ fn to_walk_error((level, e): (u8, RefErr)) -> WalkError {
 fn flags() -> impl Strategy<Value = u64> {
     // Low flag bits (P added by the caller), PS with some probability, NX, and sometimes the
     // ignored/protection-key bits 62:52.
-    (any::<u16>(), prop::bool::weighted(0.3), prop::bool::weighted(0.3), prop::option::weighted(0.2, 0u64..0x800)).prop_map(
-        |(low, ps, nx, high)| {
+    (any::<u16>(), prop::bool::weighted(0.3), prop::bool::weighted(0.3), prop::option::weighted(0.2, 0u64..0x800))
+        .prop_map(|(low, ps, nx, high)| {
             let mut f = (low as u64 & 0xf7e) | if ps { 1 << 7 } else { 0 };
             if nx {
                 f |= 1 << 63;
@@ -243,8 +243,7 @@ fn flags() -> impl Strategy<Value = u64> {
                 f |= h << 52;
             }
             f
-        },
-    )
+        })
 }
 
 fn entry() -> impl Strategy<Value = u64> {
