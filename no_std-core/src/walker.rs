@@ -256,7 +256,9 @@ pub struct Translation<K: FrameKind> {
 impl<K: FrameKind> Translation<K> {
     /// The 4 KiB frame holding the translated byte (what a [`FrameReader`] reads).
     pub const fn frame(&self) -> Frame<K> {
-        Frame::new(self.page_frame.raw() + (self.page_offset >> PAGE_SHIFT))
+        // Wrapping: fields are public, and a hand-made value must not panic (walker-made ones
+        // never come near the limit: frames < 2^40, offsets < 2^30).
+        Frame::new(self.page_frame.raw().wrapping_add(self.page_offset >> PAGE_SHIFT))
     }
     /// Offset of the translated byte inside [`Self::frame`].
     pub const fn frame_offset(&self) -> usize {
@@ -264,7 +266,7 @@ impl<K: FrameKind> Translation<K> {
     }
     /// Byte address in the frame space of `K` (machine or guest-physical).
     pub const fn phys_addr(&self) -> u64 {
-        self.page_frame.base() + self.page_offset
+        self.page_frame.base().wrapping_add(self.page_offset)
     }
     /// The same page's translation for another address `va` inside it, or `None` if `va`'s
     /// page offset does not lie in the page that `base_va` (the address this translation was
