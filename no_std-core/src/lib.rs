@@ -20,9 +20,13 @@ extern crate std;
 
 pub mod addr;
 pub mod mem;
+pub mod process;
+pub mod profile;
 pub mod regs;
 pub mod syscall;
 pub mod syscall_names;
+pub mod tcache;
+pub mod vmem;
 pub mod walker;
 pub mod xen_abi;
 #[cfg(any(test, feature = "testing"))]
