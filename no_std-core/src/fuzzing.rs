@@ -26,3 +26,112 @@ pub fn vm_event(data: &[u8]) {
     let mut out = [0u8; VM_EVENT_SIZE];
     let _ = req.to_bytes(&mut out);
 }
+
+use crate::addr::{Frame, GuestVirtAddr, Machine, PAGE_SIZE};
+use crate::mem::VirtMemory;
+use crate::process::{find_all, ProcessInfo, Select};
+use crate::profile::{Profile, ProfileFields};
+use crate::tcache::TranslationCache;
+use crate::vmem::GuestMemory;
+use crate::walker::testing::{FrameArena, FrameSlot};
+use crate::walker::{walk, PagingConfig, PagingMode};
+
+/// Frames of hostile memory a walker input can fill (frame numbers 0..HOSTILE_FRAMES).
+const HOSTILE_FRAMES: usize = 6;
+
+/// Splits `data` into a control header and up to [`HOSTILE_FRAMES`] frames (numbered from 0,
+/// so that small frame numbers in hostile entries point at other hostile frames; frame 0 is
+/// the root) and hands the arena to `f` with the header.
+fn with_hostile_frames(data: &[u8], f: impl FnOnce(&[u8], &mut FrameArena<'_, Machine>)) {
+    const HEADER: usize = 32;
+    let (head, body) = data.split_at(data.len().min(HEADER));
+    let mut slots: [FrameSlot; HOSTILE_FRAMES] = core::array::from_fn(|_| FrameSlot::EMPTY);
+    let mut arena = FrameArena::new(&mut slots, 0);
+    for (i, chunk) in body.chunks(PAGE_SIZE as usize).take(HOSTILE_FRAMES).enumerate() {
+        let frame = Frame::new(i as u64);
+        if arena.insert(frame).is_err() || arena.write(frame, 0, chunk).is_err() {
+            return;
+        }
+    }
+    f(head, &mut arena);
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    let mut v = [0u8; 8];
+    if let Some(s) = b.get(at..at + 8) {
+        v.copy_from_slice(s);
+    }
+    u64::from_le_bytes(v)
+}
+
+/// The walker, the translation cache and guest reads over hostile page tables: nothing may
+/// panic, and a cached translation must equal the uncached one.
+pub fn walker(data: &[u8]) {
+    with_hostile_frames(data, |head, arena| {
+        let mode = if head.first().copied().unwrap_or(0) & 1 == 0 { PagingMode::Level4 } else { PagingMode::Level5 };
+        let phys_bits = 32 + head.get(1).copied().unwrap_or(0) % 21;
+        let Ok(cfg) = PagingConfig::new(mode, phys_bits) else { return };
+        let cfg = cfg.with_nx(head.get(2).copied().unwrap_or(0) & 1 == 0);
+        let root = Frame::<Machine>::new(0);
+        let mut cache = TranslationCache::<Machine, 8>::new();
+        for i in 0..3 {
+            let va = GuestVirtAddr(u64_at(head, 8 + 8 * i));
+            let plain = walk(arena, root, &cfg, va);
+            let cached = cache.translate(arena, root, &cfg, va);
+            let again = cache.translate(arena, root, &cfg, va);
+            assert_eq!(plain, cached, "cached translation differs");
+            assert_eq!(plain, again, "cache hit differs");
+        }
+        let va = GuestVirtAddr(u64_at(head, 8));
+        let mut mem = GuestMemory::new(arena, &mut cache, root, cfg);
+        let _ = mem.read_u64(va);
+        let mut s = [0u8; 300];
+        let _ = mem.read_cstr(va, &mut s);
+        let mut big = [0u8; 5000];
+        let _ = mem.read_bytes(va, &mut big);
+    });
+}
+
+/// The guest-kernel profile decoder.
+pub fn profile(data: &[u8]) {
+    if let Ok(p) = Profile::decode(data) {
+        let mut out = [0u8; 128];
+        let n = p.encode(&mut out).expect("a decoded profile re-encodes");
+        assert_eq!(Profile::decode(&out[..n]), Ok(p), "profile round trip");
+    }
+}
+
+/// The process finder over a hostile task list in hostile page tables.
+pub fn process(data: &[u8]) {
+    with_hostile_frames(data, |head, arena| {
+        let Ok(cfg) = PagingConfig::new(PagingMode::Level4, 52) else { return };
+        let fields = ProfileFields {
+            init_task: 0xffff_8000_0000_0000 | (u64_at(head, 0) & 0xffff_ffff),
+            task_struct_size: 512,
+            task_tasks: 8,
+            task_comm: 64,
+            task_pid: 32,
+            task_tgid: 36,
+            task_mm: 48,
+            task_real_parent: Some(56),
+            mm_struct_size: 128,
+            mm_pgd: 16,
+            comm_len: 16,
+        };
+        let Ok(profile) = Profile::new(fields) else { return };
+        let mut mem = GuestMemory::uncached(arena, Frame::new(0), cfg);
+        let blank = ProcessInfo::<Machine> {
+            task: GuestVirtAddr(0),
+            pid: 0,
+            tgid: 0,
+            comm: [0; 16],
+            mm: GuestVirtAddr(0),
+            pgd_va: GuestVirtAddr(0),
+            pgd: Frame::new(0),
+            parent: None,
+        };
+        let mut infos = [blank; 4];
+        let _ = find_all(&mut mem, &profile, Select::Comm(b"victim"), 64, &mut infos);
+        let _ = find_all(&mut mem, &profile, Select::Pid((u64_at(head, 8) & 0xffff) as u32), 64, &mut infos);
+    });
+}

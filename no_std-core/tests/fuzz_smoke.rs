@@ -12,3 +12,22 @@ proptest! {
         fuzzing::vm_event(&data);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn walker_never_panics(data in proptest::collection::vec(any::<u8>(), 0..(32 + 3 * 4096))) {
+        fuzzing::walker(&data);
+    }
+
+    #[test]
+    fn profile_never_panics(data in proptest::collection::vec(any::<u8>(), 0..200)) {
+        fuzzing::profile(&data);
+    }
+
+    #[test]
+    fn process_never_panics(data in proptest::collection::vec(any::<u8>(), 0..(32 + 2 * 4096))) {
+        fuzzing::process(&data);
+    }
+}
