@@ -9,7 +9,8 @@
 #   wait_until SECS CMD... polls CMD every second until it succeeds (1 if SECS pass)
 #   guest_start NAME GUEST_SCENARIO [MEMORY_MB]   xl create a PV domU from the payload's
 #                          guest/bzImage + guest/initrd.img running guest-stub's GUEST_SCENARIO
-#   guest_wait NAME ERE [SECS]  waits for a line of the domU's console matching ERE; prints it
+#   guest_wait NAME ERE [SECS]  waits for a line of the domU's console matching ERE (fails
+#                          the phase after SECS, default 120); prints it
 #   guest_send NAME LINE   writes LINE to the domU's console (guest-stub's `await LINE`)
 #   guest_show NAME        prints the domU's console so far, each line prefixed "guest|NAME| "
 #   guest_destroy NAME     xl destroy and wait until the domain is gone
@@ -25,6 +26,12 @@ phase() { PHASE=$1; echo "--- phase $PHASE"; }
 ok() { mark "$PHASE" ok "$*"; }
 fail() {
     trap - ERR
+    local log
+    for log in "$CONSOLE_LOGS"/guest-*.log; do # what the domUs said last, for the driver's log tail
+        [ -f "$log" ] || continue
+        echo "--- last lines of $(basename "$log"):"
+        tail -n 30 "$log" | tr -d '\r'
+    done
     mark "$PHASE" fail "reason=$(printf '%s' "$*" | tr ' ' '_')"
     exit 1
 }
@@ -66,10 +73,7 @@ CFG
 guest_wait() {
     local name=$1 ere=$2 secs=${3:-120} log
     log=$(guest_log "$name")
-    if ! wait_until "$secs" grep -qaE -- "$ere" "$log" 2>/dev/null; then
-        guest_show "$name"
-        return 1
-    fi
+    wait_until "$secs" grep -qaE -- "$ere" "$log" 2>/dev/null || fail "no '$ere' from $name within ${secs}s"
     echo "guest|$name| $(grep -aE -m1 -- "$ere" "$log" | tr -d '\r')"
 }
 
