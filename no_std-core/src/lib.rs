@@ -19,7 +19,11 @@
 extern crate std;
 
 pub mod addr;
+pub mod checker;
+pub mod crc;
+pub mod eval;
 pub mod mem;
+pub mod policy;
 pub mod regs;
 pub mod syscall;
 pub mod walker;
