@@ -482,9 +482,7 @@ mod tests {
     #[test]
     fn inputs() {
         let s = Syscall { abi: Abi::Ia32, nr: 11, args: [10, 11, 12, 13, 14, 15], user_rip: 0x8048000 };
-        let mut regs = Registers::default();
-        regs.r12 = 0xdead;
-        regs.cr3 = 0x1000;
+        let regs = Registers { r12: 0xdead, cr3: 0x1000, ..Registers::default() };
         let get = |f: &dyn Fn(&mut CodeWriter)| match run_with(
             |w| {
                 f(w);

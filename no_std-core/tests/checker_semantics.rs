@@ -83,8 +83,7 @@ fn registers_and_short_circuit_in_rules() {
     let f = Fixture::new();
     let c = f.checker();
     let mut mem = memory();
-    let mut regs = Registers::default();
-    regs.rsi = 0x1234;
+    let mut regs = Registers { rsi: 0x1234, ..Registers::default() };
     // read: fd ∈ {0,3,4} && (count < 4096 || strlen(buf) <= 100) && rsi != 0
     assert_eq!(c.check_rules(&call(NR_READ, [3, 0, 10, 0, 0, 0], 0), &regs, &mut mem), Verdict::Allow);
     assert_eq!(kind(&c.check_rules(&call(NR_READ, [5, 0, 10, 0, 0, 0], 0), &regs, &mut mem)), Some(ViolationKind::InvariantFalse));
@@ -107,8 +106,7 @@ fn trace_automaton_per_process() {
     let f = Fixture::new();
     let c = f.checker();
     let mut mem = memory();
-    let mut regs = Registers::default();
-    regs.rsi = 1;
+    let regs = Registers { rsi: 1, ..Registers::default() };
     let open = call(NR_OPEN, [PATH_ADDR, 0, 0, 0, 0, 0], 0);
     let read = call(NR_READ, [0, 0, 10, 0, 0, 0], 0);
     let write = call(NR_WRITE, [1, 0, 10, 0, 0, 0], SITE_A);

@@ -398,9 +398,7 @@ proptest! {
         let p = Policy::decode(&blob).unwrap();
         let inv = p.invariant(0).unwrap();
         let sc = Syscall { abi: Abi::X86_64, nr, args, user_rip: rip };
-        let mut regs = Registers::default();
-        regs.rsi = rsi;
-        regs.r15 = 0x1010;
+        let regs = Registers { rsi, r15: 0x1010, ..Registers::default() };
         let mut mem = memory(&fill);
         let mut ctx = Ctx { sc: &sc, regs: &regs, mem: &mem.clone(), notes: Vec::new() };
         let want = reference(&e, &mut ctx);

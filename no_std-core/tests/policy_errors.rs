@@ -193,7 +193,7 @@ fn pending_jumps(n: usize) -> Vec<u8> {
         code.extend_from_slice(&((target - next) as u16).to_le_bytes());
     }
     code.push(o::NR);
-    code.extend(std::iter::repeat(o::NOTE).take(n));
+    code.extend(std::iter::repeat_n(o::NOTE, n));
     code
 }
 

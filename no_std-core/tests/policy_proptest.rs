@@ -49,8 +49,7 @@ fn sample_calls(seed: u64) -> Vec<(Syscall, Registers)> {
                 *a = if r % 3 == 0 { r } else { interesting[(r % interesting.len() as u64) as usize] };
             }
             let rip = [SITE_A, SITE_B, 0x40_9000, next()][(next() % 4) as usize];
-            let mut regs = Registers::default();
-            regs.rsi = next() % 3;
+            let regs = Registers { rsi: next() % 3, ..Registers::default() };
             calls.push((Syscall { abi, nr, args, user_rip: rip }, regs));
         }
     }

@@ -5,7 +5,7 @@ use scroll::Pread;
 
 use super::error::{ConstKind, PolicyError};
 use super::format::{
-    record, RawConst, SectionKind, CONST_BYTES, CONST_ENTRY_LEN, CONST_SET, MAX_CONST_BYTES, TABLE_HEADER_LEN,
+    hot, RawConst, SectionKind, CONST_BYTES, CONST_ENTRY_LEN, CONST_SET, MAX_CONST_BYTES, TABLE_HEADER_LEN,
 };
 
 /// A view of the constants section of a decoded policy.
@@ -106,7 +106,7 @@ impl<'a> ConstPool<'a> {
             return None;
         }
         let table = self.section.get(TABLE_HEADER_LEN..)?;
-        record::<RawConst>(table, usize::from(index), CONST_ENTRY_LEN)
+        hot::<RawConst>(table, usize::from(index))
     }
 
     #[inline]
@@ -281,7 +281,7 @@ mod tests {
         let mut s = section(&[], &[]);
         s[0] = 1;
         assert!(matches!(err(&s), PolicyError::TableSizeMismatch { count: 1, .. }));
-        let mut s = section(&[(CONST_BYTES, 20, 1)], &[b'x']);
+        let mut s = section(&[(CONST_BYTES, 20, 1)], b"x");
         s[9] = 7;
         assert_eq!(err(&s), PolicyError::ReservedNonZero { offset: base + 8 + 1 });
         assert_eq!(err(&section(&[(3, 20, 1)], &[0])), PolicyError::ConstBadKind { index: 0, kind: 3 });

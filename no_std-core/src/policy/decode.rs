@@ -193,7 +193,7 @@ pub(crate) fn decode_layout(blob: &[u8]) -> Result<PolicyLayout, PolicyError> {
     };
     let rule_table = bytes_of(rules);
     let mut abis = 0u8;
-    let mut prev: Option<(u8, u32, bool, u64)> = None;
+    let mut prev: Option<u128> = None;
     for rule in 0..rule_count {
         let r: RawRule = record(rule_table, rule as usize, RULE_LEN).ok_or(PolicyError::TableSizeMismatch {
             section: SectionKind::Rules,

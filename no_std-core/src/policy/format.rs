@@ -241,9 +241,22 @@ pub(crate) struct RawRule {
 impl RawRule {
     /// Sort key of the rules table: (abi, nr, site-specific, site). Any-site rules of a
     /// syscall come first, then its site-specific rules by ascending site.
-    pub fn key(&self) -> (u8, u32, bool, u64) {
-        (self.abi, self.nr, self.flags & RULE_SITE != 0, self.site)
+    pub fn key(&self) -> u128 {
+        rule_key(self.abi, self.nr, self.flags & RULE_SITE != 0, self.site)
     }
+}
+
+/// The rule sort key packed into one integer: ordering the integers is ordering the tuples
+/// (abi, nr, site-specific, site) lexicographically, and one compare is cheaper than four.
+#[inline]
+pub(crate) const fn rule_key(abi: u8, nr: u32, site_specific: bool, site: u64) -> u128 {
+    ((abi as u128) << 97) | ((nr as u128) << 65) | ((site_specific as u128) << 64) | site as u128
+}
+
+/// The sort key of rule `i` read straight from the rules table (hot path).
+#[inline]
+pub(crate) fn rule_key_at(table: &[u8], i: u32) -> Option<u128> {
+    hot::<RawRule>(table, i as usize).map(|r| r.key())
 }
 
 impl<'a> TryFromCtx<'a, Endian> for RawRule {
@@ -440,6 +453,96 @@ impl TryIntoCtx<Endian> for RawTransition {
     }
 }
 
+/// Fixed-size records read on the hot path straight from their bytes. The scroll
+/// implementations above serve decoding and encoding; these skip scroll's per-field
+/// `Result`s for the per-syscall lookups, and a unit test checks both agree on every input.
+pub(crate) trait Record: Sized {
+    /// Record size in bytes.
+    const LEN: usize;
+    /// Parses the first `LEN` bytes of `b`.
+    fn parse(b: &[u8]) -> Option<Self>;
+}
+
+macro_rules! le {
+    (u16, $r:ident, $at:literal) => {
+        u16::from_le_bytes([$r[$at], $r[$at + 1]])
+    };
+    (u32, $r:ident, $at:literal) => {
+        u32::from_le_bytes([$r[$at], $r[$at + 1], $r[$at + 2], $r[$at + 3]])
+    };
+    (u64, $r:ident, $at:literal) => {
+        u64::from_le_bytes([
+            $r[$at],
+            $r[$at + 1],
+            $r[$at + 2],
+            $r[$at + 3],
+            $r[$at + 4],
+            $r[$at + 5],
+            $r[$at + 6],
+            $r[$at + 7],
+        ])
+    };
+}
+
+impl Record for RawRule {
+    const LEN: usize = RULE_LEN;
+    #[inline]
+    fn parse(b: &[u8]) -> Option<Self> {
+        // Constant indexes into a fixed-size array: checked at compile time.
+        let r: &[u8; RULE_LEN] = b.get(..RULE_LEN)?.try_into().ok()?;
+        Some(RawRule { abi: r[0], flags: r[1], invariant: le!(u16, r, 2), nr: le!(u32, r, 4), site: le!(u64, r, 8) })
+    }
+}
+
+impl Record for RawInvariant {
+    const LEN: usize = INVARIANT_LEN;
+    #[inline]
+    fn parse(b: &[u8]) -> Option<Self> {
+        let r: &[u8; INVARIANT_LEN] = b.get(..INVARIANT_LEN)?.try_into().ok()?;
+        Some(RawInvariant {
+            id: le!(u32, r, 0),
+            code_offset: le!(u32, r, 4),
+            code_len: le!(u16, r, 8),
+            max_stack: r[10],
+            flags: r[11],
+            name_offset: le!(u32, r, 12),
+            name_len: le!(u16, r, 16),
+            reserved: le!(u16, r, 18),
+        })
+    }
+}
+
+impl Record for RawConst {
+    const LEN: usize = CONST_ENTRY_LEN;
+    #[inline]
+    fn parse(b: &[u8]) -> Option<Self> {
+        let r: &[u8; CONST_ENTRY_LEN] = b.get(..CONST_ENTRY_LEN)?.try_into().ok()?;
+        Some(RawConst { kind: r[0], reserved: [r[1], r[2], r[3]], offset: le!(u32, r, 4), len: le!(u32, r, 8) })
+    }
+}
+
+impl Record for RawTransition {
+    const LEN: usize = TRANSITION_LEN;
+    #[inline]
+    fn parse(b: &[u8]) -> Option<Self> {
+        let r: &[u8; TRANSITION_LEN] = b.get(..TRANSITION_LEN)?.try_into().ok()?;
+        Some(RawTransition {
+            from: le!(u32, r, 0),
+            abi: r[4],
+            reserved: [r[5], r[6], r[7]],
+            nr: le!(u32, r, 8),
+            to: le!(u32, r, 12),
+        })
+    }
+}
+
+/// Record `index` of a table of `T`s (hot path); `None` past the end.
+#[inline]
+pub(crate) fn hot<T: Record>(table: &[u8], index: usize) -> Option<T> {
+    let start = index.checked_mul(T::LEN)?;
+    T::parse(table.get(start..)?)
+}
+
 /// Reads record `index` of `size` bytes from a table that starts at `table`. `None` if it
 /// does not fit (only possible when a caller pairs a layout with the wrong bytes).
 #[inline]
@@ -519,6 +622,39 @@ mod tests {
         let t = RawTransition { from: 1, abi: 0, reserved: [0; 3], nr: 2, to: 0 };
         assert_eq!(buf.pwrite_with(t, 0, scroll::LE).unwrap(), TRANSITION_LEN);
         assert_eq!(buf.pread_with::<RawTransition>(0, scroll::LE).unwrap(), t);
+    }
+
+    #[test]
+    fn hot_path_parsers_agree_with_scroll() {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut buf = [0u8; 24];
+        for _ in 0..20_000 {
+            for b in buf.iter_mut() {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                *b = x as u8;
+            }
+            assert_eq!(hot::<RawRule>(&buf, 0), buf.pread_with::<RawRule>(0, scroll::LE).ok());
+            assert_eq!(hot::<RawInvariant>(&buf, 0), buf.pread_with::<RawInvariant>(0, scroll::LE).ok());
+            assert_eq!(hot::<RawConst>(&buf, 0), buf.pread_with::<RawConst>(0, scroll::LE).ok());
+            assert_eq!(hot::<RawTransition>(&buf, 0), buf.pread_with::<RawTransition>(0, scroll::LE).ok());
+            assert_eq!(hot::<RawConst>(&buf, 1), buf.pread_with::<RawConst>(12, scroll::LE).ok());
+            assert_eq!(hot::<RawConst>(&buf, 2), None);
+            let r = hot::<RawRule>(&buf, 0).unwrap();
+            assert_eq!(rule_key_at(&buf, 0), Some(r.key()));
+        }
+        assert_eq!(hot::<RawRule>(&buf, usize::MAX), None);
+    }
+
+    #[test]
+    fn packed_rule_key_orders_like_the_tuple() {
+        let samples = [(0u8, 0u32, false, 0u64), (0, 0, false, u64::MAX), (0, 0, true, 0), (0, 1, false, 0), (0, u32::MAX, true, u64::MAX), (1, 0, false, 0), (2, 5, true, 7), (255, u32::MAX, true, u64::MAX)];
+        for a in samples {
+            for b in samples {
+                assert_eq!(rule_key(a.0, a.1, a.2, a.3).cmp(&rule_key(b.0, b.1, b.2, b.3)), a.cmp(&b), "{a:?} {b:?}");
+            }
+        }
     }
 
     #[test]

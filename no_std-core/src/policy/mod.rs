@@ -135,8 +135,9 @@ pub use format::{DefaultAction, SectionKind};
 pub use op::{BinOp, ConstId, Insn, Width};
 
 use crate::syscall::Abi;
-use format::{abi_from_u8, record, RawInvariant, RawRule, RawTransition, INVARIANT_LEN, RULE_ALLOW, RULE_LEN, RULE_SITE,
-    TRANSITION_LEN};
+use format::{
+    abi_from_u8, hot, rule_key, rule_key_at, RawInvariant, RawRule, RawTransition, RULE_ALLOW, RULE_SITE,
+};
 
 /// A byte range of the blob.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -343,7 +344,7 @@ impl<'a> Automaton<'a> {
         if i >= self.count {
             return None;
         }
-        let t: RawTransition = record(self.table, i as usize, TRANSITION_LEN)?;
+        let t: RawTransition = hot(self.table, i as usize)?;
         Some(Transition { from: t.from, abi: abi_from_u8(t.abi)?, nr: t.nr, to: t.to })
     }
     /// The state after `(abi, nr)` from `state`, or `None` if the call is not legal there.
@@ -354,7 +355,7 @@ impl<'a> Automaton<'a> {
         let (mut lo, mut hi) = (0u32, self.count);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            let t: RawTransition = record(self.table, mid as usize, TRANSITION_LEN)?;
+            let t: RawTransition = hot(self.table, mid as usize)?;
             match t.key().cmp(&key) {
                 core::cmp::Ordering::Less => lo = mid + 1,
                 core::cmp::Ordering::Equal => return Some(t.to),
@@ -429,7 +430,7 @@ impl<'a> Policy<'a> {
         if i >= self.layout.rule_count {
             return None;
         }
-        record(self.section(self.layout.rules), i as usize, RULE_LEN)
+        hot(self.section(self.layout.rules), i as usize)
     }
 
     /// Rule `i` in table order.
@@ -443,42 +444,38 @@ impl<'a> Policy<'a> {
         })
     }
 
-    /// First rule whose key is ≥ `key`.
+    /// The rules with exactly `key` among `lo..hi`: binary search for the first, then a
+    /// scan (bounded by the rule count) to the last.
     #[inline]
-    fn lower_bound(&self, key: (u8, u32, bool, u64)) -> u32 {
-        let (mut lo, mut hi) = (0u32, self.layout.rule_count);
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            match self.raw_rule(mid) {
-                Some(r) if r.key() < key => lo = mid + 1,
-                _ => hi = mid,
+    fn run(table: &[u8], mut lo: u32, hi: u32, key: u128) -> (u32, u32) {
+        let mut h = hi;
+        while lo < h {
+            let mid = lo + (h - lo) / 2;
+            match rule_key_at(table, mid) {
+                Some(k) if k < key => lo = mid + 1,
+                _ => h = mid,
             }
         }
-        lo
-    }
-
-    /// Rules with exactly `key`, starting the search at its lower bound.
-    #[inline]
-    fn run(&self, key: (u8, u32, bool, u64)) -> (u32, u32) {
-        let start = self.lower_bound(key);
-        let mut end = start;
-        // Bounded by the rule count.
-        while end < self.layout.rule_count && self.raw_rule(end).is_some_and(|r| r.key() == key) {
+        let mut end = lo;
+        while end < hi && rule_key_at(table, end) == Some(key) {
             end += 1;
         }
-        (start, end)
+        (lo, end)
     }
 
     /// The rules that apply to a call (see the module docs): site-specific rules for `rip`
-    /// if any, else the any-site rules; empty if none. Two binary searches.
+    /// if any, else the any-site rules; empty if none. Two binary searches over the sorted
+    /// table, the second only over what follows the any-site rules.
     #[inline]
     pub fn matching_rules(&self, abi: Abi, nr: u32, rip: u64) -> RuleMatch {
-        let (start, end) = self.run((abi as u8, nr, true, rip));
+        let table = self.section(self.layout.rules);
+        let n = self.layout.rule_count;
+        let (any_start, any_end) = Self::run(table, 0, n, rule_key(abi as u8, nr, false, 0));
+        let (start, end) = Self::run(table, any_end, n, rule_key(abi as u8, nr, true, rip));
         if start < end {
             return RuleMatch { start, end, site_specific: true };
         }
-        let (start, end) = self.run((abi as u8, nr, false, 0));
-        RuleMatch { start, end, site_specific: false }
+        RuleMatch { start: any_start, end: any_end, site_specific: false }
     }
 
     /// Number of invariants.
@@ -492,7 +489,7 @@ impl<'a> Policy<'a> {
         if index >= self.layout.invariant_count {
             return None;
         }
-        let r: RawInvariant = record(self.section(self.layout.invariants), usize::from(index), INVARIANT_LEN)?;
+        let r: RawInvariant = hot(self.section(self.layout.invariants), usize::from(index))?;
         let code = self
             .section(self.layout.bytecode)
             .get(Span { off: r.code_offset, len: u32::from(r.code_len) }.range_checked()?)?;

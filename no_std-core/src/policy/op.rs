@@ -402,7 +402,7 @@ pub fn decode_insn(code: &[u8], pc: usize) -> Result<(Insn, usize), InsnError> {
         LD8S => (Insn::Load { width: Width::W8, signed: true }, 0),
         LD16S => (Insn::Load { width: Width::W16, signed: true }, 0),
         LD32S => (Insn::Load { width: Width::W32, signed: true }, 0),
-        x if x >= BIN_FIRST && x < BIN_FIRST + BinOp::COUNT => {
+        x if (BIN_FIRST..BIN_FIRST + BinOp::COUNT).contains(&x) => {
             (Insn::Bin(BinOp::from_u8(x - BIN_FIRST).ok_or(InsnError::BadOpcode(x))?), 0)
         }
         NEG => (Insn::Neg, 0),

@@ -286,9 +286,7 @@ mod tests {
         for _ in 0..MAX_STACK {
             code.extend_from_slice(&[o::PUSH8, 1]);
         }
-        for _ in 1..MAX_STACK {
-            code.push(o::BIN_FIRST);
-        }
+        code.resize(code.len() + MAX_STACK - 1, o::BIN_FIRST);
         assert_eq!(check(&code).unwrap().max_depth as usize, MAX_STACK);
         let mut over = std::vec![o::PUSH8, 1];
         over.extend_from_slice(&code);
@@ -307,7 +305,7 @@ mod tests {
             code.extend_from_slice(&(off as u16).to_le_bytes());
         }
         code.extend_from_slice(&[o::ARG, 0]);
-        code.extend(std::iter::repeat(o::NOTE).take(levels));
+        code.extend(core::iter::repeat_n(o::NOTE, levels));
         code
     }
 
