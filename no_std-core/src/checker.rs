@@ -24,7 +24,7 @@
 //! Fail-closed belongs to the caller: [`Verdict::Unverifiable`] names the invariant, the
 //! faulting instruction and the reason (with the address for memory faults) for the log.
 
-use crate::eval::{evaluate, Verdict, ViolationKind, Values};
+use crate::eval::{evaluate, EvalFault, InvariantRef, Values, Verdict, ViolationKind};
 use crate::mem::VirtMemory;
 use crate::policy::{DefaultAction, Policy, RuleAction};
 use crate::regs::Registers;
@@ -104,17 +104,16 @@ impl<'a> Checker<'a> {
         }
         // Bounded by the rule count.
         for i in m.start..m.end {
-            let Some(rule) = p.rule(i) else { continue };
-            let RuleAction::Check(index) = rule.action else { continue };
-            // Decode validated the reference; a miss would mean a mismatched layout, and
-            // skipping a check must not allow anything, so it is reported as unverifiable.
-            let Some(inv) = p.invariant(index) else {
-                return Verdict::Unverifiable {
-                    invariant: crate::eval::InvariantRef { index, id: u32::MAX },
-                    at: 0,
-                    reason: crate::eval::EvalFault::Malformed,
-                };
+            // Decode validated every rule and reference, so a miss means a layout attached
+            // to the wrong bytes. Skipping a check must never allow a call: report it.
+            let malformed = |index| Verdict::Unverifiable {
+                invariant: InvariantRef { index, id: u32::MAX },
+                at: 0,
+                reason: EvalFault::Malformed,
             };
+            let Some(rule) = p.rule(i) else { return malformed(u16::MAX) };
+            let RuleAction::Check(index) = rule.action else { continue };
+            let Some(inv) = p.invariant(index) else { return malformed(index) };
             let v = evaluate(&inv, sc, regs, mem);
             if !v.is_allow() {
                 return v;
@@ -143,7 +142,6 @@ impl<'a> Checker<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::eval::InvariantRef;
     use crate::mem::flat::FlatMemory;
     use crate::policy::examples;
     use crate::syscall::Abi;

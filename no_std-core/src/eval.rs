@@ -225,7 +225,7 @@ pub fn evaluate_with_stats<M: VirtMemory + ?Sized>(
     // Bounded: `next > pc` for every instruction and jumps add a non-negative offset to it.
     while pc < code.len() {
         let Ok((insn, next)) = decode_insn(code, pc) else { fault!(EvalFault::Malformed) };
-        stats.steps += 1;
+        stats.steps = stats.steps.saturating_add(1);
         let mut to = next;
         match insn {
             Insn::Push(v) => push!(v),
@@ -239,7 +239,7 @@ pub fn evaluate_with_stats<M: VirtMemory + ?Sized>(
             Insn::Rip => push!(sc.user_rip),
             Insn::Load { width, signed } => {
                 let addr = pop!();
-                stats.guest_bytes += width.bytes() as u32;
+                stats.guest_bytes = stats.guest_bytes.saturating_add(width.bytes() as u32);
                 let v = mem_try!(mem.read_uint(GuestVirtAddr(addr), width.bytes()).map_err(|e| (addr, e)));
                 push!(if signed { width.sext(v) } else { v })
             }
@@ -384,7 +384,7 @@ fn guest_matches<M: VirtMemory + ?Sized>(
         let here = addr.checked_add(done as u64).ok_or((addr, MemError::Overflow))?;
         let n = chunk_len(here, total - done);
         let chunk = buf.get_mut(..n).ok_or((here, MemError::BufferTooSmall))?;
-        stats.guest_bytes += n as u32;
+        stats.guest_bytes = stats.guest_bytes.saturating_add(n as u32);
         mem.read_bytes(GuestVirtAddr(here), chunk).map_err(|e| (here, e))?;
         for (i, &b) in chunk.iter().enumerate() {
             // Past the constant only the terminating NUL is expected.
@@ -411,7 +411,7 @@ fn guest_strlen<M: VirtMemory + ?Sized>(
         let here = addr.checked_add(done as u64).ok_or((addr, MemError::Overflow))?;
         let n = chunk_len(here, total - done);
         let chunk = buf.get_mut(..n).ok_or((here, MemError::BufferTooSmall))?;
-        stats.guest_bytes += n as u32;
+        stats.guest_bytes = stats.guest_bytes.saturating_add(n as u32);
         mem.read_bytes(GuestVirtAddr(here), chunk).map_err(|e| (here, e))?;
         if let Some(i) = chunk.iter().position(|&b| b == 0) {
             return Ok(Some((done + i) as u64));

@@ -156,6 +156,37 @@ proptest! {
         }
     }
 
+    /// A layout re-attached to other bytes (same length and checksum field — the only things
+    /// `attach` checks) must still never panic: every hot-path read is bounds-checked.
+    #[test]
+    fn layout_on_foreign_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 1..2), seed in any::<u64>()) {
+        let layout = Policy::decode(base()).unwrap().layout();
+        let mut other = base().to_vec();
+        let mut x = seed | 1;
+        for (i, b) in other.iter_mut().enumerate() {
+            if !(CRC_OFFSET..CRC_OFFSET + 4).contains(&i) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                *b = (x as u8) ^ bytes[0];
+            }
+        }
+        let p = layout.attach(&other).expect("same length and checksum field");
+        let mut mem = memory();
+        let c = Checker::new(p);
+        let mut st = c.new_process();
+        for (sc, regs) in sample_calls(seed) {
+            let _ = c.check(&mut st, &sc, &regs, &mut mem);
+        }
+        for i in 0..p.invariant_count() {
+            if let Some(inv) = p.invariant(i) {
+                for (sc, regs) in sample_calls(seed).iter().take(3) {
+                    let _ = evaluate_with_stats(&inv, sc, regs, &mut mem, &mut EvalStats::default());
+                }
+            }
+        }
+    }
+
     #[test]
     fn random_edits_of_a_valid_policy(
         edits in proptest::collection::vec((any::<proptest::sample::Index>(), 0u8..6, any::<u32>()), 1..6),

@@ -241,7 +241,7 @@ pub(crate) struct RawRule {
 impl RawRule {
     /// Sort key of the rules table: (abi, nr, site-specific, site). Any-site rules of a
     /// syscall come first, then its site-specific rules by ascending site.
-    pub fn key(&self) -> u128 {
+    pub(crate) fn key(&self) -> u128 {
         rule_key(self.abi, self.nr, self.flags & RULE_SITE != 0, self.site)
     }
 }
@@ -418,7 +418,7 @@ pub(crate) struct RawTransition {
 
 impl RawTransition {
     /// Sort key of the transition table; strictly ascending means deterministic.
-    pub fn key(&self) -> (u32, u8, u32) {
+    pub(crate) fn key(&self) -> (u32, u8, u32) {
         (self.from, self.abi, self.nr)
     }
 }

@@ -147,21 +147,21 @@ pub(crate) struct Span {
 }
 
 impl Span {
-    pub const EMPTY: Span = Span { off: 0, len: 0 };
+    pub(crate) const EMPTY: Span = Span { off: 0, len: 0 };
 
     /// The range; saturating so that it can never wrap (an out-of-range span yields no bytes).
-    pub fn range(&self) -> core::ops::Range<usize> {
+    pub(crate) fn range(&self) -> core::ops::Range<usize> {
         let start = self.off as usize;
         start..start.saturating_add(self.len as usize)
     }
 
     /// The range, `None` if it would overflow.
-    pub fn range_checked(&self) -> Option<core::ops::Range<usize>> {
+    pub(crate) fn range_checked(&self) -> Option<core::ops::Range<usize>> {
         let start = self.off as usize;
         Some(start..start.checked_add(self.len as usize)?)
     }
 
-    pub fn overlaps(&self, o: &Span) -> bool {
+    pub(crate) fn overlaps(&self, o: &Span) -> bool {
         let (a0, a1) = (u64::from(self.off), u64::from(self.off) + u64::from(self.len));
         let (b0, b1) = (u64::from(o.off), u64::from(o.off) + u64::from(o.len));
         self.len > 0 && o.len > 0 && a0 < b1 && b0 < a1
