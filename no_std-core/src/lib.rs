@@ -6,8 +6,8 @@
 //!
 //! Vocabulary follows the paper:
 //! - **Introspection Library**: [`regs`], [`syscall`], [`addr`], [`walker`], [`tcache`],
-//!   [`mem`], [`profile`], [`process`] — reading the monitored VM.
-//! - **Assertion Checker**: [`policy`], [`eval`], [`checker`] — pairing each system call with
+//!   [`mem`], [`vmem`], [`profile`], [`process`] — reading the monitored VM.
+//! - **Assertion Checker**: [`policy`], [`eval`], [`checker`] ([`crc`] for the policy checksum) — pairing each system call with
 //!   its invariant and deciding.
 //! - [`xen_abi`]: the vm_event request/response layout shared with the patched Xen.
 
@@ -19,7 +19,11 @@
 extern crate std;
 
 pub mod addr;
+pub mod checker;
+pub mod crc;
+pub mod eval;
 pub mod mem;
+pub mod policy;
 pub mod process;
 pub mod profile;
 pub mod regs;
