@@ -135,3 +135,99 @@ pub fn process(data: &[u8]) {
         let _ = find_all(&mut mem, &profile, Select::Pid((u64_at(head, 8) & 0xffff) as u32), 64, &mut infos);
     });
 }
+
+use crate::checker::Checker;
+use crate::policy::{examples, Policy};
+use crate::regs::Registers;
+use crate::syscall::{Abi, Syscall};
+
+/// Where the header keeps the CRC-32 (after magic, major, minor, total length).
+const POLICY_CRC_AT: usize = 12;
+
+/// Fixes a mutated policy's checksum so the mutation reaches the validation behind it.
+fn fix_policy_crc(blob: &mut [u8]) {
+    if blob.len() < POLICY_CRC_AT + 4 {
+        return;
+    }
+    blob[POLICY_CRC_AT..POLICY_CRC_AT + 4].fill(0);
+    let crc = crate::crc::crc32(blob);
+    blob[POLICY_CRC_AT..POLICY_CRC_AT + 4].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// Runs every typical call (and a few built from `seed`) through a checker over `policy`.
+fn exercise(policy: Policy<'_>, seed: &[u8]) {
+    let checker = Checker::new(policy);
+    let mut st = checker.new_process();
+    let mut mem = examples::memory();
+    let regs = Registers::default();
+    for (sc, _) in examples::typical_calls() {
+        let _ = checker.check(&mut st, &sc, &regs, &mut mem);
+    }
+    for chunk in seed.chunks(16).take(8) {
+        let abi = match chunk.first().copied().unwrap_or(0) % 3 {
+            0 => Abi::X86_64,
+            1 => Abi::Ia32,
+            _ => Abi::X32,
+        };
+        let sc = Syscall {
+            abi,
+            nr: u32::from(chunk.get(1).copied().unwrap_or(0)),
+            args: [u64_at(chunk, 8), examples::GOOD_PATH_ADDR, 100, 0, 0, 0],
+            user_rip: u64_at(chunk, 0),
+        };
+        let _ = checker.check(&mut st, &sc, &regs, &mut mem);
+    }
+}
+
+/// The policy decoder on arbitrary bytes; what it accepts must evaluate without panicking.
+pub fn policy_decode(data: &[u8]) {
+    if let Ok(p) = Policy::decode(data) {
+        exercise(p, data);
+    }
+}
+
+/// Structured mutations of valid policies (checksum repaired) so that the fuzzer reaches the
+/// section, bytecode and constant validation rather than stopping at the CRC.
+pub fn policy_mutated(data: &[u8]) {
+    let mut blob = [0u8; 2048];
+    let which = data.first().copied().unwrap_or(0);
+    let built = match which % 3 {
+        0 => examples::typical(&mut blob),
+        1 => examples::trace(&mut blob),
+        _ => examples::write_count_le_config(&mut blob, examples::CONFIG_ADDR + examples::MAX_LEN_OFFSET),
+    };
+    let Ok(n) = built else { return };
+    let blob = &mut blob[..n];
+    // Each 3-byte group: position (2 bytes) and an XOR mask.
+    for m in data.get(1..).unwrap_or(&[]).chunks_exact(3).take(16) {
+        let pos = usize::from(u16::from_le_bytes([m[0], m[1]])) % n;
+        blob[pos] ^= m[2];
+    }
+    fix_policy_crc(blob);
+    if let Ok(p) = Policy::decode(blob) {
+        exercise(p, data);
+    }
+}
+
+/// The evaluator over hostile registers, arguments and P's memory, with the typical policy.
+pub fn evaluator(data: &[u8]) {
+    let mut blob = [0u8; 2048];
+    let Ok(n) = examples::typical(&mut blob) else { return };
+    let Ok(policy) = Policy::decode(&blob[..n]) else { return };
+    let checker = Checker::new(policy);
+    let mut st = checker.new_process();
+    let (head, body) = data.split_at(data.len().min(64));
+    // P's memory: the rest of the input, at the addresses the invariants read.
+    let mut mem = crate::mem::flat::FlatMemory::<4>::new();
+    let _ = mem.write(examples::GOOD_PATH_ADDR - 8, body.get(..4096).unwrap_or(body));
+    let _ = mem.write(examples::CONFIG_ADDR, body.get(4096..).unwrap_or(&[]));
+    let regs = Registers { rip: u64_at(head, 0), rsp: u64_at(head, 8), ..Registers::default() };
+    for (i, nr) in [examples::nr::OPEN, examples::nr::OPENAT, examples::nr::WRITE, examples::nr::EXECVE].into_iter().enumerate() {
+        let mut args = [0u64; 6];
+        for (k, a) in args.iter_mut().enumerate() {
+            *a = u64_at(head, 16 + 8 * ((i + k) % 6));
+        }
+        let sc = Syscall { abi: Abi::X86_64, nr, args, user_rip: regs.rip };
+        let _ = checker.check(&mut st, &sc, &regs, &mut mem);
+    }
+}

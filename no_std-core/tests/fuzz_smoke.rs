@@ -31,3 +31,22 @@ proptest! {
         fuzzing::process(&data);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    #[test]
+    fn policy_decode_never_panics(data in proptest::collection::vec(any::<u8>(), 0..600)) {
+        fuzzing::policy_decode(&data);
+    }
+
+    #[test]
+    fn policy_mutated_never_panics(data in proptest::collection::vec(any::<u8>(), 0..49)) {
+        fuzzing::policy_mutated(&data);
+    }
+
+    #[test]
+    fn evaluator_never_panics(data in proptest::collection::vec(any::<u8>(), 0..5000)) {
+        fuzzing::evaluator(&data);
+    }
+}
