@@ -52,5 +52,38 @@ fn translation(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, translation);
+fn assertion_checker(c: &mut Criterion) {
+    use semguard_core::checker::Checker;
+    use semguard_core::eval::evaluate;
+    use semguard_core::policy::{examples, Policy};
+    use semguard_core::regs::Registers;
+
+    let mut blob = [0u8; 2048];
+    let n = examples::typical(&mut blob).expect("typical policy");
+    let blob = &blob[..n];
+    c.bench_function("policy decode + validate (typical, 4 invariants)", |bn| {
+        bn.iter(|| Policy::decode(black_box(blob)).map(|p| p.rule_count()))
+    });
+    let policy = Policy::decode(blob).expect("decode");
+    let checker = Checker::new(policy);
+    let regs = Registers::default();
+    let mut mem = examples::memory();
+    let calls = examples::typical_calls();
+    let names = ["openat path == const (allowed)", "openat path == const (violation)", "write site + count <= config.max_len (allowed)"];
+    for (i, name) in names.iter().enumerate() {
+        let (sc, expect_allow) = calls[i];
+        let mut st = checker.new_process();
+        assert_eq!(checker.check(&mut st, &sc, &regs, &mut mem).is_allow(), expect_allow, "{name}");
+        c.bench_function(&format!("check {name}"), |bn| {
+            bn.iter(|| checker.check(&mut st, black_box(&sc), &regs, &mut mem))
+        });
+    }
+    let inv = policy.invariant(2).expect("write invariant");
+    let (sc, _) = calls[2];
+    c.bench_function("evaluate one invariant (write count <= config.max_len)", |bn| {
+        bn.iter(|| evaluate(&inv, black_box(&sc), &regs, &mut mem))
+    });
+}
+
+criterion_group!(benches, translation, assertion_checker);
 criterion_main!(benches);
