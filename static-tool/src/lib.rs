@@ -1,0 +1,9 @@
+//! semguard's **static tool**: turns P's program into the policy the Assertion Checker
+//! evaluates. Invariant language (lexer → parser → resolver over P's DWARF → type checker →
+//! code generator using semguard-core's encoder), the policy disassembler, inference of
+//! invariants from P's binary, and the guest-kernel profile extractor.
+
+pub mod ast;
+pub mod diag;
+pub mod lexer;
+pub mod parser;
