@@ -4,6 +4,17 @@
 //! invariants from P's binary, and the guest-kernel profile extractor.
 
 pub mod ast;
+pub mod codegen;
+pub mod compile;
+pub mod ctype;
 pub mod diag;
+pub mod dwarf;
+pub mod elf;
+pub mod ir;
 pub mod lexer;
 pub mod parser;
+pub mod sysargs;
+pub mod typecheck;
+pub mod cli;
+pub mod profile;
+pub mod show;

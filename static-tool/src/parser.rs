@@ -433,7 +433,7 @@ impl Parser {
             } else if self.is_punct("[") {
                 let t = self.bump();
                 self.count_op(t.span)?;
-                let idx = self.nest(t.span, |p| p.expr())?;
+                let idx = self.nest(t.span, |p| p.or())?;
                 let end = self.expect_punct("]")?;
                 let span = e.span.to(end);
                 e = Expr { kind: ExprKind::Index(Box::new(e), Box::new(idx)), span };
@@ -483,7 +483,7 @@ impl Parser {
             }
             Tok::Punct("(") => {
                 self.bump();
-                let e = self.nest(t.span, |p| p.expr())?;
+                let e = self.nest(t.span, |p| p.or())?;
                 let end = self.expect_punct(")")?;
                 Ok(Expr { kind: e.kind, span: t.span.to(end) })
             }
@@ -492,7 +492,7 @@ impl Parser {
                 let mut elems = Vec::new();
                 if !self.is_punct("}") {
                     loop {
-                        elems.push(self.nest(t.span, |p| p.expr())?);
+                        elems.push(self.nest(t.span, |p| p.or())?);
                         if !self.eat_punct(",") || self.is_punct("}") {
                             break;
                         }
@@ -515,7 +515,7 @@ impl Parser {
         let mut args = Vec::new();
         if !self.is_punct(")") {
             loop {
-                args.push(self.nest(open, |p| p.expr())?);
+                args.push(self.nest(open, |p| p.or())?);
                 if !self.eat_punct(",") {
                     break;
                 }

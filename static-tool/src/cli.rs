@@ -1,0 +1,158 @@
+//! The `semguard` command line (clap derive). [`run`] does the work and returns what to
+//! print, so tests drive the same code as the binary.
+
+use std::ffi::OsString;
+
+use clap::{Parser, Subcommand};
+
+use crate::compile;
+use crate::diag::ToolError;
+use crate::elf::Elf;
+use crate::profile;
+use crate::show;
+
+/// semguard static tool: policies for the Assertion Checker and guest-kernel profiles.
+#[derive(Parser, Debug)]
+#[command(name = "semguard", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Policies: compile invariant source, show a compiled policy, infer invariants.
+    #[command(subcommand)]
+    Policy(PolicyCmd),
+    /// Extract the guest-kernel profile from vmlinux (BTF or DWARF) and System.map.
+    Profile {
+        /// The guest kernel's vmlinux.
+        vmlinux: String,
+        /// The guest kernel's System.map.
+        system_map: String,
+        /// Where to write the 64-byte profile.
+        #[arg(short, long)]
+        output: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum PolicyCmd {
+    /// Compile invariant source against P's ELF/DWARF into a binary policy.
+    Compile {
+        /// P's executable (x86-64, statically linked or non-PIE, with -g for variables).
+        elf: String,
+        /// Invariant source (.sgi).
+        source: String,
+        /// Output policy blob (.sgp).
+        #[arg(short, long)]
+        output: String,
+        /// Embed this guest-kernel profile (from `semguard profile`) in the policy.
+        #[arg(long)]
+        profile: Option<String>,
+    },
+    /// Print a compiled policy: rules, invariants (disassembled), constants, automaton.
+    Show {
+        /// Policy blob.
+        policy: String,
+    },
+}
+
+/// What a command printed and its exit status.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// Exit status.
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+fn read_text(path: &str) -> Result<String, ToolError> {
+    std::fs::read_to_string(path).map_err(|e| ToolError(format!("{path}: {e}")))
+}
+
+fn write(path: &str, data: &[u8]) -> Result<(), ToolError> {
+    std::fs::write(path, data).map_err(|e| ToolError(format!("{path}: {e}")))
+}
+
+/// Runs the command line `args` (including the program name).
+pub fn run<I, T>(args: I) -> Outcome
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let text = e.render().to_string();
+            let code = e.exit_code();
+            return if code == 0 {
+                Outcome { code, stdout: text, stderr: String::new() }
+            } else {
+                Outcome { code, stdout: String::new(), stderr: text }
+            };
+        }
+    };
+    match dispatch(cli) {
+        Ok(out) => out,
+        Err(e) => Outcome { code: 1, stdout: String::new(), stderr: format!("semguard: {e}\n") },
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<Outcome, ToolError> {
+    match cli.cmd {
+        Cmd::Policy(PolicyCmd::Compile { elf, source, output, profile }) => {
+            let src = read_text(&source)?;
+            let kp = match &profile {
+                Some(p) => {
+                    let bytes = std::fs::read(p).map_err(|e| ToolError(format!("{p}: {e}")))?;
+                    semguard_core::profile::Profile::decode(&bytes)
+                        .map_err(|e| ToolError(format!("{p}: not a guest-kernel profile: {e:?}")))?;
+                    Some(bytes)
+                }
+                None => None,
+            };
+            let mut prog = compile::load_program(&elf)?;
+            match compile::compile(&src, &mut prog, kp.as_deref()) {
+                Ok(c) => {
+                    write(&output, &c.blob)?;
+                    Ok(Outcome {
+                        code: 0,
+                        stdout: format!(
+                            "{output}: {} bytes, {} rules, {} invariants, policy id {:#x}\n",
+                            c.blob.len(),
+                            c.policy.rules.len(),
+                            c.policy.invariants.len(),
+                            c.policy.id
+                        ),
+                        stderr: String::new(),
+                    })
+                }
+                Err(diags) => Ok(Outcome {
+                    code: 1,
+                    stdout: String::new(),
+                    stderr: format!("{}\n{} error(s); nothing written\n", compile::render(&source, &src, &diags), diags.len()),
+                }),
+            }
+        }
+        Cmd::Policy(PolicyCmd::Show { policy }) => {
+            let blob = std::fs::read(&policy).map_err(|e| ToolError(format!("{policy}: {e}")))?;
+            let text = show::show(&blob).map_err(|e| ToolError(format!("{policy}: {e}")))?;
+            Ok(Outcome { code: 0, stdout: text, stderr: String::new() })
+        }
+        Cmd::Profile { vmlinux, system_map, output } => {
+            let map = read_text(&system_map)?;
+            let elf = Elf::read(&vmlinux)?;
+            let (fields, source) = profile::extract(elf, &map)?;
+            let bytes = profile::encode(fields)?;
+            write(&output, &bytes)?;
+            Ok(Outcome {
+                code: 0,
+                stdout: format!("{output}: guest-kernel profile from {source:?}\n{}\n", profile::describe(&fields)),
+                stderr: String::new(),
+            })
+        }
+    }
+}

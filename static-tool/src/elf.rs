@@ -1,0 +1,157 @@
+//! P's ELF file through the `object` crate: kind, symbols, executable sections, and the raw
+//! DWARF sections for the resolver (decompressed if needed).
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use object::{Object, ObjectSection, ObjectSymbol};
+
+use crate::diag::ToolError;
+
+/// What an ELF symbol names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SymKind {
+    /// Code.
+    Text,
+    /// Data.
+    Data,
+    /// Thread-local data.
+    Tls,
+    /// Anything else.
+    Other,
+}
+
+/// An ELF symbol.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sym {
+    /// Name.
+    pub name: String,
+    /// Address.
+    pub addr: u64,
+    /// Size in bytes (0 if unknown).
+    pub size: u64,
+    /// Kind.
+    pub kind: SymKind,
+    /// True for global/weak binding.
+    pub global: bool,
+}
+
+/// An executable section's bytes.
+#[derive(Clone, Debug)]
+pub struct CodeSection {
+    /// Name (`.text`, …).
+    pub name: String,
+    /// Load address.
+    pub addr: u64,
+    /// Bytes.
+    pub data: Vec<u8>,
+}
+
+/// The parts of an ELF file the static tool uses.
+#[derive(Clone, Debug)]
+pub struct Elf {
+    /// Path it was read from (for messages).
+    pub path: String,
+    /// True if x86-64.
+    pub x86_64: bool,
+    /// True for ET_DYN (PIE or shared object): addresses are relative to a load base.
+    pub position_independent: bool,
+    /// Symbols by name (the first definition wins; local symbols of the same name are kept
+    /// in `all_symbols`).
+    pub symbols: HashMap<String, Sym>,
+    /// Every defined symbol, sorted by address.
+    pub all_symbols: Vec<Sym>,
+    /// Executable sections.
+    pub code: Vec<CodeSection>,
+    /// DWARF sections by name (`.debug_info`, …), decompressed.
+    pub debug: HashMap<String, Rc<[u8]>>,
+    /// Other named sections' data kept for callers that ask (e.g. `.BTF`).
+    pub extra: HashMap<String, Vec<u8>>,
+}
+
+/// Sections besides DWARF that callers may need.
+const EXTRA_SECTIONS: [&str; 1] = [".BTF"];
+
+impl Elf {
+    /// Reads and parses `path`.
+    pub fn read(path: &str) -> Result<Elf, ToolError> {
+        let data = std::fs::read(path).map_err(|e| ToolError(format!("{path}: {e}")))?;
+        Self::parse(path, &data)
+    }
+
+    /// Parses an ELF image held in memory; `path` is only for messages.
+    pub fn parse(path: &str, data: &[u8]) -> Result<Elf, ToolError> {
+        let file = object::File::parse(data).map_err(|e| ToolError(format!("{path}: not an ELF file: {e}")))?;
+        if file.format() != object::BinaryFormat::Elf {
+            return Err(ToolError(format!("{path}: not an ELF file")));
+        }
+        let mut elf = Elf {
+            path: path.to_string(),
+            x86_64: file.architecture() == object::Architecture::X86_64,
+            position_independent: file.kind() == object::ObjectKind::Dynamic,
+            symbols: HashMap::new(),
+            all_symbols: Vec::new(),
+            code: Vec::new(),
+            debug: HashMap::new(),
+            extra: HashMap::new(),
+        };
+        for s in file.symbols() {
+            if s.is_undefined() {
+                continue;
+            }
+            let Ok(name) = s.name() else { continue };
+            if name.is_empty() {
+                continue;
+            }
+            let kind = match s.kind() {
+                object::SymbolKind::Text => SymKind::Text,
+                object::SymbolKind::Data => SymKind::Data,
+                object::SymbolKind::Tls => SymKind::Tls,
+                _ => SymKind::Other,
+            };
+            let sym = Sym { name: name.to_string(), addr: s.address(), size: s.size(), kind, global: s.is_global() };
+            // Prefer global definitions over local ones of the same name.
+            match elf.symbols.get(name) {
+                Some(old) if old.global || !sym.global => {}
+                _ => {
+                    elf.symbols.insert(name.to_string(), sym.clone());
+                }
+            }
+            elf.all_symbols.push(sym);
+        }
+        elf.all_symbols.sort_by(|a, b| (a.addr, &a.name).cmp(&(b.addr, &b.name)));
+        for sec in file.sections() {
+            let Ok(name) = sec.name() else { continue };
+            if name.starts_with(".debug_") || name.starts_with(".zdebug_") {
+                let bytes = sec.uncompressed_data().map_err(|e| ToolError(format!("{path}: section {name}: {e}")))?;
+                let canonical = name.replacen(".zdebug_", ".debug_", 1);
+                elf.debug.insert(canonical, Rc::from(&*bytes));
+            } else if EXTRA_SECTIONS.contains(&name) {
+                let bytes = sec.uncompressed_data().map_err(|e| ToolError(format!("{path}: section {name}: {e}")))?;
+                elf.extra.insert(name.to_string(), bytes.into_owned());
+            } else if sec.kind() == object::SectionKind::Text {
+                if let Ok(bytes) = sec.data() {
+                    elf.code.push(CodeSection { name: name.to_string(), addr: sec.address(), data: bytes.to_vec() });
+                }
+            }
+        }
+        elf.code.sort_by_key(|c| c.addr);
+        Ok(elf)
+    }
+
+    /// True if the file has DWARF type information.
+    pub fn has_dwarf(&self) -> bool {
+        self.debug.get(".debug_info").is_some_and(|d| !d.is_empty())
+    }
+
+    /// The function symbol containing `addr`, if any (for naming call sites).
+    pub fn function_at(&self, addr: u64) -> Option<&Sym> {
+        let i = self.all_symbols.partition_point(|s| s.addr <= addr);
+        self.all_symbols[..i]
+            .iter()
+            .rev()
+            .filter(|s| s.kind == SymKind::Text)
+            .take(8)
+            .find(|s| addr >= s.addr && (addr < s.addr + s.size.max(1)))
+    }
+}
