@@ -1,0 +1,173 @@
+//! `semguard profile`: the guest-kernel profile from BTF and from DWARF of a gcc-built
+//! kernel-shaped fixture (checked against the layout the fixture prints about itself), and
+//! from the real kernel that scripts/build-kernel produced, when it is there.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use semguard_core::profile::{Profile, ProfileFields};
+use semguard_static_tool::cli::run;
+use semguard_static_tool::elf::Elf;
+use semguard_static_tool::profile::{extract, LayoutSource};
+
+const KDATA: [&str; 3] = ["-DKDATA", "-static", "-Wl,--section-start=.kdata=0xffffffff82000000"];
+
+fn with(extra: &[&str]) -> Vec<&'static str> {
+    let mut v: Vec<&'static str> = KDATA.to_vec();
+    for e in extra {
+        v.push(Box::leak(e.to_string().into_boxed_str()));
+    }
+    v
+}
+
+/// The layout as the compiler sees it: the fixture built normally prints it.
+fn truth() -> Vec<u64> {
+    let exe = common::build("kernel-truth", &["kernel.c"], &["-O0"]);
+    let out = Command::new(&exe).output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().split_whitespace().map(|v| v.parse().unwrap()).collect()
+}
+
+fn system_map(elf: &Path) -> String {
+    let e = Elf::read(elf.to_str().unwrap()).unwrap();
+    let mut lines: Vec<String> = e.all_symbols.iter().map(|s| format!("{:016x} D {}", s.addr, s.name)).collect();
+    lines.sort();
+    lines.join("\n") + "\n"
+}
+
+fn expected_fields(t: &[u64]) -> ProfileFields {
+    ProfileFields {
+        init_task: 0xffff_ffff_8200_0000,
+        task_struct_size: t[0] as u32,
+        task_tasks: t[1] as u32,
+        task_comm: t[2] as u32,
+        task_pid: t[3] as u32,
+        task_tgid: t[4] as u32,
+        task_mm: t[5] as u32,
+        task_real_parent: Some(t[6] as u32),
+        mm_struct_size: t[7] as u32,
+        mm_pgd: t[8] as u32,
+        comm_len: 16,
+    }
+}
+
+#[test]
+fn btf_and_dwarf_give_the_compilers_layout() {
+    let t = truth();
+    let want = expected_fields(&t);
+    for (name, flags, source) in [
+        ("kernel-btf", with(&["-gbtf"]), LayoutSource::Btf),
+        ("kernel-dwarf", with(&["-g"]), LayoutSource::Dwarf),
+    ] {
+        let exe = common::build(name, &["kernel.c"], &flags);
+        let map = system_map(&exe);
+        let (f, src) = extract(Elf::read(exe.to_str().unwrap()).unwrap(), &map).unwrap();
+        assert_eq!(src, source, "{name}");
+        assert_eq!(f, want, "{name}");
+    }
+    // The fixture really exercises anonymous members and bit-fields before them.
+    assert!(t[1] > 8 && t[8] == 16);
+}
+
+#[test]
+fn cli_writes_a_profile_the_core_decodes() {
+    let exe = common::build("kernel-btf", &["kernel.c"], &with(&["-gbtf"]));
+    let dir = common::tmp();
+    let map = dir.join("kernel-btf.System.map");
+    std::fs::write(&map, system_map(&exe)).unwrap();
+    let out = dir.join("guest.prof");
+    let o = run(["semguard", "profile", exe.to_str().unwrap(), map.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(o.stdout.contains("guest-kernel profile from Btf"), "{}", o.stdout);
+    assert!(o.stdout.contains("init_task            0xffffffff82000000"), "{}", o.stdout);
+    let bytes = std::fs::read(&out).unwrap();
+    let p = Profile::decode(&bytes).unwrap();
+    assert_eq!(*p.fields(), expected_fields(&truth()));
+
+    // The profile can be embedded into a policy and shown.
+    let app = common::app();
+    let src = dir.join("embed.sgi");
+    std::fs::write(&src, "syscall execve deny;\n").unwrap();
+    let blob = dir.join("embed.sgp");
+    let o = run([
+        "semguard", "policy", "compile", app.to_str().unwrap(), src.to_str().unwrap(), "-o", blob.to_str().unwrap(),
+        "--profile", out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let o = run(["semguard", "policy", "show", blob.to_str().unwrap()]);
+    assert!(o.stdout.contains("kernel profile: 64 bytes\n  init_task            0xffffffff82000000"), "{}", o.stdout);
+    // A file that is not a profile is refused.
+    let o = run([
+        "semguard", "policy", "compile", app.to_str().unwrap(), src.to_str().unwrap(), "-o", blob.to_str().unwrap(),
+        "--profile", src.to_str().unwrap(),
+    ]);
+    assert_eq!(o.code, 1);
+    assert!(o.stderr.contains("not a guest-kernel profile: TooShort"), "{}", o.stderr);
+}
+
+#[test]
+fn every_profile_error() {
+    let exe = common::build("kernel-btf", &["kernel.c"], &with(&["-gbtf"]));
+    let elf = || Elf::read(exe.to_str().unwrap()).unwrap();
+    let e = extract(elf(), "ffffffff81000000 T _text\n").unwrap_err();
+    assert_eq!(e.0, "System.map has no `init_task`");
+    let e = extract(elf(), "ffffffff81000000 D init_task\n").unwrap_err();
+    assert_eq!(
+        e.0,
+        format!("System.map says init_task is at 0xffffffff81000000 but {} says 0xffffffff82000000: they come from different builds", exe.display())
+    );
+    let bare = common::build("kernel-bare", &["kernel.c"], &KDATA);
+    let e = extract(Elf::read(bare.to_str().unwrap()).unwrap(), &system_map(&bare)).unwrap_err();
+    assert_eq!(
+        e.0,
+        format!("{} has neither .BTF nor DWARF: build the kernel with CONFIG_DEBUG_INFO_BTF or CONFIG_DEBUG_INFO", bare.display())
+    );
+    // A user-space init_task (wrong System.map or not a kernel) fails the core's validation.
+    let user = common::build("kernel-user", &["kernel.c"], &["-gbtf", "-static"]);
+    let e = extract(Elf::read(user.to_str().unwrap()).unwrap(), &system_map(&user)).unwrap_err();
+    assert!(e.0.starts_with("the extracted profile is not valid: InitTask("), "{e}");
+    // CLI errors.
+    let o = run(["semguard", "profile", "/nonexistent/vmlinux", "/nonexistent/map", "-o", "/tmp/x"]);
+    assert_eq!((o.code, o.stderr.as_str()), (1, "semguard: /nonexistent/map: No such file or directory (os error 2)\n"));
+    let o = run(["semguard", "profile", exe.to_str().unwrap()]);
+    assert_eq!(o.code, 2);
+    assert!(o.stderr.contains("required arguments were not provided"), "{}", o.stderr);
+}
+
+/// The artefact directory of scripts/build-kernel, if a finished build is there:
+/// `$SEMGUARD_KERNEL_DIR`, else the newest `$SEMGUARD_CACHE/kernel-*` (default
+/// /var/cache/semguard) holding both `vmlinux` and `System.map`.
+fn built_kernel() -> Option<PathBuf> {
+    if let Some(d) = std::env::var_os("SEMGUARD_KERNEL_DIR") {
+        return Some(PathBuf::from(d));
+    }
+    let cache = std::env::var_os("SEMGUARD_CACHE").map_or(PathBuf::from("/var/cache/semguard"), PathBuf::from);
+    let mut dirs: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(cache)
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("kernel-")))
+        .filter(|p| p.join("vmlinux").is_file() && p.join("System.map").is_file())
+        .filter_map(|p| Some((std::fs::metadata(p.join("vmlinux")).ok()?.modified().ok()?, p)))
+        .collect();
+    dirs.sort();
+    dirs.pop().map(|(_, p)| p)
+}
+
+#[test]
+fn real_guest_kernel_when_built() {
+    let Some(dir) = built_kernel() else {
+        println!("skipped: no built kernel (run scripts/build-kernel, or set SEMGUARD_KERNEL_DIR)");
+        return;
+    };
+    let vmlinux = dir.join("vmlinux");
+    let map = std::fs::read_to_string(dir.join("System.map")).unwrap();
+    let (f, source) = extract(Elf::read(vmlinux.to_str().unwrap()).unwrap(), &map).unwrap();
+    println!("{}: {source:?}\n{}", dir.display(), semguard_static_tool::profile::describe(&f));
+    assert_eq!(source, LayoutSource::Btf, "our kernel config enables BTF");
+    assert_eq!(f.comm_len, 16);
+    assert!(f.init_task >= 0xffff_ffff_8000_0000);
+    Profile::new(f).unwrap();
+}
