@@ -18,3 +18,4 @@ pub mod typecheck;
 pub mod cli;
 pub mod profile;
 pub mod show;
+pub mod fuzz;

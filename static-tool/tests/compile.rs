@@ -315,3 +315,15 @@ fn program_loading_errors() {
     // Symbols still work without DWARF.
     assert!(compile("syscall write { assert *(i64 *)&total == -7; from &main + 4; }", &mut prog, None).is_ok());
 }
+
+#[test]
+fn the_example_in_language_md_compiles() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/LANGUAGE.md")).unwrap();
+    let start = doc.find("```\n# app.sgi").expect("example block") + 4;
+    let end = start + doc[start..].find("```").unwrap();
+    let src = &doc[start..end];
+    let blob = compile_app(src);
+    let p = Policy::decode(&blob).unwrap();
+    assert_eq!(p.policy_id(), 0x5e6a4d);
+    assert!(p.automaton().is_some());
+}
