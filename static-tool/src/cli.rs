@@ -56,6 +56,14 @@ enum PolicyCmd {
         /// Policy blob.
         policy: String,
     },
+    /// Infer invariants from P's binary; writes editable invariant source.
+    Infer {
+        /// P's executable (x86-64, statically linked).
+        elf: String,
+        /// Output invariant source (.sgi).
+        #[arg(short, long)]
+        output: String,
+    },
 }
 
 /// What a command printed and its exit status.
@@ -141,6 +149,22 @@ fn dispatch(cli: Cli) -> Result<Outcome, ToolError> {
             let blob = std::fs::read(&policy).map_err(|e| ToolError(format!("{policy}: {e}")))?;
             let text = show::show(&blob).map_err(|e| ToolError(format!("{policy}: {e}")))?;
             Ok(Outcome { code: 0, stdout: text, stderr: String::new() })
+        }
+        Cmd::Policy(PolicyCmd::Infer { elf, output }) => {
+            let elf = Elf::read(&elf)?;
+            let inferred = crate::infer::infer(&elf)?;
+            let text = crate::infer::emit::source(&elf, &inferred);
+            write(&output, text.as_bytes())?;
+            Ok(Outcome {
+                code: 0,
+                stdout: format!(
+                    "{output}: {} system calls from {} call sites, {} automaton states\n",
+                    inferred.syscalls().len(),
+                    inferred.sites.len(),
+                    inferred.automaton.states.len()
+                ),
+                stderr: inferred.warnings.iter().map(|w| format!("warning: {w}\n")).collect(),
+            })
         }
         Cmd::Profile { vmlinux, system_map, output } => {
             let map = read_text(&system_map)?;

@@ -63,6 +63,9 @@ pub struct Elf {
     pub all_symbols: Vec<Sym>,
     /// Executable sections.
     pub code: Vec<CodeSection>,
+    /// Other allocated sections with contents (data, read-only data, relocation tables), for
+    /// finding code addresses stored in data.
+    pub data: Vec<CodeSection>,
     /// DWARF sections by name (`.debug_info`, …), decompressed.
     pub debug: HashMap<String, Rc<[u8]>>,
     /// Other named sections' data kept for callers that ask (e.g. `.BTF`).
@@ -92,6 +95,7 @@ impl Elf {
             symbols: HashMap::new(),
             all_symbols: Vec::new(),
             code: Vec::new(),
+            data: Vec::new(),
             debug: HashMap::new(),
             extra: HashMap::new(),
         };
@@ -132,6 +136,21 @@ impl Elf {
             } else if sec.kind() == object::SectionKind::Text {
                 if let Ok(bytes) = sec.data() {
                     elf.code.push(CodeSection { name: name.to_string(), addr: sec.address(), data: bytes.to_vec() });
+                }
+            } else if sec.address() != 0
+                && (name == ".rela.iplt"
+                    || !matches!(
+                    sec.kind(),
+                    object::SectionKind::UninitializedData
+                        | object::SectionKind::UninitializedTls
+                        | object::SectionKind::Metadata
+                        | object::SectionKind::Debug
+                        | object::SectionKind::Other
+                        | object::SectionKind::Note
+                    ))
+            {
+                if let Ok(bytes) = sec.data() {
+                    elf.data.push(CodeSection { name: name.to_string(), addr: sec.address(), data: bytes.to_vec() });
                 }
             }
         }

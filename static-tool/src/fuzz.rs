@@ -33,6 +33,7 @@ impl Program {
             symbols: Default::default(),
             all_symbols: Vec::new(),
             code: Vec::new(),
+            data: Vec::new(),
             debug: Default::default(),
             extra: Default::default(),
         };

@@ -19,3 +19,4 @@ pub mod cli;
 pub mod profile;
 pub mod show;
 pub mod fuzz;
+pub mod infer;

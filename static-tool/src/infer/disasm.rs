@@ -1,0 +1,398 @@
+//! Disassembly (iced-x86) of P's functions into the few facts inference needs per
+//! instruction — control flow, system-call instructions, register effects, referenced
+//! addresses — and a control-flow graph of basic blocks per function.
+
+use std::collections::{BTreeMap, HashMap};
+
+use iced_x86::{
+    Decoder, DecoderOptions, FlowControl, Instruction, InstructionInfoFactory, Mnemonic, OpAccess, OpKind, Register,
+};
+
+use crate::elf::{Elf, SymKind};
+
+/// The 16 general-purpose registers in hardware order (rax, rcx, rdx, rbx, rsp, rbp, rsi,
+/// rdi, r8 … r15).
+pub const GPRS: [Register; 16] = [
+    Register::RAX,
+    Register::RCX,
+    Register::RDX,
+    Register::RBX,
+    Register::RSP,
+    Register::RBP,
+    Register::RSI,
+    Register::RDI,
+    Register::R8,
+    Register::R9,
+    Register::R10,
+    Register::R11,
+    Register::R12,
+    Register::R13,
+    Register::R14,
+    Register::R15,
+];
+
+/// Register numbers used below.
+#[allow(missing_docs)]
+pub mod reg {
+    pub const RAX: usize = 0;
+    pub const RCX: usize = 1;
+    pub const RDX: usize = 2;
+    pub const RBX: usize = 3;
+    pub const RSP: usize = 4;
+    pub const RBP: usize = 5;
+    pub const RSI: usize = 6;
+    pub const RDI: usize = 7;
+    pub const R8: usize = 8;
+    pub const R9: usize = 9;
+    pub const R10: usize = 10;
+    pub const R11: usize = 11;
+}
+
+/// Registers a call may change (System V: everything not callee-saved).
+pub const CALLER_SAVED: u16 = (1 << reg::RAX)
+    | (1 << reg::RCX)
+    | (1 << reg::RDX)
+    | (1 << reg::RSI)
+    | (1 << reg::RDI)
+    | (1 << reg::R8)
+    | (1 << reg::R9)
+    | (1 << reg::R10)
+    | (1 << reg::R11);
+
+/// GPR number of a register (any width), if it is one.
+pub fn gpr(r: Register) -> Option<usize> {
+    if !r.is_gpr() {
+        return None;
+    }
+    let full = r.full_register();
+    GPRS.iter().position(|g| *g == full)
+}
+
+/// What an instruction does to control flow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Falls through.
+    Plain,
+    /// `syscall` (x86-64 ABI, or x32 by the number).
+    Syscall,
+    /// `int $0x80` or `sysenter` (ia32 ABI).
+    Int80,
+    /// `call`: direct target if known.
+    Call(Option<u64>),
+    /// Unconditional `jmp`: direct target if known.
+    Jmp(Option<u64>),
+    /// Conditional branch to the target (or fall through).
+    Jcc(u64),
+    /// `ret`.
+    Ret,
+    /// Never continues (`hlt`, `ud2`, `int3`, invalid bytes).
+    Stop,
+}
+
+/// How an instruction changes the tracked registers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// Nothing beyond `clobber`.
+    None,
+    /// `dst = imm` (already zero-extended for 32-bit destinations).
+    Const { dst: usize, value: u64 },
+    /// `dst = src` (`bits32`: the low 32 bits, zero-extended).
+    Copy { dst: usize, src: usize, bits32: bool },
+    /// `dst = base + disp` (`lea`); a RIP-relative `lea` is a [`Effect::Const`].
+    Lea { dst: usize, base: usize, disp: u64 },
+    /// `dst = dst OP imm`.
+    Alu { dst: usize, op: AluOp, imm: u64, bits32: bool },
+}
+
+/// Arithmetic folded on constants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AluOp {
+    /// `add`.
+    Add,
+    /// `sub`.
+    Sub,
+    /// `and`.
+    And,
+    /// `or`.
+    Or,
+    /// `xor`.
+    Xor,
+}
+
+/// One decoded instruction, reduced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Insn {
+    /// Address.
+    pub ip: u64,
+    /// Address of the next instruction (the user RIP of a system call made here).
+    pub next: u64,
+    /// Control flow.
+    pub kind: Kind,
+    /// Register effect.
+    pub effect: Effect,
+    /// Registers written other than by `effect` (bit per GPR).
+    pub clobber: u16,
+    /// Addresses the instruction names (immediates, RIP-relative operands) — candidates for
+    /// address-taken functions.
+    pub refs: Vec<u64>,
+}
+
+/// A basic block: instructions `start..end` of its function.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Block {
+    /// First instruction index.
+    pub start: usize,
+    /// One past the last.
+    pub end: usize,
+    /// Successor blocks.
+    pub succs: Vec<usize>,
+    /// Control may leave the function from the end of this block (return, tail call,
+    /// indirect jump, running off the end).
+    pub exits: bool,
+}
+
+/// A function of P.
+#[derive(Clone, Debug)]
+pub struct Function {
+    /// Name (the most readable of the symbol's aliases).
+    pub name: String,
+    /// First address.
+    pub start: u64,
+    /// One past the last.
+    pub end: u64,
+    /// Instructions in address order.
+    pub insns: Vec<Insn>,
+    /// Basic blocks; block 0 is the entry.
+    pub blocks: Vec<Block>,
+    /// Block of each instruction.
+    pub block_of: Vec<usize>,
+}
+
+fn readability(name: &str) -> (usize, usize, String) {
+    (name.chars().take_while(|c| *c == '_').count(), name.len(), name.to_string())
+}
+
+/// The function ranges of P: text symbols with a size (aliases merged), or each code
+/// section as one range when P has no symbols.
+pub fn function_ranges(elf: &Elf) -> Vec<(String, u64, u64)> {
+    let mut by_start: BTreeMap<u64, (String, u64)> = BTreeMap::new();
+    for s in elf.all_symbols.iter().filter(|s| s.kind == SymKind::Text && s.size > 0) {
+        let e = by_start.entry(s.addr).or_insert((s.name.clone(), s.size));
+        if readability(&s.name) < readability(&e.0) {
+            e.0 = s.name.clone();
+        }
+        e.1 = e.1.max(s.size);
+    }
+    if by_start.is_empty() {
+        return elf.code.iter().map(|c| (c.name.clone(), c.addr, c.addr + c.data.len() as u64)).collect();
+    }
+    by_start.into_iter().map(|(a, (n, sz))| (n, a, a + sz)).collect()
+}
+
+fn code_bytes(elf: &Elf, start: u64, end: u64) -> Option<&[u8]> {
+    let c = elf.code.iter().find(|c| start >= c.addr && end <= c.addr + c.data.len() as u64)?;
+    c.data.get((start - c.addr) as usize..(end - c.addr) as usize)
+}
+
+fn reduce(i: &Instruction, info: &mut InstructionInfoFactory) -> Insn {
+    let kind = match i.mnemonic() {
+        Mnemonic::Syscall => Kind::Syscall,
+        Mnemonic::Sysenter => Kind::Int80,
+        Mnemonic::Int if i.try_immediate(0).ok() == Some(0x80) => Kind::Int80,
+        Mnemonic::Hlt | Mnemonic::Ud2 | Mnemonic::Int3 | Mnemonic::INVALID => Kind::Stop,
+        _ => match i.flow_control() {
+            FlowControl::Call => Kind::Call(Some(i.near_branch_target())),
+            FlowControl::IndirectCall => Kind::Call(None),
+            FlowControl::UnconditionalBranch => Kind::Jmp(Some(i.near_branch_target())),
+            FlowControl::IndirectBranch => Kind::Jmp(None),
+            FlowControl::ConditionalBranch => Kind::Jcc(i.near_branch_target()),
+            FlowControl::Return => Kind::Ret,
+            FlowControl::Exception => Kind::Stop,
+            _ => Kind::Plain,
+        },
+    };
+    let mut clobber = 0u16;
+    for u in info.info(i).used_registers() {
+        if matches!(u.access(), OpAccess::Write | OpAccess::CondWrite | OpAccess::ReadWrite | OpAccess::ReadCondWrite) {
+            if let Some(g) = gpr(u.register()) {
+                clobber |= 1 << g;
+            }
+        }
+    }
+    let mut refs = Vec::new();
+    for op in 0..i.op_count() {
+        match i.op_kind(op) {
+            OpKind::Immediate32 | OpKind::Immediate64 | OpKind::Immediate32to64 | OpKind::Immediate8to64 => {
+                if let Ok(v) = i.try_immediate(op) {
+                    refs.push(v);
+                }
+            }
+            OpKind::Memory if i.is_ip_rel_memory_operand() => refs.push(i.ip_rel_memory_address()),
+            _ => {}
+        }
+    }
+    let effect = effect_of(i);
+    if let Some(dst) = match effect {
+        Effect::Const { dst, .. } | Effect::Copy { dst, .. } | Effect::Lea { dst, .. } | Effect::Alu { dst, .. } => Some(dst),
+        Effect::None => None,
+    } {
+        clobber &= !(1 << dst);
+    }
+    Insn { ip: i.ip(), next: i.next_ip(), kind, effect, clobber, refs }
+}
+
+/// The register effect of the instruction forms inference folds; anything else is handled
+/// through the written-register mask.
+fn effect_of(i: &Instruction) -> Effect {
+    if i.op_count() < 2 || i.op_kind(0) != OpKind::Register {
+        return Effect::None;
+    }
+    let d = i.op_register(0);
+    let Some(dst) = gpr(d) else { return Effect::None };
+    // Only 32- and 64-bit destinations replace the whole register.
+    let bits32 = match d.size() {
+        4 => true,
+        8 => false,
+        _ => return Effect::None,
+    };
+    let mask = |v: u64| if bits32 { v & 0xffff_ffff } else { v };
+    let imm = || match i.op_kind(1) {
+        OpKind::Immediate8
+        | OpKind::Immediate16
+        | OpKind::Immediate32
+        | OpKind::Immediate64
+        | OpKind::Immediate8to32
+        | OpKind::Immediate8to64
+        | OpKind::Immediate32to64 => i.try_immediate(1).ok(),
+        _ => None,
+    };
+    match i.mnemonic() {
+        Mnemonic::Mov => {
+            if let Some(v) = imm() {
+                return Effect::Const { dst, value: mask(v) };
+            }
+            if i.op_kind(1) == OpKind::Register {
+                if let Some(src) = gpr(i.op_register(1)) {
+                    if i.op_register(1).size() == d.size() {
+                        return Effect::Copy { dst, src, bits32 };
+                    }
+                }
+            }
+            Effect::None
+        }
+        Mnemonic::Lea if i.op_kind(1) == OpKind::Memory => {
+            if i.is_ip_rel_memory_operand() {
+                return Effect::Const { dst, value: mask(i.ip_rel_memory_address()) };
+            }
+            if i.memory_index() == Register::None {
+                if let Some(base) = gpr(i.memory_base()) {
+                    return Effect::Lea { dst, base, disp: i.memory_displacement64() };
+                }
+            }
+            Effect::None
+        }
+        Mnemonic::Xor | Mnemonic::Sub if i.op_kind(1) == OpKind::Register && i.op_register(1) == d => {
+            Effect::Const { dst, value: 0 }
+        }
+        Mnemonic::Add | Mnemonic::Sub | Mnemonic::And | Mnemonic::Or | Mnemonic::Xor => match imm() {
+            Some(v) => {
+                let op = match i.mnemonic() {
+                    Mnemonic::Add => AluOp::Add,
+                    Mnemonic::Sub => AluOp::Sub,
+                    Mnemonic::And => AluOp::And,
+                    Mnemonic::Or => AluOp::Or,
+                    _ => AluOp::Xor,
+                };
+                Effect::Alu { dst, op, imm: v, bits32 }
+            }
+            None => Effect::None,
+        },
+        _ => Effect::None,
+    }
+}
+
+/// Decodes one function and builds its blocks.
+pub fn function(elf: &Elf, name: &str, start: u64, end: u64, info: &mut InstructionInfoFactory) -> Option<Function> {
+    let bytes = code_bytes(elf, start, end)?;
+    let mut dec = Decoder::with_ip(64, bytes, start, DecoderOptions::NONE);
+    let mut insns = Vec::new();
+    let mut ins = Instruction::default();
+    while dec.can_decode() {
+        dec.decode_out(&mut ins);
+        insns.push(reduce(&ins, info));
+    }
+    if insns.is_empty() {
+        return None;
+    }
+    let index: HashMap<u64, usize> = insns.iter().enumerate().map(|(k, i)| (i.ip, k)).collect();
+    let inside = |t: u64| index.get(&t).copied();
+    // Leaders.
+    let mut leader = vec![false; insns.len()];
+    leader[0] = true;
+    for (k, i) in insns.iter().enumerate() {
+        match i.kind {
+            Kind::Jcc(t) | Kind::Jmp(Some(t)) => {
+                if let Some(j) = inside(t) {
+                    leader[j] = true;
+                }
+                if let Some(l) = leader.get_mut(k + 1) {
+                    *l = true;
+                }
+            }
+            Kind::Jmp(None) | Kind::Ret | Kind::Stop => {
+                if let Some(l) = leader.get_mut(k + 1) {
+                    *l = true;
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut block_of = vec![0usize; insns.len()];
+    let mut blocks: Vec<Block> = Vec::new();
+    for k in 0..insns.len() {
+        if leader[k] {
+            blocks.push(Block { start: k, end: k, succs: Vec::new(), exits: false });
+        }
+        let b = blocks.len() - 1;
+        block_of[k] = b;
+        blocks[b].end = k + 1;
+    }
+    let nblocks = blocks.len();
+    for b in 0..nblocks {
+        let last = &insns[blocks[b].end - 1];
+        let next_block = if blocks[b].end < insns.len() { Some(b + 1) } else { None };
+        let (mut succs, mut exits) = (Vec::new(), false);
+        match last.kind {
+            Kind::Jcc(t) => {
+                match inside(t) {
+                    Some(j) => succs.push(block_of[j]),
+                    None => exits = true,
+                }
+                match next_block {
+                    Some(n) => succs.push(n),
+                    None => exits = true,
+                }
+            }
+            Kind::Jmp(Some(t)) => match inside(t) {
+                Some(j) => succs.push(block_of[j]),
+                None => exits = true,
+            },
+            // A jump table or a tail call through a pointer: anywhere in the function, or out.
+            Kind::Jmp(None) => {
+                succs.extend(0..nblocks);
+                exits = true;
+            }
+            Kind::Ret => exits = true,
+            Kind::Stop => {}
+            _ => match next_block {
+                Some(n) => succs.push(n),
+                None => exits = true,
+            },
+        }
+        succs.sort_unstable();
+        succs.dedup();
+        blocks[b].succs = succs;
+        blocks[b].exits = exits;
+    }
+    Some(Function { name: name.to_string(), start, end, insns, blocks, block_of })
+}

@@ -1,0 +1,210 @@
+//! Writes inference results as invariant source a person can review and edit (see
+//! `LANGUAGE.md`): default deny; per system call the call sites it may come from; per site
+//! the arguments that are constant there; the legal-trace automaton.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use semguard_core::syscall::Abi;
+use semguard_core::syscall_names;
+
+use super::{Inferred, Site};
+use crate::elf::Elf;
+use crate::sysargs::{self, ArgTy};
+
+/// How a call is named in source: `write`, `ia32:open`, `x32:0`, or a number.
+pub fn call_text(abi: Abi, nr: u32) -> String {
+    let prefix = match abi {
+        Abi::X86_64 => "",
+        Abi::Ia32 => "ia32:",
+        Abi::X32 => "x32:",
+    };
+    match syscall_names::name(abi, nr) {
+        Some(n) => format!("{prefix}{n}"),
+        None => format!("{prefix}{nr}"),
+    }
+}
+
+/// A constant argument as a literal of the argument's C type.
+fn literal(ty: ArgTy, abi: Abi, v: u64) -> String {
+    match ty {
+        ArgTy::Int { size, signed, word } => {
+            let size = if word && abi == Abi::Ia32 { 4 } else { size };
+            let bits = u32::from(size) * 8;
+            let v = if bits >= 64 { v } else { v & ((1u64 << bits) - 1) };
+            if signed {
+                let s = if bits >= 64 { v as i64 } else { ((v << (64 - bits)) as i64) >> (64 - bits) };
+                if s.unsigned_abs() < 4096 {
+                    s.to_string()
+                } else if s < 0 {
+                    format!("-{:#x}", s.unsigned_abs())
+                } else {
+                    format!("{s:#x}")
+                }
+            } else if v < 4096 {
+                v.to_string()
+            } else {
+                format!("{v:#x}")
+            }
+        }
+        _ => format!("{v:#x}"),
+    }
+}
+
+/// The C string at `addr` in P's read-only data, if there is a short printable one.
+fn string_at(elf: &Elf, addr: u64) -> Option<String> {
+    let sec = elf.data.iter().find(|d| addr >= d.addr && addr < d.addr + d.data.len() as u64)?;
+    let bytes = sec.data.get((addr - sec.addr) as usize..)?;
+    let end = bytes.iter().take(80).position(|&b| b == 0)?;
+    let s = std::str::from_utf8(&bytes[..end]).ok()?;
+    if s.chars().all(|c| (' '..='~').contains(&c)) && !s.contains("*/") {
+        Some(s.to_string())
+    } else {
+        None
+    }
+}
+
+fn where_(s: &Site) -> String {
+    format!("{}+{:#x}", s.func, s.offset)
+}
+
+/// The constant-argument assertion for one site and call, if any argument is constant.
+fn const_assert(elf: &Elf, abi: Abi, nr: u32, s: &Site) -> Option<(String, Vec<String>)> {
+    if s.via_wrapper || s.const_args.is_empty() {
+        return None;
+    }
+    let name = syscall_names::name(abi, nr)?;
+    let args = sysargs::args(name)?;
+    let mut conds = Vec::new();
+    let mut notes = Vec::new();
+    for (i, (arg, ty)) in args.iter().enumerate() {
+        let Some(&v) = s.const_args.get(&i) else { continue };
+        conds.push(format!("{name}.{arg} == {}", literal(*ty, abi, v)));
+        if matches!(ty, ArgTy::CharPtr) {
+            if let Some(text) = string_at(elf, v) {
+                notes.push(format!("{name}.{arg} points to \"{text}\""));
+            }
+        }
+    }
+    if conds.is_empty() {
+        return None;
+    }
+    Some((conds.join(" && "), notes))
+}
+
+/// The invariant source for `inf`.
+pub fn source(elf: &Elf, inf: &Inferred) -> String {
+    let mut o = String::new();
+    let reachable_sites: Vec<&Site> = inf.sites.iter().filter(|s| s.reachable).collect();
+    let calls = inf.syscalls();
+    let _ = writeln!(o, "# Inferred by `semguard policy infer` from {}.", elf.path);
+    let _ = writeln!(
+        o,
+        "# {} functions ({} reachable), {} system-call instructions ({} reachable), {} distinct calls.",
+        inf.functions,
+        inf.reachable_functions,
+        inf.sites.len(),
+        reachable_sites.len(),
+        calls.len()
+    );
+    let _ = writeln!(o, "#");
+    let _ = writeln!(o, "# Review before compiling. Every call P can make is allowed only from the call sites");
+    let _ = writeln!(o, "# (user RIPs after the system-call instruction) where it was found; arguments that are");
+    let _ = writeln!(o, "# constant at a site are asserted there. The trace is a may-follow over-approximation of");
+    let _ = writeln!(o, "# P's control flow; it does not model signal handlers (delete it if P handles signals).");
+    for w in &inf.warnings {
+        let _ = writeln!(o, "# warning: {w}");
+    }
+    let _ = writeln!(o, "\npolicy {{\n    default deny;\n    other_abis deny;\n}}");
+
+    let mut by_call: BTreeMap<(Abi, u32), Vec<&Site>> = BTreeMap::new();
+    for s in &reachable_sites {
+        for c in &s.calls {
+            by_call.entry(*c).or_default().push(s);
+        }
+    }
+    for (&(abi, nr), sites) in &by_call {
+        let name = call_text(abi, nr);
+        let _ = writeln!(o, "\n# {} — {} call site(s)", name, sites.len());
+        let _ = writeln!(o, "syscall {name} {{");
+        for (k, s) in sites.iter().enumerate() {
+            let lead = if k == 0 { "    from " } else { "         " };
+            let end = if k + 1 == sites.len() { ";" } else { "," };
+            let _ = writeln!(o, "{lead}{:#x}{end}  # {}{}", s.rip, where_(s), if s.via_wrapper { " (wrapper)" } else { "" });
+        }
+        let _ = writeln!(o, "}}");
+        for s in sites {
+            if let Some((cond, notes)) = const_assert(elf, abi, nr, s) {
+                let _ = writeln!(o, "syscall {name} at {:#x} {{  # {}", s.rip, where_(s));
+                for n in notes {
+                    let _ = writeln!(o, "    # {n}");
+                }
+                let _ = writeln!(o, "    assert {cond};");
+                let _ = writeln!(o, "}}");
+            }
+        }
+    }
+
+    // A site whose number is not known on every path may make any of P's calls.
+    let unresolved: Vec<&&Site> = reachable_sites.iter().filter(|s| s.unresolved).collect();
+    if !unresolved.is_empty() && !calls.is_empty() {
+        for s in unresolved {
+            // `syscall` makes x86-64 (or x32) calls, `int $0x80` ia32 ones.
+            let all = calls
+                .iter()
+                .filter(|(abi, _)| (*abi == Abi::Ia32) == (s.entry_abi == Abi::Ia32))
+                .map(|&(abi, nr)| call_text(abi, nr))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let _ = writeln!(o, "\n# {:#x} ({}): number unknown on some path, so any of P's calls", s.rip, where_(s));
+            let _ = writeln!(o, "syscall {all}\n    at {:#x} allow;", s.rip);
+        }
+    }
+
+    let a = &inf.automaton;
+    let _ = writeln!(o, "\n# Legal-trace automaton: {} states, {} transitions.", a.states.len(), a.transitions.len());
+    let _ = writeln!(o, "trace {} {{", a.states.first().map_or("start", String::as_str));
+    let mut by_from: BTreeMap<u32, Vec<String>> = BTreeMap::new();
+    for &(from, abi, nr, to) in &a.transitions {
+        let target = a.states.get(to as usize).map_or("?", String::as_str);
+        by_from.entry(from).or_default().push(format!("{} -> {target}", call_text(abi, nr)));
+    }
+    for (from, ts) in by_from {
+        let state = a.states.get(from as usize).map_or("?", String::as_str);
+        let _ = write!(o, "    {state}:");
+        let mut col = 5 + state.len();
+        for (k, t) in ts.iter().enumerate() {
+            let piece = if k + 1 == ts.len() { format!(" {t};") } else { format!(" {t},") };
+            if col + piece.len() > 100 {
+                let _ = write!(o, "\n       ");
+                col = 7;
+            }
+            col += piece.len();
+            o.push_str(&piece);
+        }
+        o.push('\n');
+    }
+    let _ = writeln!(o, "}}");
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literals_follow_the_argument_type() {
+        let int = ArgTy::Int { size: 4, signed: true, word: false };
+        assert_eq!(literal(int, Abi::X86_64, 0xffff_ff9c), "-100");
+        assert_eq!(literal(int, Abi::X86_64, 0xffff_ffff_ffff_ff9c), "-100");
+        assert_eq!(literal(int, Abi::X86_64, 0x8000_0000), "-0x80000000");
+        let uint = ArgTy::Int { size: 4, signed: false, word: false };
+        assert_eq!(literal(uint, Abi::X86_64, 0x1_0000_0002), "2");
+        let size = ArgTy::Int { size: 8, signed: false, word: true };
+        assert_eq!(literal(size, Abi::X86_64, 0x1_0000_0000), "0x100000000");
+        assert_eq!(literal(size, Abi::Ia32, 0x1_0000_0010), "16");
+        assert_eq!(literal(ArgTy::CharPtr, Abi::X86_64, 0x48ef58), "0x48ef58");
+        assert_eq!(call_text(Abi::Ia32, 5), "ia32:open");
+        assert_eq!(call_text(Abi::X86_64, 9999), "9999");
+    }
+}
