@@ -141,7 +141,11 @@ fn dispatch(cli: Cli) -> Result<Outcome, ToolError> {
                 Err(diags) => Ok(Outcome {
                     code: 1,
                     stdout: String::new(),
-                    stderr: format!("{}\n{} error(s); nothing written\n", compile::render(&source, &src, &diags), diags.len()),
+                    stderr: format!(
+                        "{}\n{} error(s); nothing written\n",
+                        compile::render(&source, &src, &diags),
+                        diags.len()
+                    ),
                 }),
             }
         }

@@ -417,6 +417,7 @@ pub fn encode(p: &PolicyIr, kernel_profile: Option<&[u8]>) -> Result<Vec<u8>, Di
     let n = builder.encode(&mut out).map_err(fail)?;
     out.truncate(n);
     // Self-check: the kernel runs exactly this decoder.
-    Policy::decode(&out).map_err(|e| Diag::new(Span::default(), format!("internal: emitted policy does not decode: {e}")))?;
+    Policy::decode(&out)
+        .map_err(|e| Diag::new(Span::default(), format!("internal: emitted policy does not decode: {e}")))?;
     Ok(out)
 }

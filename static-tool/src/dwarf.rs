@@ -86,7 +86,16 @@ fn gerr(path: &str) -> impl Fn(gimli::Error) -> ToolError + '_ {
 impl Program {
     /// Loads `elf`'s DWARF (if any) and indexes it.
     pub fn new(elf: Elf) -> Result<Program, ToolError> {
-        let mut p = Program {
+        let mut p = Self::without_dwarf(elf);
+        if p.elf.has_dwarf() {
+            p.load_dwarf()?;
+        }
+        Ok(p)
+    }
+
+    /// `elf` with its symbols only (its DWARF, if any, ignored).
+    pub fn without_dwarf(elf: Elf) -> Program {
+        Program {
             dwarf: None,
             units: Vec::new(),
             types: TypeArena::new(),
@@ -99,8 +108,12 @@ impl Program {
             records: HashMap::new(),
             enumerators: HashMap::new(),
             elf,
-        };
-        if p.elf.has_dwarf() {
+        }
+    }
+
+    fn load_dwarf(&mut self) -> Result<(), ToolError> {
+        let p = self;
+        {
             let debug = &p.elf.debug;
             let load = |id: gimli::SectionId| -> Result<R, gimli::Error> {
                 let data = debug.get(id.name()).cloned().unwrap_or_else(|| Rc::from(&[][..]));
@@ -114,7 +127,7 @@ impl Program {
             p.dwarf = Some(dwarf);
             p.index()?;
         }
-        Ok(p)
+        Ok(())
     }
 
     /// True if P has DWARF.
@@ -135,7 +148,11 @@ impl Program {
 
     /// Name and type of a DIE, following `DW_AT_specification` / `DW_AT_abstract_origin`
     /// (bounded) within the unit.
-    fn name_and_type(&self, unit: usize, die: &gimli::DebuggingInformationEntry<R>) -> (Option<String>, Option<UnitOffset>) {
+    fn name_and_type(
+        &self,
+        unit: usize,
+        die: &gimli::DebuggingInformationEntry<R>,
+    ) -> (Option<String>, Option<UnitOffset>) {
         let mut name = self.die_name(unit, die);
         let mut ty = unit_ref(die.attr_value(gimli::DW_AT_type));
         let mut next = unit_ref(die.attr_value(gimli::DW_AT_specification))
@@ -505,7 +522,8 @@ impl Program {
                 gimli::DW_TAG_subroutine_type => return CType::Function,
                 gimli::DW_TAG_array_type => return self.convert_array(unit, &die, target),
                 gimli::DW_TAG_structure_type | gimli::DW_TAG_union_type | gimli::DW_TAG_class_type => {
-                    let kind = if die.tag() == gimli::DW_TAG_union_type { RecordKind::Union } else { RecordKind::Struct };
+                    let kind =
+                        if die.tag() == gimli::DW_TAG_union_type { RecordKind::Union } else { RecordKind::Struct };
                     let declaration = die.attr_value(gimli::DW_AT_declaration).is_some();
                     // A declaration: use the definition of the same tag if P has one.
                     if declaration {
@@ -647,11 +665,8 @@ fn member_offset(v: &AttributeValue<R>) -> Option<u64> {
     }
     // DWARF 2 style: DW_OP_plus_uconst N.
     if let AttributeValue::Exprloc(e) = v {
-        let mut ops = e.clone().operations(gimli::Encoding {
-            format: gimli::Format::Dwarf32,
-            version: 2,
-            address_size: 8,
-        });
+        let mut ops =
+            e.clone().operations(gimli::Encoding { format: gimli::Format::Dwarf32, version: 2, address_size: 8 });
         if let Ok(Some(gimli::Operation::PlusConstant { value })) = ops.next() {
             return Some(value);
         }

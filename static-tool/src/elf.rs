@@ -140,13 +140,13 @@ impl Elf {
             } else if sec.address() != 0
                 && (name == ".rela.iplt"
                     || !matches!(
-                    sec.kind(),
-                    object::SectionKind::UninitializedData
-                        | object::SectionKind::UninitializedTls
-                        | object::SectionKind::Metadata
-                        | object::SectionKind::Debug
-                        | object::SectionKind::Other
-                        | object::SectionKind::Note
+                        sec.kind(),
+                        object::SectionKind::UninitializedData
+                            | object::SectionKind::UninitializedTls
+                            | object::SectionKind::Metadata
+                            | object::SectionKind::Debug
+                            | object::SectionKind::Other
+                            | object::SectionKind::Note
                     ))
             {
                 if let Ok(bytes) = sec.data() {

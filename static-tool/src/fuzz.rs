@@ -37,11 +37,7 @@ impl Program {
             debug: Default::default(),
             extra: Default::default(),
         };
-        // No DWARF: indexing has nothing to read and cannot fail.
-        match Program::new(elf) {
-            Ok(p) => p,
-            Err(e) => unreachable!("a program without DWARF cannot fail to load: {e}"),
-        }
+        Program::without_dwarf(elf)
     }
 }
 

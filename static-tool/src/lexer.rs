@@ -55,8 +55,8 @@ pub struct Token {
 
 /// Longest operators first, so `<<` wins over `<`.
 const PUNCTS: [&str; 34] = [
-    "::", "->", "<<", ">>", "<=", ">=", "==", "!=", "&&", "||", "..", "(", ")", "{", "}", "[", "]", ",", ";", ":",
-    ".", "+", "-", "*", "/", "%", "&", "|", "^", "~", "!", "<", ">", "=",
+    "::", "->", "<<", ">>", "<=", ">=", "==", "!=", "&&", "||", "..", "(", ")", "{", "}", "[", "]", ",", ";", ":", ".",
+    "+", "-", "*", "/", "%", "&", "|", "^", "~", "!", "<", ">", "=",
 ];
 
 /// Splits `src` into tokens; the last one is [`Tok::Eof`].
@@ -192,7 +192,12 @@ fn escape(src: &str, i: usize) -> Result<(Vec<u8>, usize), Diag> {
         let mut buf = [0u8; 4];
         return Ok((ch.encode_utf8(&mut buf).as_bytes().to_vec(), i + ch.len_utf8()));
     }
-    let bad = |len: usize| Diag::new(Span::new(i, (i + len).min(b.len())), "unknown escape: expected one of \\n \\t \\r \\0 \\\\ \\\" \\' \\xHH");
+    let bad = |len: usize| {
+        Diag::new(
+            Span::new(i, (i + len).min(b.len())),
+            "unknown escape: expected one of \\n \\t \\r \\0 \\\\ \\\" \\' \\xHH",
+        )
+    };
     let e = *b.get(i + 1).ok_or_else(|| bad(1))?;
     let v = match e {
         b'n' => b'\n',
@@ -203,7 +208,8 @@ fn escape(src: &str, i: usize) -> Result<(Vec<u8>, usize), Diag> {
         b'"' => b'"',
         b'\'' => b'\'',
         b'x' => {
-            let hex = src.get(i + 2..i + 4).filter(|h| h.bytes().all(|c| c.is_ascii_hexdigit())).ok_or_else(|| bad(4))?;
+            let hex =
+                src.get(i + 2..i + 4).filter(|h| h.bytes().all(|c| c.is_ascii_hexdigit())).ok_or_else(|| bad(4))?;
             let v = u8::from_str_radix(hex, 16).map_err(|_| bad(4))?;
             return Ok((vec![v], i + 4));
         }
@@ -230,14 +236,19 @@ fn string(src: &str, open: usize) -> Result<(Vec<u8>, usize), Diag> {
         }
     }
     if out.len() > MAX_STRING {
-        return Err(Diag::new(Span::new(open, i + 1), format!("string is {} bytes; the limit is {MAX_STRING}", out.len())));
+        return Err(Diag::new(
+            Span::new(open, i + 1),
+            format!("string is {} bytes; the limit is {MAX_STRING}", out.len()),
+        ));
     }
     Ok((out, i + 1))
 }
 
 fn char_lit(src: &str, open: usize) -> Result<(u64, usize), Diag> {
     let b = src.as_bytes();
-    let err = || Diag::new(Span::new(open, open + 1), "bad character literal: expected one character between `'`, e.g. `'a'`");
+    let err = || {
+        Diag::new(Span::new(open, open + 1), "bad character literal: expected one character between `'`, e.g. `'a'`")
+    };
     if matches!(b.get(open + 1), None | Some(b'\'') | Some(b'\n')) {
         return Err(err());
     }
@@ -299,6 +310,12 @@ mod tests {
         assert_eq!(err("a @ b").span, Span::new(2, 3));
         let long = format!("\"{}\"", "a".repeat(MAX_STRING + 1));
         assert_eq!(err(&long).msg, format!("string is {} bytes; the limit is {MAX_STRING}", MAX_STRING + 1));
-        assert_eq!(u64::MAX, match toks("18446744073709551615")[0] { Tok::Int(v) => v, _ => 0 });
+        assert_eq!(
+            u64::MAX,
+            match toks("18446744073709551615")[0] {
+                Tok::Int(v) => v,
+                _ => 0,
+            }
+        );
     }
 }

@@ -4,19 +4,19 @@
 //! invariants from P's binary, and the guest-kernel profile extractor.
 
 pub mod ast;
+pub mod cli;
 pub mod codegen;
 pub mod compile;
 pub mod ctype;
 pub mod diag;
 pub mod dwarf;
 pub mod elf;
+pub mod fuzz;
+pub mod infer;
 pub mod ir;
 pub mod lexer;
 pub mod parser;
-pub mod sysargs;
-pub mod typecheck;
-pub mod cli;
 pub mod profile;
 pub mod show;
-pub mod fuzz;
-pub mod infer;
+pub mod sysargs;
+pub mod typecheck;

@@ -28,7 +28,8 @@ struct Parser {
     ops: usize,
 }
 
-const TYPE_WORDS: [&str; 13] = ["u8", "u16", "u32", "u64", "i8", "i16", "i32", "i64", "char", "bool", "void", "struct", "union"];
+const TYPE_WORDS: [&str; 13] =
+    ["u8", "u16", "u32", "u64", "i8", "i16", "i32", "i64", "char", "bool", "void", "struct", "union"];
 
 impl Parser {
     fn peek(&self) -> &Token {
@@ -164,7 +165,10 @@ impl Parser {
             Tok::Ident(s) => CallId::Name(s),
             Tok::Int(v) => CallId::Number(v),
             other => {
-                return Err(Diag::new(t.span, format!("expected a system call name or number, found {}", other.describe())))
+                return Err(Diag::new(
+                    t.span,
+                    format!("expected a system call name or number, found {}", other.describe()),
+                ))
             }
         };
         Ok(CallName { abi, id, span: start.to(t.span) })
@@ -202,10 +206,10 @@ impl Parser {
             let label = match (&self.peek().tok, self.peek_at(1)) {
                 (Tok::Ident(s), Tok::Punct(":")) => Some(Ident { name: s.clone(), span: self.peek().span }),
                 (Tok::Str(s), Tok::Punct(":")) => {
-                    let name = String::from_utf8(s.clone())
-                        .ok()
-                        .filter(|n| !n.chars().any(char::is_control))
-                        .ok_or_else(|| Diag::new(self.peek().span, "an assert label must be text without control characters"))?;
+                    let name =
+                        String::from_utf8(s.clone()).ok().filter(|n| !n.chars().any(char::is_control)).ok_or_else(
+                            || Diag::new(self.peek().span, "an assert label must be text without control characters"),
+                        )?;
                     Some(Ident { name, span: self.peek().span })
                 }
                 _ => None,
@@ -264,7 +268,10 @@ impl Parser {
     fn count_op(&mut self, span: Span) -> Result<(), Diag> {
         self.ops += 1;
         if self.ops > MAX_OPERATORS {
-            return Err(Diag::new(span, format!("expression has more than {MAX_OPERATORS} operators; split it into several asserts")));
+            return Err(Diag::new(
+                span,
+                format!("expression has more than {MAX_OPERATORS} operators; split it into several asserts"),
+            ));
         }
         Ok(())
     }
@@ -307,8 +314,14 @@ impl Parser {
         self.binary_level(&[("&&", BinOp::And)], Self::cmp)
     }
     fn cmp(&mut self) -> Result<Expr, Diag> {
-        const OPS: [(&str, BinOp); 6] =
-            [("==", BinOp::Eq), ("!=", BinOp::Ne), ("<=", BinOp::Le), (">=", BinOp::Ge), ("<", BinOp::Lt), (">", BinOp::Gt)];
+        const OPS: [(&str, BinOp); 6] = [
+            ("==", BinOp::Eq),
+            ("!=", BinOp::Ne),
+            ("<=", BinOp::Le),
+            (">=", BinOp::Ge),
+            ("<", BinOp::Lt),
+            (">", BinOp::Gt),
+        ];
         let lhs = self.bitor()?;
         let result = if let Some(&(_, op)) = OPS.iter().find(|(t, _)| self.is_punct(t)) {
             let at = self.bump().span;
@@ -326,10 +339,7 @@ impl Parser {
             return Ok(lhs);
         };
         if OPS.iter().any(|(t, _)| self.is_punct(t)) || self.is_word("in") {
-            return Err(Diag::new(
-                self.peek().span,
-                "comparisons cannot be chained: write `a < b && b < c`",
-            ));
+            return Err(Diag::new(self.peek().span, "comparisons cannot be chained: write `a < b && b < c`"));
         }
         Ok(result)
     }
@@ -573,7 +583,10 @@ mod tests {
         assert_eq!(show(&expr("(u32 *)p")), "((Int { size: 4, signed: false }*1) p)");
         assert_eq!(show(&expr("(a + b) * c")), "((a + b) * c)");
         assert_eq!(show(&expr("main::n + $rax")), "(main::n + $rax)");
-        assert_eq!(show(&expr("sizeof(struct cfg) + sizeof(x) + len(p, 8)")), "((sizeof(Record { union: false, name: \"cfg\" }*0) + sizeof(x)) + len(p, 8))");
+        assert_eq!(
+            show(&expr("sizeof(struct cfg) + sizeof(x) + len(p, 8)")),
+            "((sizeof(Record { union: false, name: \"cfg\" }*0) + sizeof(x)) + len(p, 8))"
+        );
         assert_eq!(show(&expr("!true")), "(Not true)");
     }
 
@@ -607,7 +620,10 @@ mod tests {
     #[test]
     fn every_parser_error() {
         assert_eq!(err("foo"), "expected `policy`, `const`, `syscall` or `trace`, found `foo`");
-        assert_eq!(err("policy { bar 1; }"), "expected a policy option (`id`, `default`, `other_abis`) or `}`, found `bar`");
+        assert_eq!(
+            err("policy { bar 1; }"),
+            "expected a policy option (`id`, `default`, `other_abis`) or `}`, found `bar`"
+        );
         assert_eq!(err("policy { default maybe; }"), "expected `allow` or `deny`, found `maybe`");
         assert_eq!(err("const = 1;"), "expected a constant name, found `=`");
         assert_eq!(err("const X 1;"), "expected `=`, found number `1`");
@@ -617,7 +633,10 @@ mod tests {
         assert_eq!(err("syscall read maybe;"), "expected `allow;`, `deny;`, `at` or `{`, found `maybe`");
         assert_eq!(err("syscall read { check x; }"), "expected `assert`, `from` or `}`, found `check`");
         assert_eq!(err("syscall read { assert \"a\nb\": x; }"), "unterminated string: expected `\"`");
-        assert_eq!(err("syscall read { assert \"a\\tb\": x; }"), "an assert label must be text without control characters");
+        assert_eq!(
+            err("syscall read { assert \"a\\tb\": x; }"),
+            "an assert label must be text without control characters"
+        );
         assert_eq!(err("trace { }"), "expected the initial state's name, found `{`");
         assert_eq!(err("trace s { 1: read -> s; }"), "expected a state name or `}`, found number `1`");
         assert_eq!(err("trace s { s: read s; }"), "expected `->`, found `s`");
@@ -634,7 +653,10 @@ mod tests {
         let deep = format!("const X = {}1{};", "(".repeat(MAX_NESTING + 1), ")".repeat(MAX_NESTING + 1));
         assert_eq!(err(&deep), format!("expression nested too deeply (limit {MAX_NESTING})"));
         let many = format!("const X = 1{};", " + 1".repeat(MAX_OPERATORS + 1));
-        assert_eq!(err(&many), format!("expression has more than {MAX_OPERATORS} operators; split it into several asserts"));
+        assert_eq!(
+            err(&many),
+            format!("expression has more than {MAX_OPERATORS} operators; split it into several asserts")
+        );
         let stars = format!("const X = (u8 {})p;", "*".repeat(MAX_NESTING + 1));
         assert_eq!(err(&stars), format!("type nested too deeply (limit {MAX_NESTING})"));
         // Positions point at the offending token.
@@ -644,7 +666,9 @@ mod tests {
     #[test]
     fn bounds_hold_for_hostile_input() {
         // Deep unary chains, casts and indexes are all bounded.
-        for src in ["-".repeat(10_000), "*".repeat(10_000), "(u8)".repeat(10_000), "a".to_string() + &"[a".repeat(10_000)] {
+        for src in
+            ["-".repeat(10_000), "*".repeat(10_000), "(u8)".repeat(10_000), "a".to_string() + &"[a".repeat(10_000)]
+        {
             assert!(parse(&format!("const X = {src}1;")).is_err());
         }
         // Many sequential items are fine.

@@ -168,7 +168,8 @@ pub fn fields_from_layouts(init_task: u64, task: &Layout, mm: &Layout) -> Result
         }
         Ok((off, size))
     };
-    let u32_of = |v: u64, what: &str| u32::try_from(v).map_err(|_| ToolError(format!("{what} = {v} does not fit in 32 bits")));
+    let u32_of =
+        |v: u64, what: &str| u32::try_from(v).map_err(|_| ToolError(format!("{what} = {v} does not fit in 32 bits")));
     let tasks = get(task, "task_struct", "tasks", Some(16))?;
     let comm = get(task, "task_struct", "comm", None)?;
     let pid = get(task, "task_struct", "pid", Some(4))?;
@@ -199,8 +200,8 @@ pub fn fields_from_layouts(init_task: u64, task: &Layout, mm: &Layout) -> Result
 /// The profile of a kernel: its ELF image (`vmlinux`) and System.map text. Returns the
 /// validated fields and where the layout came from.
 pub fn extract(vmlinux: Elf, system_map: &str) -> Result<(ProfileFields, LayoutSource), ToolError> {
-    let init_task = system_map_symbol(system_map, "init_task")
-        .ok_or_else(|| ToolError("System.map has no `init_task`".into()))?;
+    let init_task =
+        system_map_symbol(system_map, "init_task").ok_or_else(|| ToolError("System.map has no `init_task`".into()))?;
     if let Some(sym) = vmlinux.symbols.get("init_task") {
         if sym.addr != init_task {
             return Err(ToolError(format!(
@@ -217,7 +218,9 @@ pub fn extract(vmlinux: Elf, system_map: &str) -> Result<(ProfileFields, LayoutS
         let mut prog = Program::new(vmlinux)?;
         (dwarf_layout(&mut prog, "task_struct")?, dwarf_layout(&mut prog, "mm_struct")?, LayoutSource::Dwarf)
     } else {
-        return Err(ToolError(format!("{path} has neither .BTF nor DWARF: build the kernel with CONFIG_DEBUG_INFO_BTF or CONFIG_DEBUG_INFO")));
+        return Err(ToolError(format!(
+            "{path} has neither .BTF nor DWARF: build the kernel with CONFIG_DEBUG_INFO_BTF or CONFIG_DEBUG_INFO"
+        )));
     };
     let f = fields_from_layouts(init_task, &task, &mm)?;
     Profile::new(f).map_err(|e| ToolError(format!("the extracted profile is not valid: {e:?}")))?;
@@ -308,10 +311,16 @@ mod tests {
         assert_eq!(fields_from_layouts(1, &t, &mm).unwrap().task_real_parent, None);
         let mut t = task.clone();
         t.size = 1 << 40;
-        assert_eq!(fields_from_layouts(1, &t, &mm).unwrap_err().0, "sizeof(struct task_struct) = 1099511627776 does not fit in 32 bits");
+        assert_eq!(
+            fields_from_layouts(1, &t, &mm).unwrap_err().0,
+            "sizeof(struct task_struct) = 1099511627776 does not fit in 32 bits"
+        );
         let m2 = Layout { size: 8, members: HashMap::new() };
         assert_eq!(fields_from_layouts(1, &task, &m2).unwrap_err().0, "`struct mm_struct` has no member `pgd`");
         // A user-space init_task address is refused by the core's validation.
-        assert!(encode(fields_from_layouts(0x1000, &task, &mm).unwrap()).unwrap_err().0.starts_with("invalid profile: InitTask"));
+        assert!(encode(fields_from_layouts(0x1000, &task, &mm).unwrap())
+            .unwrap_err()
+            .0
+            .starts_with("invalid profile: InitTask"));
     }
 }

@@ -72,7 +72,13 @@ pub fn show(blob: &[u8]) -> Result<String, ToolError> {
     let p = Policy::decode(blob).map_err(|e| ToolError(format!("not a valid policy: {e}")))?;
     let mut o = String::new();
     let (major, minor) = p.version();
-    let _ = writeln!(o, "policy id {:#x}, format {major}.{minor}, {} bytes, crc32 {:#010x}", p.policy_id(), blob.len(), p.checksum());
+    let _ = writeln!(
+        o,
+        "policy id {:#x}, format {major}.{minor}, {} bytes, crc32 {:#010x}",
+        p.policy_id(),
+        blob.len(),
+        p.checksum()
+    );
     let _ = writeln!(
         o,
         "default: {}; other ABIs: {}",
@@ -113,7 +119,11 @@ pub fn show(blob: &[u8]) -> Result<String, ToolError> {
             match item {
                 Ok((at, insn)) => {
                     let comment = match insn {
-                        Insn::StrEq(c) | Insn::StrPrefix(c) | Insn::BytesEq(c) | Insn::InSet(c) | Insn::RequireSite(c) => {
+                        Insn::StrEq(c)
+                        | Insn::StrPrefix(c)
+                        | Insn::BytesEq(c)
+                        | Insn::InSet(c)
+                        | Insn::RequireSite(c) => {
                             format!("    ; {}", const_summary(&p, c.0))
                         }
                         _ => String::new(),

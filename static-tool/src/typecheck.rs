@@ -50,6 +50,10 @@ enum Val {
     Set(Vec<i128>),
 }
 
+/// A value as code: its IR, scalar kind (`None` for an untyped literal), C type if known,
+/// and the literal's value if it is one.
+type RValue = (Ir, Option<Sc>, Option<TypeId>, Option<i128>);
+
 /// The rule an expression is checked in.
 struct RuleCtx {
     calls: Vec<(Abi, u32, Option<&'static str>)>,
@@ -179,7 +183,8 @@ impl Checker<'_> {
         if out.deny_other_abis && self.errors.is_empty() {
             for abi in [Abi::X86_64, Abi::Ia32, Abi::X32] {
                 let in_trace = out.automaton.as_ref().is_some_and(|a| a.transitions.iter().any(|t| t.1 == abi));
-                if out.rules.iter().any(|r| r.abi == abi) || !(in_trace || (abi == Abi::X86_64 && out.rules.is_empty())) {
+                if out.rules.iter().any(|r| r.abi == abi) || !(in_trace || (abi == Abi::X86_64 && out.rules.is_empty()))
+                {
                     continue;
                 }
                 self.errors.push(Diag::new(
@@ -233,7 +238,10 @@ impl Checker<'_> {
             Val::L { .. } => false,
         };
         if !ok {
-            return err(c.value.span, "a constant must be computable at compile time (literals, `sizeof`, `&variable`, other constants)");
+            return err(
+                c.value.span,
+                "a constant must be computable at compile time (literals, `sizeof`, `&variable`, other constants)",
+            );
         }
         self.consts.insert(c.name.name.clone(), v);
         Ok(())
@@ -277,7 +285,10 @@ impl Checker<'_> {
                 Some(nr) => Ok((c.abi, nr, syscall_names::name(c.abi, nr))),
                 None => {
                     let cands: Vec<&str> = syscall_names::entries(c.abi).map(|(_, n)| n).collect();
-                    err(c.span, format!("unknown system call `{n}` for {}{}", abi_name(c.abi), suggest(n, cands.into_iter())))
+                    err(
+                        c.span,
+                        format!("unknown system call `{n}` for {}{}", abi_name(c.abi), suggest(n, cands.into_iter())),
+                    )
                 }
             },
             CallId::Number(v) => {
@@ -306,12 +317,7 @@ impl Checker<'_> {
         } else {
             sites.push(None);
         }
-        let prefix = r
-            .calls
-            .iter()
-            .map(|c| text_of(src, c.span))
-            .collect::<Vec<_>>()
-            .join(",");
+        let prefix = r.calls.iter().map(|c| text_of(src, c.span)).collect::<Vec<_>>().join(",");
         let ctx = RuleCtx { calls: calls.clone() };
         let mut inv_indexes: Vec<Option<usize>> = Vec::new();
         match &r.body {
@@ -426,7 +432,12 @@ impl Checker<'_> {
             Val::R { ir, sc: Sc::Bool, .. } => Ok(ir),
             other => {
                 let d = self.describe(&other);
-                err(span, format!("expected a condition (a comparison, `in`, `&&`, …), found {d}; for an integer write `x != 0`"))
+                err(
+                    span,
+                    format!(
+                        "expected a condition (a comparison, `in`, `&&`, …), found {d}; for an integer write `x != 0`"
+                    ),
+                )
             }
         }
     }
@@ -469,7 +480,9 @@ impl Checker<'_> {
                 for el in elems {
                     match self.expr(el, ctx)? {
                         Val::Lit(v) => out.push(v),
-                        Val::R { ir: Ir::Const(v), sc: Sc::Ptr(_) | Sc::Int { signed: false }, .. } => out.push(i128::from(v)),
+                        Val::R { ir: Ir::Const(v), sc: Sc::Ptr(_) | Sc::Int { signed: false }, .. } => {
+                            out.push(i128::from(v))
+                        }
                         Val::Set(vs) => out.extend(vs),
                         other => {
                             let d = self.describe(&other);
@@ -575,7 +588,8 @@ impl Checker<'_> {
             return Ok(Val::Lit(i128::from(v)));
         }
         let hint = if self.prog.has_dwarf() {
-            let names: Vec<String> = self.prog.global_names().map(String::from).chain(self.consts.keys().cloned()).collect();
+            let names: Vec<String> =
+                self.prog.global_names().map(String::from).chain(self.consts.keys().cloned()).collect();
             suggest(n, names.iter().map(String::as_str))
         } else {
             " (P has no DWARF: compile it with -g)".to_string()
@@ -586,11 +600,18 @@ impl Checker<'_> {
     fn scoped(&mut self, f: &ast::Ident, n: &ast::Ident) -> Res<Val> {
         let span = f.span.to(n.span);
         match self.prog.static_in(&f.name, &n.name) {
-            VarLookup::Found(g) => Ok(Val::L { addr: Ir::Const(g.addr), ty: g.ty, what: format!("`{}::{}`", f.name, n.name) }),
-            VarLookup::Ambiguous(cus) => err(span, format!("`{}::{}` is ambiguous: {}", f.name, n.name, cus.join(", "))),
+            VarLookup::Found(g) => {
+                Ok(Val::L { addr: Ir::Const(g.addr), ty: g.ty, what: format!("`{}::{}`", f.name, n.name) })
+            }
+            VarLookup::Ambiguous(cus) => {
+                err(span, format!("`{}::{}` is ambiguous: {}", f.name, n.name, cus.join(", ")))
+            }
             VarLookup::Local(_) => err(
                 span,
-                format!("unsupported: `{}` is a local variable of `{}` — only static variables have a fixed address", n.name, f.name),
+                format!(
+                    "unsupported: `{}` is a local variable of `{}` — only static variables have a fixed address",
+                    n.name, f.name
+                ),
             ),
             _ if !self.prog.is_function(&f.name) => err(f.span, format!("unknown function `{}`", f.name)),
             _ => err(n.span, format!("function `{}` has no static variable `{}`", f.name, n.name)),
@@ -607,9 +628,13 @@ impl Checker<'_> {
             "nr" => Ir::Nr,
             "abi" => Ir::Abi,
             _ => {
-                if let Some(i) = n.strip_prefix("arg").and_then(|d| d.parse::<u8>().ok()).filter(|&i| i < 6 && n.len() == 4) {
+                if let Some(i) =
+                    n.strip_prefix("arg").and_then(|d| d.parse::<u8>().ok()).filter(|&i| i < 6 && n.len() == 4)
+                {
                     Ir::Arg(i)
-                } else if let Some(r) = (0..Reg::COUNT).filter_map(Reg::from_u8).find(|r| r.name() == n && *r != Reg::Rip) {
+                } else if let Some(r) =
+                    (0..Reg::COUNT).filter_map(Reg::from_u8).find(|r| r.name() == n && *r != Reg::Rip)
+                {
                     Ir::Reg(r)
                 } else {
                     return err(
@@ -623,24 +648,41 @@ impl Checker<'_> {
     }
 
     /// `sys.arg` if `sys` names a system call and P has no variable of that name.
-    fn syscall_arg(&mut self, sys: &str, field: &ast::Ident, sys_span: Span, ctx: Option<&RuleCtx>) -> Res<Option<Val>> {
-        let named = syscall_names::number(Abi::X86_64, sys).is_some() || syscall_names::number(Abi::Ia32, sys).is_some();
+    fn syscall_arg(
+        &mut self,
+        sys: &str,
+        field: &ast::Ident,
+        sys_span: Span,
+        ctx: Option<&RuleCtx>,
+    ) -> Res<Option<Val>> {
+        let named =
+            syscall_names::number(Abi::X86_64, sys).is_some() || syscall_names::number(Abi::Ia32, sys).is_some();
         if !named || self.consts.contains_key(sys) || !matches!(self.prog.global(sys), VarLookup::NotFound) {
             return Ok(None);
         }
         let span = sys_span.to(field.span);
         let Some(ctx) = ctx else {
-            return err(span, format!("`{sys}.{}`: system-call arguments can only be used inside a `syscall` rule", field.name));
+            return err(
+                span,
+                format!("`{sys}.{}`: system-call arguments can only be used inside a `syscall` rule", field.name),
+            );
         };
         let this: Vec<&str> = ctx.calls.iter().filter_map(|c| c.2).collect();
         if !this.contains(&sys) {
             return err(
                 span,
-                format!("`{sys}.{}` names an argument of `{sys}`, but this rule is for {}", field.name, this.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")),
+                format!(
+                    "`{sys}.{}` names an argument of `{sys}`, but this rule is for {}",
+                    field.name,
+                    this.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
+                ),
             );
         }
         if ctx.calls.len() > 1 {
-            return err(span, format!("`{sys}.{}`: this rule is for several calls; name arguments as `$arg0` … `$arg5`", field.name));
+            return err(
+                span,
+                format!("`{sys}.{}`: this rule is for several calls; name arguments as `$arg0` … `$arg5`", field.name),
+            );
         }
         let abi = ctx.calls[0].0;
         let Some(args) = sysargs::args(sys) else {
@@ -686,7 +728,7 @@ impl Checker<'_> {
     }
 
     /// Converts to a value: loads scalars, decays arrays, rejects what has no value.
-    fn rvalue(&mut self, v: Val, span: Span) -> Res<(Ir, Option<Sc>, Option<TypeId>, Option<i128>)> {
+    fn rvalue(&mut self, v: Val, span: Span) -> Res<RValue> {
         match v {
             Val::Lit(x) => Ok((Ir::Const(lit_to_u64(x)), None, None, Some(x))),
             Val::R { ir, sc, ty } => Ok((ir, Some(sc), ty, None)),
@@ -721,18 +763,23 @@ impl Checker<'_> {
                     }
                     CType::Record { kind, .. } => {
                         let names = self.prog.member_names(ty);
-                        err(span, format!(
-                            "{what} is a {}; name one of its members ({})",
-                            kind.keyword(),
-                            if names.is_empty() { "it has none".to_string() } else { names.join(", ") }
-                        ))
+                        err(
+                            span,
+                            format!(
+                                "{what} is a {}; name one of its members ({})",
+                                kind.keyword(),
+                                if names.is_empty() { "it has none".to_string() } else { names.join(", ") }
+                            ),
+                        )
                     }
                     CType::Float { .. } => err(span, format!("unsupported: {what} is floating-point")),
                     CType::Void => err(span, format!("{what} has no type information")),
                     CType::Unknown(n) => err(span, format!("unsupported: {what} has type `{n}`")),
                 }
             }
-            Val::Str(_) | Val::Bytes(_) => err(span, "a string can only be compared (`==`, `!=`) or used in `startswith`"),
+            Val::Str(_) | Val::Bytes(_) => {
+                err(span, "a string can only be compared (`==`, `!=`) or used in `startswith`")
+            }
             Val::Set(_) => err(span, "a set can only be used after `in`"),
         }
     }
@@ -742,7 +789,10 @@ impl Checker<'_> {
             if let Val::L { ty, .. } = &b {
                 if matches!(self.prog.ty(*ty), CType::Record { .. }) {
                     let d = self.describe(&b);
-                    return err(base_span, format!("`->` needs a pointer to a struct, found {d}: write `.{}`", field.name));
+                    return err(
+                        base_span,
+                        format!("`->` needs a pointer to a struct, found {d}: write `.{}`", field.name),
+                    );
                 }
             }
             let (ir, sc, _, _) = self.rvalue(b.clone(), base_span)?;
@@ -755,7 +805,8 @@ impl Checker<'_> {
             }
         } else {
             match b {
-                Val::L { ty, .. } if matches!(self.prog.ty(ty), CType::Pointer { target } if matches!(self.prog.ty(target), CType::Record { .. })) => {
+                Val::L { ty, .. } if matches!(self.prog.ty(ty), CType::Pointer { target } if matches!(self.prog.ty(target), CType::Record { .. })) =>
+                {
                     return err(base_span, format!("this is a pointer to a struct: write `->{}`", field.name));
                 }
                 Val::L { addr, ty, what } => (addr, ty, what),
@@ -770,7 +821,14 @@ impl Checker<'_> {
         };
         match self.prog.ty(rec) {
             CType::Record { size: None, kind, name, .. } => {
-                return err(base_span, format!("`{} {}` is only declared in P's DWARF, not defined", kind.keyword(), name.unwrap_or_default()))
+                return err(
+                    base_span,
+                    format!(
+                        "`{} {}` is only declared in P's DWARF, not defined",
+                        kind.keyword(),
+                        name.unwrap_or_default()
+                    ),
+                )
             }
             CType::Record { .. } => {}
             _ => {
@@ -781,7 +839,14 @@ impl Checker<'_> {
         let Some((off, m)) = self.prog.member(rec, &field.name) else {
             let names = self.prog.member_names(rec);
             let tn = self.prog.type_name(rec);
-            return err(field.span, format!("`{tn}` has no member `{}`{}", field.name, suggest(&field.name, names.iter().map(String::as_str))));
+            return err(
+                field.span,
+                format!(
+                    "`{tn}` has no member `{}`{}",
+                    field.name,
+                    suggest(&field.name, names.iter().map(String::as_str))
+                ),
+            );
         };
         if m.bits.is_some() {
             return err(field.span, format!("unsupported: `{}` is a bit-field", field.name));
@@ -914,7 +979,8 @@ impl Checker<'_> {
             B::And | B::Or => {
                 let ia = self.condition(a, sa)?;
                 let ib = self.condition(b, sb)?;
-                let ir = if op == B::And { Ir::And(Box::new(ia), Box::new(ib)) } else { Ir::Or(Box::new(ia), Box::new(ib)) };
+                let ir =
+                    if op == B::And { Ir::And(Box::new(ia), Box::new(ib)) } else { Ir::Or(Box::new(ia), Box::new(ib)) };
                 Ok(Val::R { ir, sc: Sc::Bool, ty: None })
             }
             B::Eq | B::Ne | B::Lt | B::Le | B::Gt | B::Ge => self.compare(op, a, b, sa, sb, span),
@@ -952,7 +1018,9 @@ impl Checker<'_> {
                         return err(sb, "shift count must be 0..63");
                     }
                     if op == B::Shl {
-                        x.checked_shl(y as u32).filter(|r| in_range(*r)).ok_or_else(|| Diag::new(span, "constant overflows 64 bits"))?
+                        x.checked_shl(y as u32)
+                            .filter(|r| in_range(*r))
+                            .ok_or_else(|| Diag::new(span, "constant overflows 64 bits"))?
                     } else {
                         x >> y
                     }
@@ -973,7 +1041,8 @@ impl Checker<'_> {
                             return err(span, "subtracted pointers must point to types of the same size");
                         }
                         let diff = Ir::Bin(Op::Sub, Box::new(ia), Box::new(ib));
-                        let ir = if size == 1 { diff } else { Ir::Bin(Op::DivS, Box::new(diff), Box::new(Ir::Const(size))) };
+                        let ir =
+                            if size == 1 { diff } else { Ir::Bin(Op::DivS, Box::new(diff), Box::new(Ir::Const(size))) };
                         let i64t = self.prog.types.int(8, true);
                         return Ok(Val::R { ir, sc: Sc::Int { signed: true }, ty: Some(i64t) });
                     }
@@ -1105,7 +1174,10 @@ impl Checker<'_> {
             Ir::BytesEq(Box::new(addr), s)
         } else {
             if s.contains(&0) {
-                return err(sstr, "string constant contains a NUL byte; compare binary data with a byte string `b\"…\"`");
+                return err(
+                    sstr,
+                    "string constant contains a NUL byte; compare binary data with a byte string `b\"…\"`",
+                );
             }
             Ir::StrEq(Box::new(addr), s)
         };
@@ -1227,9 +1299,9 @@ impl Checker<'_> {
             BaseType::Void => TypeArena::VOID,
             BaseType::Record { union, name } => {
                 let kind = if *union { RecordKind::Union } else { RecordKind::Struct };
-                self.prog.record(kind, name).ok_or_else(|| {
-                    Diag::new(t.span, format!("P's DWARF has no `{} {name}`", kind.keyword()))
-                })?
+                self.prog
+                    .record(kind, name)
+                    .ok_or_else(|| Diag::new(t.span, format!("P's DWARF has no `{} {name}`", kind.keyword())))?
             }
         };
         for _ in 0..t.pointers {
@@ -1257,7 +1329,9 @@ impl Checker<'_> {
                 let (ir, sc, _, _) = self.rvalue(v.clone(), span)?;
                 match sc {
                     Some(Sc::Bool) => Ok(Val::R { ir, sc: Sc::Bool, ty: None }),
-                    _ => Ok(Val::R { ir: Ir::Bin(Op::Ne, Box::new(ir), Box::new(Ir::Const(0))), sc: Sc::Bool, ty: None }),
+                    _ => {
+                        Ok(Val::R { ir: Ir::Bin(Op::Ne, Box::new(ir), Box::new(Ir::Const(0))), sc: Sc::Bool, ty: None })
+                    }
                 }
             }
             (BaseType::Int { .. }, CType::Int { size, signed, .. }) => {
@@ -1281,7 +1355,8 @@ impl Checker<'_> {
             if n.contains(&args.len()) {
                 Ok(())
             } else {
-                let want = if n.start() == n.end() { n.start().to_string() } else { format!("{} or {}", n.start(), n.end()) };
+                let want =
+                    if n.start() == n.end() { n.start().to_string() } else { format!("{} or {}", n.start(), n.end()) };
                 err(span, format!("`{}` takes {want} argument(s), found {}", f.name, args.len()))
             }
         };
@@ -1315,7 +1390,9 @@ impl Checker<'_> {
                 let v = self.expr(&args[0], ctx)?;
                 let addr = self.string_address(v, args[0].span)?;
                 match self.expr(&args[1], ctx)? {
-                    Val::Str(s) if !s.contains(&0) => Ok(Val::R { ir: Ir::StrPrefix(Box::new(addr), s), sc: Sc::Bool, ty: None }),
+                    Val::Str(s) if !s.contains(&0) => {
+                        Ok(Val::R { ir: Ir::StrPrefix(Box::new(addr), s), sc: Sc::Bool, ty: None })
+                    }
                     Val::Str(_) => err(args[1].span, "string constant contains a NUL byte"),
                     _ => err(args[1].span, "`startswith` needs a string constant as its second argument"),
                 }
@@ -1328,11 +1405,15 @@ impl Checker<'_> {
                     Val::R { ty, .. } => *ty,
                     _ => None,
                 };
-                let size = ty.and_then(|t| self.prog.size_of(t)).ok_or_else(|| Diag::new(args[0].span, "`sizeof` needs a variable or a typed value"))?;
+                let size = ty
+                    .and_then(|t| self.prog.size_of(t))
+                    .ok_or_else(|| Diag::new(args[0].span, "`sizeof` needs a variable or a typed value"))?;
                 let u = self.prog.types.int(8, false);
                 Ok(Val::R { ir: Ir::Const(size), sc: Sc::Int { signed: false }, ty: Some(u) })
             }
-            other => err(f.span, format!("unknown function `{other}`: the built-ins are `len`, `startswith` and `sizeof`")),
+            other => {
+                err(f.span, format!("unknown function `{other}`: the built-ins are `len`, `startswith` and `sizeof`"))
+            }
         }
     }
 }

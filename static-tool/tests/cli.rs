@@ -12,7 +12,15 @@ fn compile_then_show() {
     let out = dir.join("cli-app.sgp");
     let _ = std::fs::remove_file(&out);
     let src = common::fixtures().join("app.sgi");
-    let o = run(["semguard", "policy", "compile", app.to_str().unwrap(), src.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    let o = run([
+        "semguard",
+        "policy",
+        "compile",
+        app.to_str().unwrap(),
+        src.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert!(o.stdout.ends_with("bytes, 25 rules, 23 invariants, policy id 0x5e6a4d\n"), "{}", o.stdout);
     let o = run(["semguard", "policy", "show", out.to_str().unwrap()]);
@@ -29,7 +37,15 @@ fn compile_errors_are_rendered_and_nothing_is_written() {
     std::fs::write(&src, "syscall write {\n  assert write.count <= config.max_lne;\n}\n").unwrap();
     let out = dir.join("bad.sgp");
     let _ = std::fs::remove_file(&out);
-    let o = run(["semguard", "policy", "compile", app.to_str().unwrap(), src.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    let o = run([
+        "semguard",
+        "policy",
+        "compile",
+        app.to_str().unwrap(),
+        src.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
     assert_eq!(o.code, 1);
     let want = format!(
         "{}:2:32: error: `struct config` has no member `max_lne`; did you mean `max_len`?\n  |   assert write.count <= config.max_lne;\n  |                                ^^^^^^^\n1 error(s); nothing written\n",
@@ -42,7 +58,10 @@ fn compile_errors_are_rendered_and_nothing_is_written() {
 #[test]
 fn command_line_errors() {
     let o = run(["semguard", "policy", "show", "/nonexistent.sgp"]);
-    assert_eq!((o.code, o.stderr.as_str()), (1, "semguard: /nonexistent.sgp: No such file or directory (os error 2)\n"));
+    assert_eq!(
+        (o.code, o.stderr.as_str()),
+        (1, "semguard: /nonexistent.sgp: No such file or directory (os error 2)\n")
+    );
     let not_policy = common::fixtures().join("app.c");
     let o = run(["semguard", "policy", "show", not_policy.to_str().unwrap()]);
     assert_eq!(o.code, 1);
@@ -57,7 +76,10 @@ fn command_line_errors() {
     assert_eq!(o.code, 0);
     assert!(o.stdout.contains("policy") && o.stdout.contains("profile"));
     let o = run(["semguard", "policy", "compile", "/nonexistent", "/nonexistent.sgi", "-o", "/tmp/x"]);
-    assert_eq!((o.code, o.stderr.as_str()), (1, "semguard: /nonexistent.sgi: No such file or directory (os error 2)\n"));
+    assert_eq!(
+        (o.code, o.stderr.as_str()),
+        (1, "semguard: /nonexistent.sgi: No such file or directory (os error 2)\n")
+    );
 }
 
 #[test]
@@ -65,6 +87,9 @@ fn the_binary_runs() {
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_semguard")).arg("--version").output().unwrap();
     assert!(o.status.success());
     assert!(String::from_utf8_lossy(&o.stdout).starts_with("semguard "));
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_semguard")).args(["policy", "show", "/nonexistent"]).output().unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_semguard"))
+        .args(["policy", "show", "/nonexistent"])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(1));
 }

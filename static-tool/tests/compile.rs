@@ -76,7 +76,9 @@ fn compiled_invariants_decide_as_written_on_the_real_memory_image() {
     let v = check(&blob, &mut mem, call(1, [1, buf, 5000, 0, 0, 0], rip));
     assert_eq!(failed_name(&blob, &v).as_deref(), Some("write: count_ok"));
     match v {
-        Verdict::Violation { kind: ViolationKind::InvariantFalse, values, .. } => assert_eq!(values.as_slice(), &[5000, 4096]),
+        Verdict::Violation { kind: ViolationKind::InvariantFalse, values, .. } => {
+            assert_eq!(values.as_slice(), &[5000, 4096])
+        }
         other => panic!("{other:?}"),
     }
     let v = check(&blob, &mut mem, call(1, [7, buf, 10, 0, 0, 0], rip));
@@ -134,7 +136,10 @@ fn compiled_invariants_decide_as_written_on_the_real_memory_image() {
 
     // allow / deny / ia32 / other ABIs.
     assert_eq!(check(&blob, &mut mem, call(39, [0; 6], rip)), Verdict::Allow);
-    assert!(matches!(check(&blob, &mut mem, call(59, [0; 6], rip)), Verdict::Violation { kind: ViolationKind::Denied, .. }));
+    assert!(matches!(
+        check(&blob, &mut mem, call(59, [0; 6], rip)),
+        Verdict::Violation { kind: ViolationKind::Denied, .. }
+    ));
     let ia32_open = Syscall { abi: Abi::Ia32, nr: 5, args: [0; 6], user_rip: rip };
     assert!(matches!(check(&blob, &mut mem, ia32_open), Verdict::Violation { kind: ViolationKind::Denied, .. }));
     let x32 = Syscall { abi: Abi::X32, nr: 1, args: [0; 6], user_rip: rip };
@@ -183,68 +188,157 @@ fn every_checker_error_names_the_place_and_the_problem() {
     };
     // Unknown names (with suggestions), scopes, locals, TLS, ambiguity, no debug info.
     ck(expr_error("confg.max_len == 1"), String::from("1:24: unknown variable `confg`; did you mean `config`?"));
-    ck(expr_error("counter == 1"), String::from("1:24: `counter` is ambiguous: P has file-static variables of that name in tests/fixtures/app.c, tests/fixtures/app2.c".replace("tests/fixtures/", &format!("{}/", common::fixtures().display()))));
+    ck(expr_error("counter == 1"), "1:24: `counter` is ambiguous: P has file-static variables of that name in tests/fixtures/app.c, tests/fixtures/app2.c".replace("tests/fixtures/", &format!("{}/", common::fixtures().display())));
     ck(expr_error("scratch == 1"), String::from("1:24: unsupported: `scratch` is a local variable of `main` — only global and static variables have a fixed address"));
-    ck(expr_error("calls == 1"), String::from("1:24: `calls` is a static variable of `bump`, `other`: write `bump::calls`"));
+    ck(
+        expr_error("calls == 1"),
+        String::from("1:24: `calls` is a static variable of `bump`, `other`: write `bump::calls`"),
+    );
     ck(expr_error("tls_var == 1"), String::from("1:24: unsupported: `tls_var` is a thread-local variable"));
     ck(expr_error("nope::calls == 1"), String::from("1:24: unknown function `nope`"));
     ck(expr_error("bump::nope == 1"), String::from("1:30: function `bump` has no static variable `nope`"));
-    ck(expr_error("main::scratch == 1"), String::from("1:24: unsupported: `scratch` is a local variable of `main` — only static variables have a fixed address"));
+    ck(
+        expr_error("main::scratch == 1"),
+        String::from(
+            "1:24: unsupported: `scratch` is a local variable of `main` — only static variables have a fixed address",
+        ),
+    );
     ck(expr_error("_nl_C_locobj == 1"), String::from("1:24: `_nl_C_locobj` has no debug information (compile P with -g), only a symbol: use `&_nl_C_locobj` with a cast, e.g. `*(u32 *)&_nl_C_locobj`"));
     // Members, pointers, arrays.
-    ck(expr_error("config.max_lenn == 1"), String::from("1:31: `struct config` has no member `max_lenn`; did you mean `max_len`?"));
+    ck(
+        expr_error("config.max_lenn == 1"),
+        String::from("1:31: `struct config` has no member `max_lenn`; did you mean `max_len`?"),
+    );
     ck(expr_error("config.bits == 1"), String::from("1:31: unsupported: `bits` is a bit-field"));
     ck(expr_error("current.max_len == 1"), String::from("1:24: this is a pointer to a struct: write `->max_len`"));
-    ck(expr_error("config->max_len == 1"), String::from("1:24: `->` needs a pointer to a struct, found `struct config`: write `.max_len`"));
-    ck(expr_error("config.max_len.x == 1"), String::from("1:24: `.x` needs a struct or union, found `uint32_t`".replace("uint32_t", "unsigned int")));
+    ck(
+        expr_error("config->max_len == 1"),
+        String::from("1:24: `->` needs a pointer to a struct, found `struct config`: write `.max_len`"),
+    );
+    ck(
+        expr_error("config.max_len.x == 1"),
+        "1:24: `.x` needs a struct or union, found `uint32_t`".replace("uint32_t", "unsigned int"),
+    );
     ck(expr_error("config == 1"), String::from("1:24: `config` is a struct; name one of its members (name, max_len, level, mode, lim, path, table, bits, raw, half, enabled, next, ratio, huge)"));
-    ck(expr_error("config.name[16] == 1"), String::from("1:36: index 16 is out of bounds for `config.name` (16 elements)"));
-    ck(expr_error("config.max_len[0] == 1"), String::from("1:24: only arrays and pointers can be indexed, found `unsigned int`"));
+    ck(
+        expr_error("config.name[16] == 1"),
+        String::from("1:36: index 16 is out of bounds for `config.name` (16 elements)"),
+    );
+    ck(
+        expr_error("config.max_len[0] == 1"),
+        String::from("1:24: only arrays and pointers can be indexed, found `unsigned int`"),
+    );
     ck(expr_error("buf[config.path] == 1"), String::from("1:28: an index must be an integer, found `char *`"));
     ck(expr_error("*config.max_len == 1"), String::from("1:25: `*` needs a pointer, found `unsigned int`"));
-    ck(expr_error("*write.buf == 1 && *(void *)buf == 1"), String::from("1:44: cannot dereference a `void *`: cast it first, e.g. `*(u8 *)p`"));
+    ck(
+        expr_error("*write.buf == 1 && *(void *)buf == 1"),
+        String::from("1:44: cannot dereference a `void *`: cast it first, e.g. `*(u8 *)p`"),
+    );
     ck(expr_error("*hook == 0"), String::from("1:25: cannot dereference a function pointer"));
-    ck(expr_error("&1 == 0"), String::from("1:25: `&` needs a variable, a member, an element or a symbol, found an integer constant"));
+    ck(
+        expr_error("&1 == 0"),
+        String::from("1:25: `&` needs a variable, a member, an element or a symbol, found an integer constant"),
+    );
     ck(expr_error("config.ratio > 0"), String::from("1:24: unsupported: `config.ratio` is floating-point"));
     ck(expr_error("config.huge > 0"), String::from("1:24: unsupported: `config.huge` is a 16-byte integer"));
     // Types of operators.
-    ck(expr_error("write.count"), String::from("1:24: expected a condition (a comparison, `in`, `&&`, …), found `u64`; for an integer write `x != 0`"));
+    ck(
+        expr_error("write.count"),
+        String::from(
+            "1:24: expected a condition (a comparison, `in`, `&&`, …), found `u64`; for an integer write `x != 0`",
+        ),
+    );
     ck(expr_error("write.count == 1 && 2"), String::from("1:44: expected a condition (a comparison, `in`, `&&`, …), found an integer constant; for an integer write `x != 0`"));
-    ck(expr_error("!write.count"), String::from("1:25: `!` needs a condition, found `u64`; for an integer write `x == 0`"));
+    ck(
+        expr_error("!write.count"),
+        String::from("1:25: `!` needs a condition, found `u64`; for an integer write `x == 0`"),
+    );
     ck(expr_error("-config.path == 0"), String::from("1:25: `-` needs an integer, found `char *`"));
-    ck(expr_error("write.count < config.level"), String::from("1:24: `<` mixes signed and unsigned operands (`u64` and `int32_t`); cast one side, e.g. `(i64)x` or `(u64)x`".replace("int32_t", "int")));
+    ck(
+        expr_error("write.count < config.level"),
+        "1:24: `<` mixes signed and unsigned operands (`u64` and `int32_t`); cast one side, e.g. `(i64)x` or `(u64)x`"
+            .replace("int32_t", "int"),
+    );
     ck(expr_error("write.count > -1"), String::from("1:38: negative constant -1 used with an unsigned operand"));
-    ck(expr_error("config.level < 0xffffffffffffffff"), String::from("1:39: constant 18446744073709551615 does not fit a signed operand"));
+    ck(
+        expr_error("config.level < 0xffffffffffffffff"),
+        String::from("1:39: constant 18446744073709551615 does not fit a signed operand"),
+    );
     ck(expr_error("write.count * config.path > 0"), String::from("1:38: `*` needs an integer, found `char *`"));
     ck(expr_error("write.count / 0 == 1"), String::from("1:38: division by zero"));
     ck(expr_error("1 / 0 == 1"), String::from("1:28: division by zero"));
     ck(expr_error("1 << 64 == 1"), String::from("1:29: shift count must be 0..63"));
     ck(expr_error("0xffffffffffffffff + 1 == 0"), String::from("1:24: constant overflows 64 bits"));
     ck(expr_error("config.enabled < true"), String::from("1:24: cannot compare `_Bool` with a condition using `<`"));
-    ck(expr_error("write.count in 5"), String::from("1:39: `in` needs a set `{…}` or a set constant, found an integer constant"));
-    ck(expr_error("write.count in {-1}"), String::from("1:39: negative constant -1 in a set tested against an unsigned value"));
-    ck(expr_error("config.level in {0xffffffffffffffff}"), String::from("1:40: constant 18446744073709551615 in a set does not fit a signed value"));
+    ck(
+        expr_error("write.count in 5"),
+        String::from("1:39: `in` needs a set `{…}` or a set constant, found an integer constant"),
+    );
+    ck(
+        expr_error("write.count in {-1}"),
+        String::from("1:39: negative constant -1 in a set tested against an unsigned value"),
+    );
+    ck(
+        expr_error("config.level in {0xffffffffffffffff}"),
+        String::from("1:40: constant 18446744073709551615 in a set does not fit a signed value"),
+    );
     ck(expr_error("config in {1}"), String::from("1:24: `config` is a struct; name one of its members (name, max_len, level, mode, lim, path, table, bits, raw, half, enabled, next, ratio, huge)"));
-    ck(expr_error("write.count in {config.path}"), String::from("1:40: set elements must be integer constants, found `char *`"));
+    ck(
+        expr_error("write.count in {config.path}"),
+        String::from("1:40: set elements must be integer constants, found `char *`"),
+    );
     // Strings.
-    ck(expr_error("write.count == \"x\""), String::from("1:24: a string comparison needs a `char *` or `char` array, found `u64`"));
-    ck(expr_error("config.table == \"x\""), String::from("1:24: a string comparison needs a `char *` or `char` array, found `int [4] [3]`"));
-    ck(expr_error("config.path < \"x\""), String::from("1:24: strings can only be compared with `==` and `!=`, not `<`"));
-    ck(expr_error("\"a\" == \"a\""), String::from("1:24: comparing two string constants: one side must be in P's memory"));
-    ck(expr_error("config.path == \"a\\0b\""), String::from("1:39: string constant contains a NUL byte; compare binary data with a byte string `b\"…\"`"));
-    ck(expr_error("config.max_len == b\"ab\""), String::from("1:24: a byte-string comparison needs a pointer, an array or a struct, found `unsigned int`"));
-    ck(expr_error("\"x\" + 1 == 1"), String::from("1:24: a string can only be compared (`==`, `!=`) or used in `startswith`"));
+    ck(
+        expr_error("write.count == \"x\""),
+        String::from("1:24: a string comparison needs a `char *` or `char` array, found `u64`"),
+    );
+    ck(
+        expr_error("config.table == \"x\""),
+        String::from("1:24: a string comparison needs a `char *` or `char` array, found `int [4] [3]`"),
+    );
+    ck(
+        expr_error("config.path < \"x\""),
+        String::from("1:24: strings can only be compared with `==` and `!=`, not `<`"),
+    );
+    ck(
+        expr_error("\"a\" == \"a\""),
+        String::from("1:24: comparing two string constants: one side must be in P's memory"),
+    );
+    ck(
+        expr_error("config.path == \"a\\0b\""),
+        String::from("1:39: string constant contains a NUL byte; compare binary data with a byte string `b\"…\"`"),
+    );
+    ck(
+        expr_error("config.max_len == b\"ab\""),
+        String::from("1:24: a byte-string comparison needs a pointer, an array or a struct, found `unsigned int`"),
+    );
+    ck(
+        expr_error("\"x\" + 1 == 1"),
+        String::from("1:24: a string can only be compared (`==`, `!=`) or used in `startswith`"),
+    );
     ck(expr_error("{1} == 1"), String::from("1:24: a set can only be used after `in`"));
-    ck(expr_error("len(config.max_len) == 1"), String::from("1:28: a string comparison needs a `char *` or `char` array, found `unsigned int`"));
+    ck(
+        expr_error("len(config.max_len) == 1"),
+        String::from("1:28: a string comparison needs a `char *` or `char` array, found `unsigned int`"),
+    );
     ck(expr_error("len(buf, 0) == 1"), String::from("1:33: the bound of `len` must be 1..=4096"));
     ck(expr_error("len() == 1"), String::from("1:24: `len` takes 1 or 2 argument(s), found 0"));
-    ck(expr_error("startswith(buf, 1)"), String::from("1:40: `startswith` needs a string constant as its second argument"));
+    ck(
+        expr_error("startswith(buf, 1)"),
+        String::from("1:40: `startswith` needs a string constant as its second argument"),
+    );
     ck(expr_error("startswith(buf, \"a\\0\")"), String::from("1:40: string constant contains a NUL byte"));
     ck(expr_error("sizeof(1) == 1"), String::from("1:31: `sizeof` needs a variable or a typed value"));
-    ck(expr_error("strlen(buf) == 1"), String::from("1:24: unknown function `strlen`: the built-ins are `len`, `startswith` and `sizeof`"));
+    ck(
+        expr_error("strlen(buf) == 1"),
+        String::from("1:24: unknown function `strlen`: the built-ins are `len`, `startswith` and `sizeof`"),
+    );
     // Casts and type names.
     ck(expr_error("(struct nope *)buf == 0"), String::from("1:25: P's DWARF has no `struct nope`"));
-    ck(expr_error("(struct config)buf == 0"), String::from("1:25: cannot cast to a struct or union; cast to a pointer, e.g. `(struct s *)p`"));
+    ck(
+        expr_error("(struct config)buf == 0"),
+        String::from("1:25: cannot cast to a struct or union; cast to a pointer, e.g. `(struct s *)p`"),
+    );
     ck(expr_error("(void)buf == 0"), String::from("1:25: cannot cast to `void`"));
     ck(expr_error("(u8 *)config == 0"), String::from("1:30: `config` is a struct; name one of its members (name, max_len, level, mode, lim, path, table, bits, raw, half, enabled, next, ratio, huge)"));
     ck(expr_error("(u8 *)true == 0"), String::from("1:30: cannot cast a condition to a pointer"));
@@ -253,29 +347,70 @@ fn every_checker_error_names_the_place_and_the_problem() {
     // Registers and arguments.
     ck(expr_error("$rxx == 0"), String::from("1:24: unknown `$rxx`: expected a register (`$rax` … `$r15`, `$rflags`, `$cr3`), `$rip`, `$nr`, `$abi` or `$arg0` … `$arg5`"));
     ck(expr_error("$arg6 == 0"), String::from("1:24: unknown `$arg6`: expected a register (`$rax` … `$r15`, `$rflags`, `$cr3`), `$rip`, `$nr`, `$abi` or `$arg0` … `$arg5`"));
-    ck(expr_error("write.cnt == 0"), String::from("1:30: `write` has no argument `cnt`; its arguments are: fd, buf, count"));
-    ck(expr_error("open.flags == 0"), String::from("1:24: `open.flags` names an argument of `open`, but this rule is for `write`"));
-    ck(first_error("syscall getpid { assert getpid.x == 0; }"), String::from("1:32: `getpid` has no argument `x`; its arguments are: none"));
-    ck(first_error("syscall read, write { assert write.count == 0; }"), String::from("1:30: `write.count`: this rule is for several calls; name arguments as `$arg0` … `$arg5`"));
-    ck(first_error("syscall kexec_load { assert kexec_load.flags == 0; }"), String::from("1:29: no argument names are known for `kexec_load`; use `$arg0` … `$arg5`"));
-    ck(first_error("const X = write.count;"), String::from("1:11: `write.count`: system-call arguments can only be used inside a `syscall` rule"));
+    ck(
+        expr_error("write.cnt == 0"),
+        String::from("1:30: `write` has no argument `cnt`; its arguments are: fd, buf, count"),
+    );
+    ck(
+        expr_error("open.flags == 0"),
+        String::from("1:24: `open.flags` names an argument of `open`, but this rule is for `write`"),
+    );
+    ck(
+        first_error("syscall getpid { assert getpid.x == 0; }"),
+        String::from("1:32: `getpid` has no argument `x`; its arguments are: none"),
+    );
+    ck(
+        first_error("syscall read, write { assert write.count == 0; }"),
+        String::from("1:30: `write.count`: this rule is for several calls; name arguments as `$arg0` … `$arg5`"),
+    );
+    ck(
+        first_error("syscall kexec_load { assert kexec_load.flags == 0; }"),
+        String::from("1:29: no argument names are known for `kexec_load`; use `$arg0` … `$arg5`"),
+    );
+    ck(
+        first_error("const X = write.count;"),
+        String::from("1:11: `write.count`: system-call arguments can only be used inside a `syscall` rule"),
+    );
     ck(first_error("const X = $rax;"), String::from("1:11: `$rax` can only be used inside a `syscall` rule"));
     // Items.
-    ck(first_error("syscall wirte allow;"), String::from("1:9: unknown system call `wirte` for x86_64; did you mean `write`?"));
-    ck(first_error("syscall 4294967296 allow;"), String::from("1:9: system-call number 4294967296 does not fit in 32 bits"));
+    ck(
+        first_error("syscall wirte allow;"),
+        String::from("1:9: unknown system call `wirte` for x86_64; did you mean `write`?"),
+    );
+    ck(
+        first_error("syscall 4294967296 allow;"),
+        String::from("1:9: system-call number 4294967296 does not fit in 32 bits"),
+    );
     ck(first_error("syscall write at {} allow;"), String::from("1:18: `at` needs at least one call site"));
-    ck(first_error("syscall write at \"x\" allow;"), String::from("1:18: expected a call-site address: a constant, `&function + offset` or a set of them"));
+    ck(
+        first_error("syscall write at \"x\" allow;"),
+        String::from("1:18: expected a call-site address: a constant, `&function + offset` or a set of them"),
+    );
     ck(first_error("syscall write { from {-1}; }"), String::from("1:22: call site -1 is not an address"));
     ck(first_error("const A = 1; const A = 2;"), String::from("1:20: constant `A` defined twice"));
-    ck(first_error("const A = buf[0];"), String::from("1:11: a constant must be computable at compile time (literals, `sizeof`, `&variable`, other constants)"));
+    ck(
+        first_error("const A = buf[0];"),
+        String::from(
+            "1:11: a constant must be computable at compile time (literals, `sizeof`, `&variable`, other constants)",
+        ),
+    );
     ck(first_error("policy { id -1; }"), String::from("1:13: expected a non-negative constant"));
     ck(first_error("policy { id 0x100000000; }"), String::from("1:13: policy id 4294967296 does not fit in 32 bits"));
-    ck(first_error("policy { default deny; default allow; }"), String::from("1:32: policy option `default` given twice"));
+    ck(
+        first_error("policy { default deny; default allow; }"),
+        String::from("1:32: policy option `default` given twice"),
+    );
     ck(first_error("policy { } policy { default deny; }"), String::from("1:29: only one `policy` block is allowed"));
     ck(first_error(""), String::from("1:1: no rule names a x86_64 system call, so `other_abis deny` (the default) would deny every x86_64 call; add rules or write `policy { other_abis allow; }`"));
     ck(first_error("syscall read allow; trace a { a: ia32:read -> a; }"), String::from("1:1: no rule names a ia32 system call, so `other_abis deny` (the default) would deny every ia32 call; add rules or write `policy { other_abis allow; }`"));
-    ck(first_error("trace a { a: read -> a; } trace b { }"), String::from("1:27: only one `trace` automaton is allowed"));
-    ck(first_error("trace a { a: read -> a, read -> b; }"), String::from("1:25: the trace is not deterministic: state `a` already goes to `a` on this call"));
+    ck(
+        first_error("trace a { a: read -> a; } trace b { }"),
+        String::from("1:27: only one `trace` automaton is allowed"),
+    );
+    ck(
+        first_error("trace a { a: read -> a, read -> b; }"),
+        String::from("1:25: the trace is not deterministic: state `a` already goes to `a` on this call"),
+    );
     // Encoder limits reported at the assert.
     let deep = format!("1 == {}write.count{}", "write.count + (".repeat(31), ")".repeat(31));
     ck(expr_error(&deep), String::from("1:17: this assert needs 33 evaluation-stack slots, the limit is 32; split it"));

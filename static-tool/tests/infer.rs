@@ -91,7 +91,11 @@ fn emitted_source_is_golden_and_compiles() {
 /// Memory that is never read: inferred invariants only look at arguments and call sites.
 struct NoMemory;
 impl semguard_core::mem::VirtMemory for NoMemory {
-    fn read_bytes(&mut self, _: semguard_core::addr::GuestVirtAddr, _: &mut [u8]) -> Result<(), semguard_core::mem::MemError> {
+    fn read_bytes(
+        &mut self,
+        _: semguard_core::addr::GuestVirtAddr,
+        _: &mut [u8],
+    ) -> Result<(), semguard_core::mem::MemError> {
         Err(semguard_core::mem::MemError::Overflow)
     }
 }
@@ -100,7 +104,13 @@ impl semguard_core::mem::VirtMemory for NoMemory {
 /// arguments), without the tracer's own `execve`.
 fn strace(exe: &Path, args: &[&str]) -> Option<Vec<Syscall>> {
     let log = common::tmp().join(format!("strace-{}-{}.log", exe.file_name()?.to_string_lossy(), args.len()));
-    let status = Command::new("strace").args(["-qq", "-i", "-e", "raw=all", "-o"]).arg(&log).arg(exe).args(args).output().ok()?;
+    let status = Command::new("strace")
+        .args(["-qq", "-i", "-e", "raw=all", "-o"])
+        .arg(&log)
+        .arg(exe)
+        .args(args)
+        .output()
+        .ok()?;
     let _ = status;
     let text = std::fs::read_to_string(&log).ok()?;
     let mut calls = Vec::new();
@@ -129,7 +139,9 @@ fn replay(exe: &Path, runs: &[&[&str]]) -> (usize, Vec<String>) {
     let inf = infer(&elf).unwrap();
     let src = emit::source(&elf, &inf);
     let mut prog = load_program(exe.to_str().unwrap()).unwrap();
-    let blob = compile(&src, &mut prog, None).unwrap_or_else(|d| panic!("{}", semguard_static_tool::compile::render("i", &src, &d))).blob;
+    let blob = compile(&src, &mut prog, None)
+        .unwrap_or_else(|d| panic!("{}", semguard_static_tool::compile::render("i", &src, &d)))
+        .blob;
     let c = Checker::new(Policy::decode(&blob).unwrap());
     let (mut n, mut bad) = (0, Vec::new());
     for args in runs {
@@ -140,7 +152,11 @@ fn replay(exe: &Path, runs: &[&[&str]]) -> (usize, Vec<String>) {
             n += 1;
             let v = c.check(&mut st, &sc, &Registers::default(), &mut NoMemory);
             if !v.is_allow() {
-                bad.push(format!("{args:?} {} at {:#x}: {v:?}", syscall_names::name(sc.abi, sc.nr).unwrap_or("?"), sc.user_rip));
+                bad.push(format!(
+                    "{args:?} {} at {:#x}: {v:?}",
+                    syscall_names::name(sc.abi, sc.nr).unwrap_or("?"),
+                    sc.user_rip
+                ));
             }
         }
     }
@@ -186,7 +202,8 @@ fn an_unexpected_call_is_caught() {
     let c = Checker::new(Policy::decode(&blob).unwrap());
     let main = elf.symbols["main"].addr;
     let check = |sc: Syscall| c.check_rules(&sc, &Registers::default(), &mut NoMemory);
-    let getppid = inf.sites.iter().find(|s| s.func == "main" && s.calls.contains(&(Abi::X86_64, nr("getppid")))).unwrap();
+    let getppid =
+        inf.sites.iter().find(|s| s.func == "main" && s.calls.contains(&(Abi::X86_64, nr("getppid")))).unwrap();
     assert!(check(Syscall { abi: Abi::X86_64, nr: nr("getppid"), args: [0; 6], user_rip: getppid.rip }).is_allow());
     assert!(!check(Syscall { abi: Abi::X86_64, nr: nr("getppid"), args: [0; 6], user_rip: main + 1 }).is_allow());
     assert!(!check(Syscall { abi: Abi::X86_64, nr: nr("execve"), args: [0; 6], user_rip: getppid.rip }).is_allow());
@@ -206,11 +223,25 @@ fn an_unexpected_call_is_caught() {
 fn cli_infer_writes_source() {
     let exe = fixture();
     let out = common::tmp().join("cli-infer.sgi");
-    let o = semguard_static_tool::cli::run(["semguard", "policy", "infer", exe.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    let o = semguard_static_tool::cli::run([
+        "semguard",
+        "policy",
+        "infer",
+        exe.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert!(o.stdout.contains("system calls from"), "{}", o.stdout);
     assert!(std::fs::read_to_string(&out).unwrap().starts_with("# Inferred by `semguard policy infer`"));
-    let o = semguard_static_tool::cli::run(["semguard", "policy", "infer", common::fixtures().join("app.c").to_str().unwrap(), "-o", "/tmp/x"]);
+    let o = semguard_static_tool::cli::run([
+        "semguard",
+        "policy",
+        "infer",
+        common::fixtures().join("app.c").to_str().unwrap(),
+        "-o",
+        "/tmp/x",
+    ]);
     assert_eq!(o.code, 1);
     assert!(o.stderr.contains("not an ELF file"));
 }

@@ -57,10 +57,9 @@ fn expected_fields(t: &[u64]) -> ProfileFields {
 fn btf_and_dwarf_give_the_compilers_layout() {
     let t = truth();
     let want = expected_fields(&t);
-    for (name, flags, source) in [
-        ("kernel-btf", with(&["-gbtf"]), LayoutSource::Btf),
-        ("kernel-dwarf", with(&["-g"]), LayoutSource::Dwarf),
-    ] {
+    for (name, flags, source) in
+        [("kernel-btf", with(&["-gbtf"]), LayoutSource::Btf), ("kernel-dwarf", with(&["-g"]), LayoutSource::Dwarf)]
+    {
         let exe = common::build(name, &["kernel.c"], &flags);
         let map = system_map(&exe);
         let (f, src) = extract(Elf::read(exe.to_str().unwrap()).unwrap(), &map).unwrap();
@@ -92,16 +91,30 @@ fn cli_writes_a_profile_the_core_decodes() {
     std::fs::write(&src, "syscall execve deny;\n").unwrap();
     let blob = dir.join("embed.sgp");
     let o = run([
-        "semguard", "policy", "compile", app.to_str().unwrap(), src.to_str().unwrap(), "-o", blob.to_str().unwrap(),
-        "--profile", out.to_str().unwrap(),
+        "semguard",
+        "policy",
+        "compile",
+        app.to_str().unwrap(),
+        src.to_str().unwrap(),
+        "-o",
+        blob.to_str().unwrap(),
+        "--profile",
+        out.to_str().unwrap(),
     ]);
     assert_eq!(o.code, 0, "{}", o.stderr);
     let o = run(["semguard", "policy", "show", blob.to_str().unwrap()]);
     assert!(o.stdout.contains("kernel profile: 64 bytes\n  init_task            0xffffffff82000000"), "{}", o.stdout);
     // A file that is not a profile is refused.
     let o = run([
-        "semguard", "policy", "compile", app.to_str().unwrap(), src.to_str().unwrap(), "-o", blob.to_str().unwrap(),
-        "--profile", src.to_str().unwrap(),
+        "semguard",
+        "policy",
+        "compile",
+        app.to_str().unwrap(),
+        src.to_str().unwrap(),
+        "-o",
+        blob.to_str().unwrap(),
+        "--profile",
+        src.to_str().unwrap(),
     ]);
     assert_eq!(o.code, 1);
     assert!(o.stderr.contains("not a guest-kernel profile: TooShort"), "{}", o.stderr);
@@ -122,7 +135,10 @@ fn every_profile_error() {
     let e = extract(Elf::read(bare.to_str().unwrap()).unwrap(), &system_map(&bare)).unwrap_err();
     assert_eq!(
         e.0,
-        format!("{} has neither .BTF nor DWARF: build the kernel with CONFIG_DEBUG_INFO_BTF or CONFIG_DEBUG_INFO", bare.display())
+        format!(
+            "{} has neither .BTF nor DWARF: build the kernel with CONFIG_DEBUG_INFO_BTF or CONFIG_DEBUG_INFO",
+            bare.display()
+        )
     );
     // A user-space init_task (wrong System.map or not a kernel) fails the core's validation.
     let user = common::build("kernel-user", &["kernel.c"], &["-gbtf", "-static"]);
@@ -130,7 +146,10 @@ fn every_profile_error() {
     assert!(e.0.starts_with("the extracted profile is not valid: InitTask("), "{e}");
     // CLI errors.
     let o = run(["semguard", "profile", "/nonexistent/vmlinux", "/nonexistent/map", "-o", "/tmp/x"]);
-    assert_eq!((o.code, o.stderr.as_str()), (1, "semguard: /nonexistent/map: No such file or directory (os error 2)\n"));
+    assert_eq!(
+        (o.code, o.stderr.as_str()),
+        (1, "semguard: /nonexistent/map: No such file or directory (os error 2)\n")
+    );
     let o = run(["semguard", "profile", exe.to_str().unwrap()]);
     assert_eq!(o.code, 2);
     assert!(o.stderr.contains("required arguments were not provided"), "{}", o.stderr);

@@ -233,7 +233,9 @@ fn reduce(i: &Instruction, info: &mut InstructionInfoFactory) -> Insn {
     }
     let effect = effect_of(i);
     if let Some(dst) = match effect {
-        Effect::Const { dst, .. } | Effect::Copy { dst, .. } | Effect::Lea { dst, .. } | Effect::Alu { dst, .. } => Some(dst),
+        Effect::Const { dst, .. } | Effect::Copy { dst, .. } | Effect::Lea { dst, .. } | Effect::Alu { dst, .. } => {
+            Some(dst)
+        }
         Effect::None => None,
     } {
         clobber &= !(1 << dst);

@@ -130,7 +130,13 @@ pub fn source(elf: &Elf, inf: &Inferred) -> String {
         for (k, s) in sites.iter().enumerate() {
             let lead = if k == 0 { "    from " } else { "         " };
             let end = if k + 1 == sites.len() { ";" } else { "," };
-            let _ = writeln!(o, "{lead}{:#x}{end}  # {}{}", s.rip, where_(s), if s.via_wrapper { " (wrapper)" } else { "" });
+            let _ = writeln!(
+                o,
+                "{lead}{:#x}{end}  # {}{}",
+                s.rip,
+                where_(s),
+                if s.via_wrapper { " (wrapper)" } else { "" }
+            );
         }
         let _ = writeln!(o, "}}");
         for s in sites {

@@ -327,7 +327,11 @@ pub fn infer(elf: &Elf) -> Result<Inferred, ToolError> {
                     site.rip - 2,
                     site.func,
                     site.offset,
-                    if site.calls.is_empty() { String::new() } else { format!(" (found {} of them)", site.calls.len()) }
+                    if site.calls.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (found {} of them)", site.calls.len())
+                    }
                 ));
             }
             site_of.insert((fi, k), sites.len());

@@ -165,7 +165,8 @@ fn state_name(abi: Abi, nr: u32) -> String {
 pub(crate) fn automaton(p: &Program, sites: &[Site], site_of: &HashMap<(usize, usize), usize>) -> AutomatonIr {
     let n = p.funcs.len();
     // Dense numbering of every call any site makes.
-    let all: Vec<(Abi, u32)> = sites.iter().flat_map(|s| s.calls.iter().copied()).collect::<BTreeSet<_>>().into_iter().collect();
+    let all: Vec<(Abi, u32)> =
+        sites.iter().flat_map(|s| s.calls.iter().copied()).collect::<BTreeSet<_>>().into_iter().collect();
     let dense: BTreeMap<(Abi, u32), usize> = all.iter().enumerate().map(|(i, c)| (*c, i)).collect();
     let words = all.len().div_ceil(64).max(1);
     let site_calls: Vec<Calls> = sites
@@ -211,9 +212,9 @@ pub(crate) fn automaton(p: &Program, sites: &[Site], site_of: &HashMap<(usize, u
     // What can follow a return from each function.
     let entry = p.funcs.iter().position(|f| f.name == "_start");
     let mut follow: Vec<Calls> = vec![empty.clone(); n];
-    for f in 0..n {
+    for (f, fl) in follow.iter_mut().enumerate() {
         if !p.address_taken[f] && p.callers[f].is_empty() && Some(f) != entry {
-            follow[f].any = true;
+            fl.any = true;
         }
     }
     // Where an indirect call returns to: after each indirect call (or jump) of reachable code.
@@ -260,7 +261,8 @@ pub(crate) fn automaton(p: &Program, sites: &[Site], site_of: &HashMap<(usize, u
         }
     }
     // Universe of calls and the transitions.
-    let universe: BTreeSet<(Abi, u32)> = sites.iter().filter(|s| s.reachable).flat_map(|s| s.calls.iter().copied()).collect();
+    let universe: BTreeSet<(Abi, u32)> =
+        sites.iter().filter(|s| s.reachable).flat_map(|s| s.calls.iter().copied()).collect();
     let mut states = vec!["start".to_string()];
     let mut index: BTreeMap<(Abi, u32), u32> = BTreeMap::new();
     for &(abi, nr) in &universe {

@@ -30,7 +30,8 @@ pub fn build(out_name: &str, sources: &[&str], flags: &[&str]) -> PathBuf {
     let fresh = out.exists()
         && std::fs::read_to_string(&stamp).ok().as_deref() == Some(flag_text.as_str())
         && srcs.iter().all(|s| {
-            let (a, b) = (std::fs::metadata(s).and_then(|m| m.modified()), std::fs::metadata(&out).and_then(|m| m.modified()));
+            let (a, b) =
+                (std::fs::metadata(s).and_then(|m| m.modified()), std::fs::metadata(&out).and_then(|m| m.modified()));
             matches!((a, b), (Ok(a), Ok(b)) if a <= b)
         });
     if !fresh {
@@ -118,7 +119,9 @@ fn symbolise(v: u64, elf: &semguard_static_tool::elf::Elf, code: bool) -> Option
     let s = elf
         .all_symbols
         .iter()
-        .filter(|s| (s.kind == SymKind::Data || (code && s.kind == SymKind::Text)) && v >= s.addr && v < s.addr + s.size.max(1))
+        .filter(|s| {
+            (s.kind == SymKind::Data || (code && s.kind == SymKind::Text)) && v >= s.addr && v < s.addr + s.size.max(1)
+        })
         .min_by_key(|s| (s.size, s.name.clone()))?;
     let prefix = if s.kind == SymKind::Data { "&" } else { "" };
     Some(if v == s.addr { format!("{prefix}{}", s.name) } else { format!("{prefix}{}+{:#x}", s.name, v - s.addr) })
