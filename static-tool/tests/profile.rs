@@ -190,3 +190,25 @@ fn real_guest_kernel_when_built() {
     assert!(f.init_task >= 0xffff_ffff_8000_0000);
     Profile::new(f).unwrap();
 }
+
+/// The same kernel through its DWARF instead of BTF must give the same profile (the whole
+/// DWARF is indexed: about 2 s optimised, 20 s in a debug build).
+#[test]
+fn real_guest_kernel_dwarf_agrees_with_btf() {
+    let Some(dir) = built_kernel() else {
+        println!("skipped: no built kernel (run scripts/build-kernel, or set SEMGUARD_KERNEL_DIR)");
+        return;
+    };
+    let vmlinux = dir.join("vmlinux");
+    let map = std::fs::read_to_string(dir.join("System.map")).unwrap();
+    let elf = Elf::read(vmlinux.to_str().unwrap()).unwrap();
+    let (btf, _) = extract(elf.clone(), &map).unwrap();
+    let mut no_btf = elf;
+    no_btf.extra.remove(".BTF");
+    assert!(no_btf.has_dwarf(), "vmlinux has no DWARF");
+    let t = std::time::Instant::now();
+    let (dwarf, source) = extract(no_btf, &map).unwrap();
+    println!("DWARF profile in {:?}", t.elapsed());
+    assert_eq!(source, LayoutSource::Dwarf);
+    assert_eq!(dwarf, btf);
+}

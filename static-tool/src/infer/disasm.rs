@@ -398,3 +398,68 @@ pub fn function(elf: &Elf, name: &str, start: u64, end: u64, info: &mut Instruct
     }
     Some(Function { name: name.to_string(), start, end, insns, blocks, block_of })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::elf::{CodeSection, Elf};
+
+    fn elf_with(code: &[u8]) -> Elf {
+        Elf {
+            path: "t".into(),
+            x86_64: true,
+            position_independent: false,
+            symbols: Default::default(),
+            all_symbols: Vec::new(),
+            code: vec![CodeSection { name: ".text".into(), addr: 0x1000, data: code.to_vec() }],
+            data: Vec::new(),
+            debug: Default::default(),
+            extra: Default::default(),
+        }
+    }
+
+    #[test]
+    fn reduces_the_forms_inference_folds() {
+        // mov $0xe7,%eax; mov %rdi,%rsi; lea 0x10(%rip),%rdx; xor %r10d,%r10d; add $4,%rsi;
+        // je +2; int $0x80; syscall; call *%rax; ret
+        let code = [
+            0xb8, 0xe7, 0, 0, 0, 0x48, 0x89, 0xfe, 0x48, 0x8d, 0x15, 0x10, 0, 0, 0, 0x45, 0x31, 0xd2, 0x48, 0x83, 0xc6,
+            0x04, 0x74, 0x02, 0xcd, 0x80, 0x0f, 0x05, 0xff, 0xd0, 0xc3,
+        ];
+        let elf = elf_with(&code);
+        let mut info = InstructionInfoFactory::new();
+        let f = function(&elf, "f", 0x1000, 0x1000 + code.len() as u64, &mut info).unwrap();
+        let k: Vec<Kind> = f.insns.iter().map(|i| i.kind).collect();
+        assert_eq!(
+            k,
+            [
+                Kind::Plain,
+                Kind::Plain,
+                Kind::Plain,
+                Kind::Plain,
+                Kind::Plain,
+                Kind::Jcc(0x101a),
+                Kind::Int80,
+                Kind::Syscall,
+                Kind::Call(None),
+                Kind::Ret
+            ]
+        );
+        assert_eq!(f.insns[0].effect, Effect::Const { dst: reg::RAX, value: 0xe7 });
+        assert_eq!(f.insns[1].effect, Effect::Copy { dst: reg::RSI, src: reg::RDI, bits32: false });
+        assert_eq!(f.insns[2].effect, Effect::Const { dst: reg::RDX, value: 0x100f + 0x10 });
+        assert_eq!(f.insns[2].refs, vec![0x101f]);
+        assert_eq!(f.insns[3].effect, Effect::Const { dst: reg::R10, value: 0 });
+        assert_eq!(f.insns[4].effect, Effect::Alu { dst: reg::RSI, op: AluOp::Add, imm: 4, bits32: false });
+        assert_eq!(f.insns[7].next, 0x101c);
+        // Blocks: [0..6) jcc → {int80 block, syscall block}; [6..7) falls; [7..10) returns.
+        assert_eq!(f.blocks.len(), 3);
+        assert_eq!(f.blocks[0].succs, vec![1, 2]);
+        assert!(f.blocks[2].exits);
+        // Undecodable bytes stop the path.
+        let bad = elf_with(&[0x06]);
+        let g = function(&bad, "g", 0x1000, 0x1001, &mut info).unwrap();
+        assert_eq!(g.insns[0].kind, Kind::Stop);
+        assert!(function(&bad, "h", 0x5000, 0x5001, &mut info).is_none());
+    }
+}
