@@ -21,7 +21,7 @@ set -eE -o pipefail
 : "${PAYLOAD:=/payload}" "${CONSOLE_LOGS:=/var/log/xen/console}"
 PHASE=start
 
-mark() { echo "SEMGUARD-MARK phase=$1 status=$2${3:+ $3}"; }
+mark() { echo "SEMGUARD-MARK phase=$1 status=$2 t=$(cut -d' ' -f1 /proc/uptime)${3:+ $3}"; }
 phase() { PHASE=$1; echo "--- phase $PHASE"; }
 ok() { mark "$PHASE" ok "$*"; }
 fail() {
