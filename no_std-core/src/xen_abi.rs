@@ -8,26 +8,27 @@
 //! one additive extension that semguard's Xen patch defines in that header:
 //!
 //! ```c
-//! #define VM_EVENT_REASON_SYSCALL 16        /* next free after VM_EVENT_REASON_VMEXIT (15) */
-//! #define VM_EVENT_SYSCALL_ENTRY_SYSCALL64      0   /* 64-bit SYSCALL (lstar_enter) */
-//! #define VM_EVENT_SYSCALL_ENTRY_INT80          1   /* int $0x80 (int80_direct_trap) */
-//! #define VM_EVENT_SYSCALL_ENTRY_SYSENTER       2   /* SYSENTER (sysenter_entry) */
-//! #define VM_EVENT_SYSCALL_ENTRY_COMPAT_SYSCALL 3   /* 32-bit SYSCALL (cstar_enter) */
+//! #define VM_EVENT_REASON_SYSCALL 31        /* off upstream's sequence, so a rebase cannot alias it */
+//! #define VM_EVENT_SYSCALL_ENTRY_LSTAR    0   /* 64-bit SYSCALL (lstar_enter) */
+//! #define VM_EVENT_SYSCALL_ENTRY_INT80    1   /* int $0x80 (int80_direct_trap) */
+//! #define VM_EVENT_SYSCALL_ENTRY_SYSENTER 2   /* SYSENTER (sysenter_entry) */
+//! #define VM_EVENT_SYSCALL_ENTRY_CSTAR    3   /* 32-bit SYSCALL (cstar_enter) */
 //! struct vm_event_syscall {
-//!     uint8_t entry;      /* VM_EVENT_SYSCALL_ENTRY_* */
-//!     uint8_t _pad[7];
+//!     uint32_t entry;     /* VM_EVENT_SYSCALL_ENTRY_* */
+//!     uint32_t seq;       /* per-vCPU request number, echoed in the response */
+//!     uint64_t user_pgd;  /* PV: machine address of guest_table_user, 0 if none */
 //! };
 //! /* new member of vm_event_request_t's union u: */
 //!     struct vm_event_syscall syscall;
 //! ```
 //!
-//! The new member is 8 bytes, so the union `u` stays 32 bytes and the request 400: the interface
-//! version stays 7 and the stock toolstack keeps working. Every size, alignment and offset here
-//! is pinned by a compile-time assertion (so Kbuild builds check them too), and the unit test
-//! `layout_matches_xen_headers` compiles those numbers as `_Static_assert`s against every Xen
-//! public header it finds (`SEMGUARD_XEN_PUBLIC`, or `scripts/build-xen`'s artefacts under
-//! `$SEMGUARD_CACHE/xen-*/include/public/`), including the `vm_event_syscall` part once the
-//! patched header defines `VM_EVENT_REASON_SYSCALL`.
+//! The new member is 16 bytes, so the union `u` stays 32 bytes and the request 400: the
+//! interface version stays 7 and the stock toolstack keeps working. Every size, alignment and
+//! offset here is pinned by a compile-time assertion (so Kbuild builds check them too), and the
+//! unit test `layout_matches_xen_headers` compiles those numbers as `_Static_assert`s against
+//! every Xen public header it finds (`SEMGUARD_XEN_PUBLIC`, or `scripts/build-xen`'s artefacts
+//! under `$SEMGUARD_CACHE/xen-*/include/public/`), including the `vm_event_syscall` part when
+//! the header is a patched one (defines `VM_EVENT_REASON_SYSCALL`).
 //!
 //! # Request (Xen → semguard.ko), reason [`VM_EVENT_REASON_SYSCALL`]
 //!
@@ -38,15 +39,19 @@
 //! | `reason` | [`VM_EVENT_REASON_SYSCALL`] |
 //! | `vcpu_id` | the trapping vCPU |
 //! | `u.syscall.entry` | which entry the call used ([`EntryKind`] wire value) |
+//! | `u.syscall.seq` | per-vCPU request number; the response must echo it (copy `u` whole) |
+//! | `u.syscall.user_pgd` | PV: machine address of the user-mode top-level table, 0 if none |
 //! | `data.regs.x86` | the guest's registers from Xen's entry frame: GPRs, `rip`, `rflags`, and `cr3` = the PV page-table base (`guest_table`'s MFN << 12). `rip`/`rsp` are 0 for SYSENTER (see [`crate::syscall`]) |
 //!
 //! # Response (semguard.ko → Xen)
 //!
 //! Same struct. `version` = 7, `reason`/`vcpu_id`/`altp2m_idx`/`u` copied from the request,
 //! `flags` = [`VM_EVENT_FLAG_VCPU_PAUSED`] (unpause), plus [`VM_EVENT_FLAG_SET_REGISTERS`] when
-//! `data.regs.x86` carries edited registers (the kill). As with Xen's HVM write-back, Xen takes
-//! rax–r15, `rflags` and `rip` from it; semguard copies every other field unchanged from the
-//! request.
+//! `data.regs.x86` carries edited registers (the kill). For a PV vCPU Xen writes back only the
+//! general-purpose registers rax, rbx, rcx, rdx, rbp, rsi, rdi, r8–r15 (by then the call has been
+//! bounced into the guest kernel, so rsp, rip and rflags are not the caller's any more); semguard
+//! copies every other field unchanged from the request. Xen drops a response whose `seq` is not
+//! the vCPU's outstanding request.
 //!
 //! # Ring
 //!
@@ -73,18 +78,19 @@ pub const VM_EVENT_INTERFACE_VERSION: u32 = 0x0000_0007;
 pub const VM_EVENT_FLAG_VCPU_PAUSED: u32 = 1 << 0;
 /// Response: write `data.regs.x86` back into the vCPU (needs a paused vCPU).
 pub const VM_EVENT_FLAG_SET_REGISTERS: u32 = 1 << 8;
-/// Last reason Xen 4.17 defines; [`VM_EVENT_REASON_SYSCALL`] is the next.
+/// Last reason Xen 4.17 defines.
 pub const VM_EVENT_REASON_VMEXIT: u32 = 15;
-/// semguard's reason: P made a system call.
-pub const VM_EVENT_REASON_SYSCALL: u32 = 16;
-/// `u.syscall.entry`: 64-bit `SYSCALL`.
-pub const VM_EVENT_SYSCALL_ENTRY_SYSCALL64: u8 = EntryKind::Syscall64 as u8;
+/// semguard's reason: P made a system call. Deliberately off upstream's sequence (4.18+ used
+/// 16 for I/O instructions), so a later rebase cannot alias it.
+pub const VM_EVENT_REASON_SYSCALL: u32 = 31;
+/// `u.syscall.entry`: 64-bit `SYSCALL` (lstar).
+pub const VM_EVENT_SYSCALL_ENTRY_LSTAR: u32 = EntryKind::Syscall64 as u32;
 /// `u.syscall.entry`: `int $0x80`.
-pub const VM_EVENT_SYSCALL_ENTRY_INT80: u8 = EntryKind::Int80 as u8;
+pub const VM_EVENT_SYSCALL_ENTRY_INT80: u32 = EntryKind::Int80 as u32;
 /// `u.syscall.entry`: `SYSENTER`.
-pub const VM_EVENT_SYSCALL_ENTRY_SYSENTER: u8 = EntryKind::Sysenter as u8;
-/// `u.syscall.entry`: 32-bit `SYSCALL`.
-pub const VM_EVENT_SYSCALL_ENTRY_COMPAT_SYSCALL: u8 = EntryKind::CompatSyscall as u8;
+pub const VM_EVENT_SYSCALL_ENTRY_SYSENTER: u32 = EntryKind::Sysenter as u32;
+/// `u.syscall.entry`: 32-bit `SYSCALL` (cstar).
+pub const VM_EVENT_SYSCALL_ENTRY_CSTAR: u32 = EntryKind::CompatSyscall as u32;
 
 /// Size of one request/response (`sizeof(vm_event_request_t)`).
 pub const VM_EVENT_SIZE: usize = 400;
@@ -307,11 +313,13 @@ abi_struct! {
 
 abi_struct! {
     /// `struct vm_event_syscall` (semguard's extension): the syscall member of the union `u`.
-    pub struct VmEventSyscall = "struct vm_event_syscall", size 8, align 1 {
+    pub struct VmEventSyscall = "struct vm_event_syscall", size 16, align 8 {
         /// `VM_EVENT_SYSCALL_ENTRY_*`, the [`EntryKind`] wire value.
-        pub entry: u8 = 0,
-        /// Zero.
-        pub _pad: [u8; 7] = 1,
+        pub entry: u32 = 0,
+        /// Per-vCPU request number; the response echoes it.
+        pub seq: u32 = 4,
+        /// PV: machine address of the user-mode top-level table, 0 if none.
+        pub user_pgd: u64 = 8,
     }
 }
 
@@ -395,7 +403,7 @@ pub enum XenAbiError {
     /// `u.syscall.entry` is not a known entry kind.
     BadEntryKind {
         /// The value found.
-        got: u8,
+        got: u32,
     },
     /// The request lacks [`VM_EVENT_FLAG_VCPU_PAUSED`]: the vCPU did not wait, so the call can
     /// be neither stopped nor edited.
@@ -409,6 +417,10 @@ pub struct SyscallEvent {
     pub vcpu_id: u32,
     /// How the call entered Xen.
     pub entry: EntryKind,
+    /// The request's sequence number (echoed by the response).
+    pub seq: u32,
+    /// PV: machine address of the user-mode top-level table, 0 if none.
+    pub user_pgd: u64,
     /// The vCPU's registers at the trap.
     pub regs: Registers,
 }
@@ -438,8 +450,9 @@ pub fn registers_from_x86(x: &VmEventRegsX86) -> Registers {
     }
 }
 
-/// Writes what `VM_EVENT_FLAG_SET_REGISTERS` applies (rax–r15, `rflags`, `rip`) from `regs`
-/// into `x`; every other field of `x` (including `cr3`) is left as it is.
+/// Writes rax–r15, `rflags` and `rip` from `regs` into `x`; every other field of `x` (including
+/// `cr3`) is left as it is. For a PV vCPU `VM_EVENT_FLAG_SET_REGISTERS` applies only the
+/// general-purpose registers other than rsp, which is all the kill edit changes.
 pub fn apply_registers(x: &mut VmEventRegsX86, regs: &Registers) {
     x.rax = regs.rax;
     x.rbx = regs.rbx;
@@ -482,12 +495,21 @@ impl VmEventSt {
         if self.reason != VM_EVENT_REASON_SYSCALL {
             return Err(XenAbiError::UnknownReason { got: self.reason });
         }
-        let raw = self.u.syscall().entry;
-        let entry = EntryKind::from_u8(raw).ok_or(XenAbiError::BadEntryKind { got: raw })?;
+        let sc = self.u.syscall();
+        let entry = u8::try_from(sc.entry)
+            .ok()
+            .and_then(EntryKind::from_u8)
+            .ok_or(XenAbiError::BadEntryKind { got: sc.entry })?;
         if self.flags & VM_EVENT_FLAG_VCPU_PAUSED == 0 {
             return Err(XenAbiError::NotPaused);
         }
-        Ok(SyscallEvent { vcpu_id: self.vcpu_id, entry, regs: registers_from_x86(&self.data) })
+        Ok(SyscallEvent {
+            vcpu_id: self.vcpu_id,
+            entry,
+            seq: sc.seq,
+            user_pgd: sc.user_pgd,
+            regs: registers_from_x86(&self.data),
+        })
     }
 
     /// A syscall request as Xen's patch fills it (for tests, fuzzers and the replay tools).
@@ -501,7 +523,7 @@ impl VmEventSt {
             vcpu_id,
             altp2m_idx: 0,
             _pad: [0; 3],
-            u: VmEventU::from_syscall(VmEventSyscall { entry: entry as u8, _pad: [0; 7] }),
+            u: VmEventU::from_syscall(VmEventSyscall { entry: entry as u32, seq: 0, user_pgd: 0 }),
             data,
         }
     }
@@ -549,6 +571,22 @@ mod tests {
     use std::vec::Vec;
     use std::{eprintln, println};
 
+    #[test]
+    fn response_echoes_seq_and_user_pgd() {
+        let mut req = VmEventSt::syscall_request(2, EntryKind::Syscall64, &sample_regs());
+        req.u = VmEventU::from_syscall(VmEventSyscall { entry: 0, seq: 0xdead_0007, user_pgd: 0x1234_5000 });
+        let ev = req.syscall_event().unwrap();
+        assert_eq!((ev.seq, ev.user_pgd), (0xdead_0007, 0x1234_5000));
+        let (rsp, _) = kill_response(&req, 9).unwrap();
+        assert_eq!(rsp.u.syscall().seq, 0xdead_0007, "Xen drops a response with another seq");
+        let mut b = [0u8; VM_EVENT_SIZE];
+        rsp.to_bytes(&mut b).unwrap();
+        assert_eq!(b[28..32], 0xdead_0007u32.to_le_bytes());
+        // An entry value above 255 is not truncated into a valid kind.
+        req.u = VmEventU::from_syscall(VmEventSyscall { entry: 0x100, seq: 0, user_pgd: 0 });
+        assert_eq!(req.syscall_event(), Err(XenAbiError::BadEntryKind { got: 0x100 }));
+    }
+
     fn sample_regs() -> Registers {
         Registers {
             rax: 59,
@@ -582,7 +620,7 @@ mod tests {
         req.to_bytes(&mut b).unwrap();
         assert_eq!(b[0..4], 7u32.to_le_bytes()); // version
         assert_eq!(b[4..8], 1u32.to_le_bytes()); // flags: VCPU_PAUSED
-        assert_eq!(b[8..12], 16u32.to_le_bytes()); // reason
+        assert_eq!(b[8..12], 31u32.to_le_bytes()); // reason
         assert_eq!(b[12..16], 3u32.to_le_bytes()); // vcpu_id
         assert_eq!(b[24], 2); // u.syscall.entry
         assert_eq!(b[56..64], 59u64.to_le_bytes()); // data.regs.x86.rax
@@ -613,7 +651,7 @@ mod tests {
         let regs = sample_regs();
         let req = VmEventSt::syscall_request(1, EntryKind::Int80, &regs);
         let ev = req.syscall_event().unwrap();
-        assert_eq!(ev, SyscallEvent { vcpu_id: 1, entry: EntryKind::Int80, regs });
+        assert_eq!(ev, SyscallEvent { vcpu_id: 1, entry: EntryKind::Int80, seq: 0, user_pgd: 0, regs });
         assert_eq!(decode(ev.entry, &ev.regs).name(), Some("oldolduname")); // ia32 59
     }
 
@@ -844,10 +882,10 @@ mod tests {
         if with_syscall {
             c.push_str(&format!(
                 "_Static_assert(VM_EVENT_REASON_SYSCALL == {VM_EVENT_REASON_SYSCALL}, \"REASON_SYSCALL\");\n\
-                 _Static_assert(VM_EVENT_SYSCALL_ENTRY_SYSCALL64 == {VM_EVENT_SYSCALL_ENTRY_SYSCALL64}, \"entry syscall64\");\n\
+                 _Static_assert(VM_EVENT_SYSCALL_ENTRY_LSTAR == {VM_EVENT_SYSCALL_ENTRY_LSTAR}, \"entry lstar\");\n\
                  _Static_assert(VM_EVENT_SYSCALL_ENTRY_INT80 == {VM_EVENT_SYSCALL_ENTRY_INT80}, \"entry int80\");\n\
                  _Static_assert(VM_EVENT_SYSCALL_ENTRY_SYSENTER == {VM_EVENT_SYSCALL_ENTRY_SYSENTER}, \"entry sysenter\");\n\
-                 _Static_assert(VM_EVENT_SYSCALL_ENTRY_COMPAT_SYSCALL == {VM_EVENT_SYSCALL_ENTRY_COMPAT_SYSCALL}, \"entry compat\");\n\
+                 _Static_assert(VM_EVENT_SYSCALL_ENTRY_CSTAR == {VM_EVENT_SYSCALL_ENTRY_CSTAR}, \"entry cstar\");\n\
                  _Static_assert(offsetof(vm_event_request_t, u.syscall) == {}, \"offset u.syscall\");\n",
                 offset_of!(VmEventSt, u),
             ));
@@ -868,17 +906,16 @@ mod tests {
         let macros = header_macros(dir, work);
         let get = |n: &str| macros.iter().find(|(m, _)| m == n).map(|(_, v)| *v);
         let patched = get("VM_EVENT_REASON_SYSCALL").is_some();
-        // Our reason must be the next free one: above every other reason, and unused.
+        // Our reason must not alias any reason the header defines.
         let others: Vec<u64> = macros
             .iter()
             .filter(|(m, _)| m.starts_with("VM_EVENT_REASON_") && m != "VM_EVENT_REASON_SYSCALL")
             .map(|(_, v)| *v)
             .collect();
         assert!(others.len() >= 16, "{}: only {} VM_EVENT_REASON_* macros parsed", dir.display(), others.len());
-        assert_eq!(
-            others.iter().max().map(|m| m + 1),
-            Some(u64::from(VM_EVENT_REASON_SYSCALL)),
-            "{}: VM_EVENT_REASON_SYSCALL is not the next free reason",
+        assert!(
+            !others.contains(&u64::from(VM_EVENT_REASON_SYSCALL)),
+            "{}: VM_EVENT_REASON_SYSCALL collides with another reason",
             dir.display()
         );
 
