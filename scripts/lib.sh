@@ -109,6 +109,28 @@ lock_artefact() {
     fi
 }
 
+# run_logged LOG CMD... — runs CMD with its output in LOG and, for long builds, says once a
+# minute that it is still going (with the log's last line). On failure shows the log's tail;
+# returns CMD's status.
+run_logged() {
+    local logf="$1"; shift
+    "$@" > "$logf" 2>&1 &
+    local pid=$! rc=0 start=$SECONDS next=60
+    while kill -0 "$pid" 2>/dev/null; do
+        sleep 2
+        if (( SECONDS - start >= next )); then
+            log "  ... $(( SECONDS - start ))s: $(tail -n1 "$logf" | cut -c1-110)"
+            next=$(( next + 60 ))
+        fi
+    done
+    wait "$pid" || rc=$?
+    if [ "$rc" != 0 ]; then
+        tail -n 40 "$logf" >&2
+        log "failed (status $rc); full log: $logf"
+    fi
+    return "$rc"
+}
+
 # need_host_pkgs PKG... — apt-get install the missing ones (bookworm host).
 need_host_pkgs() {
     local missing=() p
