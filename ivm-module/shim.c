@@ -12,13 +12,10 @@
  */
 #include <linux/err.h>
 #include <linux/firmware.h>
-#include <linux/kernel_read_file.h>
 #include <linux/kobject.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
-#include <linux/slab.h>
 #include <linux/sysfs.h>
-#include <linux/vmalloc.h>
 
 #include "shim.h"
 
@@ -52,17 +49,20 @@ void semguard_shim_params(struct semguard_params *out)
 }
 
 /*
- * The policy file. With the firmware loader, the kernel's way (search path /lib/firmware/...,
- * kernel credentials, LSM hooks). A kernel built without CONFIG_FW_LOADER (request_firmware is
- * then a stub returning -EINVAL) gets the same file read the way the firmware loader reads it:
- * kernel_read_file_from_path() of /lib/firmware/NAME with READING_FIRMWARE.
+ * The policy file, the kernel's way: the firmware search path (/lib/firmware/...), kernel
+ * credentials, LSM hooks. Without a struct device (6.12's Rust `Firmware::request` needs one),
+ * so a missing file also gets the loader's own "(NULL device *): firmware: failed to load" line.
  */
-#if IS_REACHABLE(CONFIG_FW_LOADER)
+#if !IS_REACHABLE(CONFIG_FW_LOADER)
+#error "semguard.ko loads its policy with request_firmware: build the kernel with CONFIG_FW_LOADER=y"
+#endif
+
 int semguard_shim_policy_load(const char *name, size_t max, struct semguard_blob *out)
 {
 	const struct firmware *fw;
 	int err;
 
+	/* Direct: no user-mode helper fallback, no warning (Rust reports the error). */
 	err = request_firmware_direct(&fw, name, NULL);
 	if (err)
 		return err;
@@ -83,35 +83,6 @@ void semguard_shim_policy_release(struct semguard_blob *blob)
 	blob->data = NULL;
 	blob->size = 0;
 }
-#else
-int semguard_shim_policy_load(const char *name, size_t max, struct semguard_blob *out)
-{
-	void *buf = NULL;
-	char *path;
-	ssize_t n;
-
-	path = kasprintf(GFP_KERNEL, "/lib/firmware/%s", name);
-	if (!path)
-		return -ENOMEM;
-	/* Reads at most max bytes; a larger file is -EFBIG. */
-	n = kernel_read_file_from_path(path, 0, &buf, max, NULL, READING_FIRMWARE);
-	kfree(path);
-	if (n < 0)
-		return n;
-	out->handle = buf;
-	out->data = buf;
-	out->size = n;
-	return 0;
-}
-
-void semguard_shim_policy_release(struct semguard_blob *blob)
-{
-	vfree(blob->handle);
-	blob->handle = NULL;
-	blob->data = NULL;
-	blob->size = 0;
-}
-#endif
 
 /* Counters: one read-only file each; the values live in Rust (semguard_counter_read). */
 struct semguard_counter_attr {
