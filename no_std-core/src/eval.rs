@@ -366,6 +366,33 @@ fn chunk_len(addr: u64, want: usize) -> usize {
     want.min(in_page).min(CHUNK)
 }
 
+/// Reads `total` guest bytes from `addr` page piece by page piece (never more than [`CHUNK`] at
+/// once), handing each piece and its offset to `visit` until it returns a result. Bounded: each
+/// iteration consumes ≥ 1 of `total` bytes (≤ 4097 for every caller). `Ok(None)` if `visit`
+/// never decided.
+fn scan_guest<M: VirtMemory + ?Sized, R>(
+    mem: &mut M,
+    addr: u64,
+    total: usize,
+    stats: &mut EvalStats,
+    mut visit: impl FnMut(usize, &[u8]) -> Option<R>,
+) -> Result<Option<R>, (u64, MemError)> {
+    let mut done = 0usize;
+    let mut buf = [0u8; CHUNK];
+    while done < total {
+        let here = addr.checked_add(done as u64).ok_or((addr, MemError::Overflow))?;
+        let n = chunk_len(here, total - done);
+        let chunk = buf.get_mut(..n).ok_or((here, MemError::BufferTooSmall))?;
+        stats.guest_bytes = stats.guest_bytes.saturating_add(n as u32);
+        mem.read_bytes(GuestVirtAddr(here), chunk).map_err(|e| (here, e))?;
+        if let Some(r) = visit(done, chunk) {
+            return Ok(Some(r));
+        }
+        done += n;
+    }
+    Ok(None)
+}
+
 /// Compares guest bytes at `addr` with `expected` (followed by a NUL if `nul`). Stops at the
 /// first difference, so it reads past the end of a shorter guest string only within the page
 /// the difference is in.
@@ -377,24 +404,11 @@ fn guest_matches<M: VirtMemory + ?Sized>(
     stats: &mut EvalStats,
 ) -> Result<bool, (u64, MemError)> {
     let total = expected.len() + usize::from(nul);
-    let mut done = 0usize;
-    let mut buf = [0u8; CHUNK];
-    // Bounded: each iteration consumes ≥ 1 of `total` ≤ 4097 bytes.
-    while done < total {
-        let here = addr.checked_add(done as u64).ok_or((addr, MemError::Overflow))?;
-        let n = chunk_len(here, total - done);
-        let chunk = buf.get_mut(..n).ok_or((here, MemError::BufferTooSmall))?;
-        stats.guest_bytes = stats.guest_bytes.saturating_add(n as u32);
-        mem.read_bytes(GuestVirtAddr(here), chunk).map_err(|e| (here, e))?;
-        for (i, &b) in chunk.iter().enumerate() {
-            // Past the constant only the terminating NUL is expected.
-            if b != expected.get(done + i).copied().unwrap_or(0) {
-                return Ok(false);
-            }
-        }
-        done += n;
-    }
-    Ok(true)
+    let differs = scan_guest(mem, addr, total, stats, |done, chunk| {
+        // Past the constant only the terminating NUL is expected.
+        chunk.iter().enumerate().any(|(i, &b)| b != expected.get(done + i).copied().unwrap_or(0)).then_some(())
+    })?;
+    Ok(differs.is_none())
 }
 
 /// Length of the C string at `addr`, scanning at most `max + 1` bytes; `None` if no NUL.
@@ -404,21 +418,9 @@ fn guest_strlen<M: VirtMemory + ?Sized>(
     max: u16,
     stats: &mut EvalStats,
 ) -> Result<Option<u64>, (u64, MemError)> {
-    let total = usize::from(max) + 1;
-    let mut done = 0usize;
-    let mut buf = [0u8; CHUNK];
-    while done < total {
-        let here = addr.checked_add(done as u64).ok_or((addr, MemError::Overflow))?;
-        let n = chunk_len(here, total - done);
-        let chunk = buf.get_mut(..n).ok_or((here, MemError::BufferTooSmall))?;
-        stats.guest_bytes = stats.guest_bytes.saturating_add(n as u32);
-        mem.read_bytes(GuestVirtAddr(here), chunk).map_err(|e| (here, e))?;
-        if let Some(i) = chunk.iter().position(|&b| b == 0) {
-            return Ok(Some((done + i) as u64));
-        }
-        done += n;
-    }
-    Ok(None)
+    scan_guest(mem, addr, usize::from(max) + 1, stats, |done, chunk| {
+        chunk.iter().position(|&b| b == 0).map(|i| (done + i) as u64)
+    })
 }
 
 #[cfg(test)]
