@@ -9,6 +9,7 @@
 //!   [`mem`], [`vmem`], [`profile`], [`process`] — reading the monitored VM.
 //! - **Assertion Checker**: [`policy`], [`eval`], [`checker`] ([`crc`] for the policy checksum) — pairing each system call with
 //!   its invariant and deciding.
+//! - [`alert`]: the alert record semguard.ko reports per violation (`/dev/semguard`).
 //! - [`xen_abi`]: the vm_event request/response layout shared with the patched Xen.
 
 #![no_std]
@@ -19,6 +20,7 @@
 extern crate std;
 
 pub mod addr;
+pub mod alert;
 pub mod checker;
 pub mod crc;
 pub mod eval;
