@@ -56,6 +56,22 @@ enum PolicyCmd {
         /// Policy blob.
         policy: String,
     },
+    /// Dry run of the Assertion Checker on this host: run P under ptrace, check every system
+    /// call against the policy, kill P before a violating call (exit status: 0 no violation,
+    /// 3 violations, 1 error).
+    Check {
+        /// Policy blob (.sgp) compiled for P.
+        policy: String,
+        /// Record violations and let the calls run instead of killing P.
+        #[arg(long)]
+        audit: bool,
+        /// Let calls whose invariant cannot be decided run (default: they are violations).
+        #[arg(long)]
+        fail_open: bool,
+        /// P and its arguments (after `--`); P inherits stdin, stdout and stderr.
+        #[arg(last = true, required = true)]
+        command: Vec<OsString>,
+    },
     /// Infer invariants from P's binary; writes editable invariant source.
     Infer {
         /// P's executable (x86-64, statically linked).
@@ -65,6 +81,9 @@ enum PolicyCmd {
         output: String,
     },
 }
+
+/// Exit status of `semguard policy check` when the run had violations.
+pub const CHECK_VIOLATIONS: i32 = 3;
 
 /// What a command printed and its exit status.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -153,6 +172,17 @@ fn dispatch(cli: Cli) -> Result<Outcome, ToolError> {
             let blob = std::fs::read(&policy).map_err(|e| ToolError(format!("{policy}: {e}")))?;
             let text = show::show(&blob).map_err(|e| ToolError(format!("{policy}: {e}")))?;
             Ok(Outcome { code: 0, stdout: text, stderr: String::new() })
+        }
+        Cmd::Policy(PolicyCmd::Check { policy, audit, fail_open, command }) => {
+            let blob = std::fs::read(&policy).map_err(|e| ToolError(format!("{policy}: {e}")))?;
+            let mode = crate::dryrun::Mode { enforce: !audit, fail_open };
+            let report = crate::dryrun::run(&blob, &command, mode).map_err(|e| ToolError(format!("{policy}: {e}")))?;
+            // P owns stdout; the report goes to stderr.
+            Ok(Outcome {
+                code: if report.violations > 0 { CHECK_VIOLATIONS } else { 0 },
+                stdout: String::new(),
+                stderr: report.render(),
+            })
         }
         Cmd::Policy(PolicyCmd::Infer { elf, output }) => {
             let elf = Elf::read(&elf)?;

@@ -9,6 +9,7 @@ pub mod codegen;
 pub mod compile;
 pub mod ctype;
 pub mod diag;
+pub mod dryrun;
 pub mod dwarf;
 pub mod elf;
 pub mod fuzz;

@@ -1,0 +1,469 @@
+//! `semguard policy check P.sgp -- P ARGS…`: the Assertion Checker dry run on the host.
+//!
+//! Runs P under ptrace and stops it at every system-call entry, the same point where Xen stops
+//! it in the Mon-VM. There the call is decoded from P's registers with the core's
+//! [`decode`](semguard_core::syscall::decode), checked with the core's [`Checker`] (reading P's
+//! variables through `/proc/PID/mem`, [`ProcMem`]) and, in enforce mode, a violation kills P
+//! before the call runs with the core's [`kill_edit`] — the call becomes `exit_group` — as
+//! semguard.ko does. A policy can so be proven against P's benign and exploit inputs before
+//! the kernel module and the Xen test bed are involved.
+//!
+//! What differs from the Mon-VM: the host kernel instead of the guest's (the same static P
+//! makes the same calls, but a kernel may answer differently), `cr3` is 0 (no guest page
+//! tables), and P's children are not followed. After an `execve` into another program P is no
+//! longer the program the policy describes: the dry run stops checking and lets it run.
+
+use std::ffi::OsString;
+use std::fmt::Write as _;
+use std::fs::File;
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+
+use semguard_core::addr::GuestVirtAddr;
+use semguard_core::checker::Checker;
+use semguard_core::eval::{EvalFault, Verdict, ViolationKind};
+use semguard_core::mem::{MemError, VirtMemory};
+use semguard_core::policy::Policy;
+use semguard_core::regs::{EntryKind, Registers};
+use semguard_core::syscall::{decode, kill_edit, Syscall};
+use semguard_core::walker::{WalkError, WalkErrorKind};
+
+use crate::diag::ToolError;
+use crate::show::call_name;
+use crate::sysargs::{self, ArgTy};
+
+/// `AUDIT_ARCH_X86_64` (include/uapi/linux/audit.h): the call used the 64-bit ABI (x32 too).
+const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+/// `AUDIT_ARCH_I386`: an ia32 call (`int $0x80`, `sysenter`, compat `syscall`).
+const AUDIT_ARCH_I386: u32 = 0x4000_0003;
+/// Exit status of a P killed by the dry run (as if by SIGKILL, so it stands out).
+pub const KILL_STATUS: i32 = 137;
+/// Longest path argument shown in a violation line.
+const SHOW_PATH: usize = 96;
+
+/// How the dry run reacts to a violation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mode {
+    /// Kill P before a violating call runs (otherwise record it and let it run).
+    pub enforce: bool,
+    /// An unverifiable invariant lets the call run (otherwise it counts as a violation).
+    pub fail_open: bool,
+}
+
+/// One call that did not pass.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    /// 1-based number of the checked call.
+    pub event: u64,
+    /// The call.
+    pub call: Syscall,
+    /// The Assertion Checker's verdict.
+    pub verdict: Verdict,
+    /// The invariant's name from the policy (`openat: notes_file`), if it has one.
+    pub invariant_name: Option<String>,
+    /// One readable line.
+    pub text: String,
+}
+
+/// How P ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// P exited with this status by itself (or, once checks stopped, its new program did).
+    Exited(i32),
+    /// A signal ended P.
+    Signaled(i32),
+    /// The dry run killed P before the call of this finding ran (P exited with [`KILL_STATUS`]).
+    Killed {
+        /// Index in [`Report::findings`].
+        finding: usize,
+    },
+}
+
+/// What one dry run saw.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Report {
+    /// System-call entries checked.
+    pub events: u64,
+    /// Calls the policy allowed.
+    pub allowed: u64,
+    /// Violations (including unverifiable ones in fail-closed mode).
+    pub violations: u64,
+    /// Invariants that could not be decided.
+    pub unverifiable: u64,
+    /// Every call that did not pass, in order.
+    pub findings: Vec<Finding>,
+    /// P `execve`d another program at this event; checks stopped there.
+    pub left_program: Option<(u64, String)>,
+    /// How P ended.
+    pub ending: Ending,
+}
+
+impl Report {
+    /// The summary and one line per finding.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        for f in &self.findings {
+            let _ = writeln!(s, "{}", f.text);
+        }
+        if let Some((ev, exe)) = &self.left_program {
+            let _ = writeln!(s, "note: after event {ev} P runs another program ({exe}): not checked further");
+        }
+        let end = match self.ending {
+            Ending::Exited(c) => format!("P exited with status {c}"),
+            Ending::Signaled(sig) => format!("P was ended by signal {sig}"),
+            Ending::Killed { finding } => match self.findings.get(finding) {
+                Some(f) => format!(
+                    "P killed before event {} ({} at {:#x}) ran: exit_group({KILL_STATUS})",
+                    f.event,
+                    call_name(f.call.abi, f.call.nr),
+                    f.call.user_rip
+                ),
+                None => "P killed".to_string(),
+            },
+        };
+        let _ = writeln!(
+            s,
+            "semguard check: {} events, {} allowed, {} violations, {} unverifiable; {end}",
+            self.events, self.allowed, self.violations, self.unverifiable
+        );
+        s
+    }
+}
+
+/// P's memory through `/proc/PID/mem`: the host counterpart of the guest page-table walk.
+pub struct ProcMem {
+    file: File,
+}
+
+impl ProcMem {
+    /// Opens the memory of process `pid` (the caller traces it).
+    pub fn open(pid: i32) -> std::io::Result<ProcMem> {
+        Ok(ProcMem { file: File::open(format!("/proc/{pid}/mem"))? })
+    }
+}
+
+impl VirtMemory for ProcMem {
+    fn read_bytes(&mut self, va: GuestVirtAddr, buf: &mut [u8]) -> Result<(), MemError> {
+        let len = buf.len() as u64;
+        let end = va.0.checked_add(len).ok_or(MemError::Overflow)?;
+        // /proc/PID/mem takes an off_t: the upper half (the kernel's, non-canonical for user
+        // space) cannot be named, and P cannot map it either.
+        if end > i64::MAX as u64 {
+            return Err(MemError::Walk { va, error: WalkError { level: 4, kind: WalkErrorKind::NonCanonical } });
+        }
+        let mut done = 0usize;
+        // Page by page, so a failure names the first page P has not mapped.
+        while done < buf.len() {
+            let a = va.0 + done as u64;
+            let n = ((0x1000 - (a & 0xfff)) as usize).min(buf.len() - done);
+            let chunk = buf.get_mut(done..done + n).ok_or(MemError::BufferTooSmall)?;
+            if self.file.read_exact_at(chunk, a).is_err() {
+                // The kernel refuses unmapped addresses: what the walker reports as a page
+                // that is not present (the level is not known here).
+                return Err(MemError::Walk {
+                    va: GuestVirtAddr(a),
+                    error: WalkError { level: 1, kind: WalkErrorKind::NotPresent },
+                });
+            }
+            done += n;
+        }
+        Ok(())
+    }
+}
+
+fn errno(what: &str) -> ToolError {
+    ToolError(format!("{what}: {}", std::io::Error::last_os_error()))
+}
+
+fn ptrace(req: libc::c_uint, pid: i32, addr: usize, data: usize) -> Result<libc::c_long, ToolError> {
+    // SAFETY: the requests used here take an integer or a pointer to a live, correctly sized
+    // buffer of ours in `data` (checked at each call site).
+    let r = unsafe { libc::ptrace(req, pid, addr as *mut libc::c_void, data as *mut libc::c_void) };
+    if r == -1 {
+        return Err(errno(&format!("ptrace({req:#x}, {pid})")));
+    }
+    Ok(r)
+}
+
+fn get_regs(pid: i32) -> Result<libc::user_regs_struct, ToolError> {
+    // SAFETY: user_regs_struct is plain integers; all-zero is a valid value.
+    let mut r: libc::user_regs_struct = unsafe { std::mem::zeroed() };
+    ptrace(libc::PTRACE_GETREGS, pid, 0, &mut r as *mut _ as usize)?;
+    Ok(r)
+}
+
+fn syscall_info(pid: i32) -> Result<libc::ptrace_syscall_info, ToolError> {
+    // SAFETY: ptrace_syscall_info is plain integers; all-zero is a valid value.
+    let mut info: libc::ptrace_syscall_info = unsafe { std::mem::zeroed() };
+    // The kernel writes at most `addr` bytes.
+    ptrace(libc::PTRACE_GET_SYSCALL_INFO, pid, std::mem::size_of_val(&info), &mut info as *mut _ as usize)?;
+    Ok(info)
+}
+
+/// The registers as Xen reports them at the trap: the number in rax (ptrace shows it in
+/// orig_rax; rax already holds -ENOSYS), rip after the trapping instruction.
+fn core_regs(r: &libc::user_regs_struct) -> Registers {
+    Registers {
+        rax: r.orig_rax,
+        rbx: r.rbx,
+        rcx: r.rcx,
+        rdx: r.rdx,
+        rsi: r.rsi,
+        rdi: r.rdi,
+        rbp: r.rbp,
+        rsp: r.rsp,
+        r8: r.r8,
+        r9: r.r9,
+        r10: r.r10,
+        r11: r.r11,
+        r12: r.r12,
+        r13: r.r13,
+        r14: r.r14,
+        r15: r.r15,
+        rip: r.rip,
+        rflags: r.eflags,
+        cr3: 0,
+    }
+}
+
+/// `filename="/tmp/x"` for the path arguments of `sc` (by their Linux names).
+fn path_args(sc: &Syscall, mem: &mut ProcMem) -> String {
+    let Some(args) = sc.name().and_then(sysargs::args) else { return String::new() };
+    let mut s = String::new();
+    for (i, (name, ty)) in args.iter().enumerate() {
+        if *ty != ArgTy::CharPtr || !(name.contains("name") || name.contains("path")) {
+            continue;
+        }
+        let Some(&ptr) = sc.args.get(i) else { continue };
+        let mut buf = [0u8; SHOW_PATH];
+        let mut n = 0;
+        // Byte by byte up to the NUL, so a string at the end of a mapping is still shown.
+        while n < SHOW_PATH {
+            match mem.read_u8(GuestVirtAddr(ptr.wrapping_add(n as u64))) {
+                Ok(0) => break,
+                Ok(b) => buf[n] = b,
+                Err(_) => break,
+            }
+            n += 1;
+        }
+        let _ = write!(s, " {name}={}", crate::show::quote(&buf[..n]));
+    }
+    s
+}
+
+fn describe(event: u64, sc: &Syscall, v: &Verdict, policy: &Policy<'_>, mem: &mut ProcMem) -> (String, Option<String>) {
+    let inv_name = |index: u16| policy.invariant(index).and_then(|i| i.name().map(String::from));
+    let mut s = format!("event {event}: {} at {:#x}", call_name(sc.abi, sc.nr), sc.user_rip);
+    let name = match v {
+        Verdict::Allow => None,
+        Verdict::Violation { invariant, kind, values } => {
+            let what = match kind {
+                ViolationKind::InvariantFalse => "invariant false".to_string(),
+                ViolationKind::Denied => "denied".to_string(),
+                ViolationKind::WrongCallSite => "wrong call site".to_string(),
+                ViolationKind::DefaultDeny => "no rule (default deny)".to_string(),
+                ViolationKind::OtherAbi => "ABI the policy has no rules for".to_string(),
+                ViolationKind::Trace { state } => format!("no trace transition from state {state}"),
+            };
+            let name = invariant.and_then(|i| inv_name(i.index));
+            let _ = write!(s, ": VIOLATION {what}");
+            if let Some(i) = invariant {
+                let _ = write!(s, ", invariant id {} {:?}", i.id, name.as_deref().unwrap_or("?"));
+            }
+            if !values.as_slice().is_empty() {
+                let vals: Vec<String> = values.as_slice().iter().map(|v| format!("{v:#x}")).collect();
+                let _ = write!(s, ", values [{}]", vals.join(", "));
+            }
+            name
+        }
+        Verdict::Unverifiable { invariant, at, reason } => {
+            let name = inv_name(invariant.index);
+            let why = match reason {
+                EvalFault::Memory { addr, .. } => format!("P's memory at {addr:#x} is unreadable"),
+                EvalFault::DivideByZero => "division by zero".to_string(),
+                EvalFault::StringTooLong { addr, max } => format!("no NUL within {max} bytes at {addr:#x}"),
+                EvalFault::Malformed => "malformed invariant".to_string(),
+            };
+            let _ = write!(
+                s,
+                ": UNVERIFIABLE invariant id {} {:?} at +{at:#x}: {why}",
+                invariant.id,
+                name.as_deref().unwrap_or("?")
+            );
+            name
+        }
+    };
+    let args: Vec<String> = sc.args.iter().map(|a| format!("{a:#x}")).collect();
+    let _ = write!(s, "; args [{}]{}", args.join(", "), path_args(sc, mem));
+    (s, name)
+}
+
+/// Runs `command` (P and its arguments; stdin/stdout/stderr are inherited) under ptrace and
+/// checks every system call against `policy`.
+pub fn run(policy_blob: &[u8], command: &[OsString], mode: Mode) -> Result<Report, ToolError> {
+    let policy = Policy::decode(policy_blob).map_err(|e| ToolError(format!("not a valid policy: {e:?}")))?;
+    let checker = Checker::new(policy);
+    let Some((prog, args)) = command.split_first() else {
+        return Err(ToolError("no program to run".into()));
+    };
+    let p_meta = std::fs::metadata(prog).map_err(|e| ToolError(format!("{}: {e}", prog.to_string_lossy())))?;
+
+    let mut cmd = Command::new(prog);
+    cmd.args(args);
+    // SAFETY: the closure runs in the forked child before exec and only makes the
+    // async-signal-safe ptrace system call.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::ptrace(
+                libc::PTRACE_TRACEME,
+                0,
+                std::ptr::null_mut::<libc::c_void>(),
+                std::ptr::null_mut::<libc::c_void>(),
+            ) == -1
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().map_err(|e| ToolError(format!("{}: {e}", prog.to_string_lossy())))?;
+    let pid = child.id() as i32;
+
+    let wait = |status: &mut i32| -> Result<(), ToolError> {
+        loop {
+            // SAFETY: `status` is a valid out-pointer.
+            let r = unsafe { libc::waitpid(pid, status, libc::__WALL) };
+            if r == pid {
+                return Ok(());
+            }
+            if r == -1 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(errno("waitpid"));
+        }
+    };
+
+    // The child stops with SIGTRAP once its execve of P succeeded (PTRACE_TRACEME).
+    let mut status = 0;
+    wait(&mut status)?;
+    if !libc::WIFSTOPPED(status) {
+        return Err(ToolError(format!("{} did not start (wait status {status:#x})", prog.to_string_lossy())));
+    }
+    let opts = libc::PTRACE_O_TRACESYSGOOD | libc::PTRACE_O_TRACEEXEC | libc::PTRACE_O_EXITKILL;
+    ptrace(libc::PTRACE_SETOPTIONS, pid, 0, opts as usize)?;
+    let mut mem = ProcMem::open(pid).map_err(|e| ToolError(format!("/proc/{pid}/mem: {e}")))?;
+
+    let mut report = Report {
+        events: 0,
+        allowed: 0,
+        violations: 0,
+        unverifiable: 0,
+        findings: Vec::new(),
+        left_program: None,
+        ending: Ending::Exited(0),
+    };
+    let mut state = checker.new_process();
+    let mut killed: Option<usize> = None;
+    let mut checking = true;
+    let mut inject = 0usize;
+    loop {
+        if checking {
+            ptrace(libc::PTRACE_SYSCALL, pid, 0, inject)?;
+        } else {
+            ptrace(libc::PTRACE_CONT, pid, 0, inject)?;
+        }
+        inject = 0;
+        wait(&mut status)?;
+        if libc::WIFEXITED(status) {
+            let code = libc::WEXITSTATUS(status);
+            report.ending = match killed {
+                Some(finding) if code == KILL_STATUS => Ending::Killed { finding },
+                _ => Ending::Exited(code),
+            };
+            break;
+        }
+        if libc::WIFSIGNALED(status) {
+            report.ending = Ending::Signaled(libc::WTERMSIG(status));
+            break;
+        }
+        if !libc::WIFSTOPPED(status) {
+            continue;
+        }
+        let sig = libc::WSTOPSIG(status);
+        if status >> 16 == libc::PTRACE_EVENT_EXEC {
+            // P replaced its program. The same program again starts from its beginning;
+            // another one is not what the policy describes.
+            let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+            let still_p = std::fs::metadata(format!("/proc/{pid}/exe"))
+                .is_ok_and(|m| m.dev() == p_meta.dev() && m.ino() == p_meta.ino());
+            mem = ProcMem::open(pid).map_err(|e| ToolError(format!("/proc/{pid}/mem: {e}")))?;
+            if still_p {
+                state.reset(&checker);
+            } else {
+                report.left_program = Some((report.events, exe.display().to_string()));
+                checking = false;
+            }
+            continue;
+        }
+        if sig != (libc::SIGTRAP | 0x80) {
+            // A signal for P: deliver it.
+            inject = sig as usize;
+            continue;
+        }
+        let info = syscall_info(pid)?;
+        if info.op != libc::PTRACE_SYSCALL_INFO_ENTRY || !checking {
+            continue;
+        }
+        let regs = get_regs(pid)?;
+        let entry = match info.arch {
+            AUDIT_ARCH_X86_64 => EntryKind::Syscall64,
+            // Under ptrace every ia32 entry shows all six arguments in registers (the kernel
+            // has already fetched a fast entry's sixth), as int $0x80 has them.
+            AUDIT_ARCH_I386 => EntryKind::Int80,
+            other => return Err(ToolError(format!("system call of unknown architecture {other:#x}"))),
+        };
+        let mut r = core_regs(&regs);
+        let Some(sc) = decode(entry, &r).registers_only() else {
+            return Err(ToolError("an ia32 call with an argument in memory".into()));
+        };
+        report.events += 1;
+        let v = checker.check(&mut state, &sc, &r, &mut mem);
+        let blocks = match v {
+            Verdict::Allow => {
+                report.allowed += 1;
+                false
+            }
+            Verdict::Violation { .. } => {
+                report.violations += 1;
+                true
+            }
+            Verdict::Unverifiable { .. } => {
+                report.unverifiable += 1;
+                if mode.fail_open {
+                    report.allowed += 1;
+                } else {
+                    report.violations += 1;
+                }
+                !mode.fail_open
+            }
+        };
+        if !v.is_allow() {
+            let (text, invariant_name) = describe(report.events, &sc, &v, checker.policy(), &mut mem);
+            report.findings.push(Finding { event: report.events, call: sc, verdict: v, invariant_name, text });
+        }
+        if blocks && mode.enforce {
+            // The module's edit: the call becomes exit_group(KILL_STATUS). ptrace runs the
+            // number in orig_rax.
+            kill_edit(entry, &mut r, KILL_STATUS);
+            let mut w = regs;
+            w.orig_rax = r.rax;
+            w.rax = r.rax;
+            w.rdi = r.rdi;
+            w.rbx = r.rbx;
+            ptrace(libc::PTRACE_SETREGS, pid, 0, &w as *const _ as usize)?;
+            killed = Some(report.findings.len() - 1);
+        }
+    }
+    Ok(report)
+}
