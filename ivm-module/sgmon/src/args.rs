@@ -1,0 +1,272 @@
+//! Command line of `sgmon`.
+
+use crate::domctl::{bitmap_set, NR_BITMAP_BYTES, NR_IA32};
+
+/// Usage text (printed on `--help` and on errors).
+pub const USAGE: &str = "\
+usage: sgmon [OPTIONS] DOMID MODE
+Consumer of the PV system-call monitor (xen-patches) in dom0. Output lines start with 'SGMON '.
+MODE:
+  watch   one EVENT line per selected call, each answered at once
+  count   as watch without EVENT lines (summary only)
+  kill    rewrite the trigger call (--at/--on-nr) to exit_group(--status)
+  hold    never answer the trigger call (teardown tests); others are answered
+  off     disable a ring a killed consumer left (XEN_VM_EVENT_DISABLE) and exit
+Process (default --any):
+  --any               every process of the domain (pgd mask 0)
+  --pgd ADDR          the process whose page-table base (event cr3) is ADDR
+  --latch NR[:ARG1]   --any until a 64-bit call NR (with first argument ARG1) arrives, then
+                      only that caller's page-table base; the marker call itself is not counted
+  --latch32 NR[:ARG1] the same for an ia32 call (int $0x80, sysenter, compat syscall)
+Numbers (default: every number, no bitmap):
+  --nr LIST           64-bit numbers, comma-separated (repeatable)
+  --nr32 LIST         ia32 numbers
+Trigger for kill/hold:
+  --at K              the K-th selected call (1-based)
+  --on-nr N | --on-nr32 N   every selected call with this 64-bit / ia32 number
+  --status S          exit status for kill (default 1)
+Other:
+  --fail-open         calls that cannot be reported run (default: killed, status 137)
+Signals: TERM/INT stop (monitor and ring disabled, DONE line), USR1 disables the monitor,
+USR2 enables it again.";
+
+/// What to do with selected calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Print and answer.
+    Watch,
+    /// Count and answer.
+    Count,
+    /// Kill the trigger call.
+    Kill,
+    /// Hold the trigger call.
+    Hold,
+    /// Disable a stale ring.
+    Off,
+}
+
+/// Which process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Select {
+    /// Every process.
+    Any,
+    /// One page-table base.
+    Pgd(u64),
+    /// Learn the page-table base from a marker call.
+    Latch(CallSpec, Option<u64>),
+}
+
+/// A call number in one ABI.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CallSpec {
+    /// ia32 (any of the three 32-bit entries) rather than 64-bit SYSCALL.
+    pub ia32: bool,
+    /// The number.
+    pub nr: u32,
+}
+
+impl CallSpec {
+    /// Its bit in the monitor's number bitmap.
+    pub fn bit(self) -> usize {
+        self.nr as usize + if self.ia32 { NR_IA32 } else { 0 }
+    }
+}
+
+/// Which call kill/hold act on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    /// The K-th selected call (1-based).
+    At(u64),
+    /// Every selected call with this number.
+    Nr(CallSpec),
+}
+
+/// Parsed command line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Target domain.
+    pub domid: u16,
+    /// Mode.
+    pub mode: Mode,
+    /// Process selection.
+    pub select: Select,
+    /// Number bitmap, `None` = every number.
+    pub bitmap: Option<[u8; NR_BITMAP_BYTES]>,
+    /// kill/hold trigger.
+    pub trigger: Option<Trigger>,
+    /// exit_group status for kill.
+    pub status: i32,
+    /// Fail-open flag.
+    pub fail_open: bool,
+}
+
+fn parse_u64(s: &str) -> Result<u64, String> {
+    let r = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(h) => u64::from_str_radix(h, 16),
+        None => s.parse::<u64>(),
+    };
+    r.map_err(|_| format!("not a number: '{s}'"))
+}
+
+fn parse_nr(s: &str, ia32: bool) -> Result<CallSpec, String> {
+    let nr = parse_u64(s)?;
+    if nr >= NR_IA32 as u64 {
+        return Err(format!("system-call number {nr} out of range (0..{NR_IA32})"));
+    }
+    Ok(CallSpec { ia32, nr: nr as u32 })
+}
+
+fn parse_latch(s: &str, ia32: bool) -> Result<Select, String> {
+    let (nr, arg) = match s.split_once(':') {
+        Some((n, a)) => (n, Some(parse_u64(a)?)),
+        None => (s, None),
+    };
+    Ok(Select::Latch(parse_nr(nr, ia32)?, arg))
+}
+
+/// Parses `args` (without the program name).
+pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Config, String> {
+    let mut it = args.into_iter();
+    let mut pos = Vec::new();
+    let mut select = None;
+    let mut bitmap: Option<[u8; NR_BITMAP_BYTES]> = None;
+    let mut trigger = None;
+    let mut status = 1i32;
+    let mut fail_open = false;
+    let set_select = |cur: &mut Option<Select>, s: Select| {
+        if cur.replace(s).is_some() {
+            Err("give only one of --any, --pgd, --latch, --latch32".to_string())
+        } else {
+            Ok(())
+        }
+    };
+    while let Some(a) = it.next() {
+        let mut val = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
+        match a.as_str() {
+            "-h" | "--help" => return Err(String::new()),
+            "--any" => set_select(&mut select, Select::Any)?,
+            "--pgd" => {
+                let v = parse_u64(&val("--pgd")?)?;
+                set_select(&mut select, Select::Pgd(v))?
+            }
+            "--latch" => set_select(&mut select, parse_latch(&val("--latch")?, false)?)?,
+            "--latch32" => set_select(&mut select, parse_latch(&val("--latch32")?, true)?)?,
+            "--nr" | "--nr32" => {
+                let ia32 = a == "--nr32";
+                let list = val(&a)?;
+                let bm = bitmap.get_or_insert([0; NR_BITMAP_BYTES]);
+                for n in list.split(',').filter(|s| !s.is_empty()) {
+                    // In range by parse_nr, so the bit exists.
+                    bitmap_set(bm, parse_nr(n, ia32)?.bit());
+                }
+            }
+            "--at" => {
+                let k = parse_u64(&val("--at")?)?;
+                if k == 0 {
+                    return Err("--at counts from 1".into());
+                }
+                trigger = Some(Trigger::At(k));
+            }
+            "--on-nr" => trigger = Some(Trigger::Nr(parse_nr(&val("--on-nr")?, false)?)),
+            "--on-nr32" => trigger = Some(Trigger::Nr(parse_nr(&val("--on-nr32")?, true)?)),
+            "--status" => {
+                let v = val("--status")?;
+                status = v.parse().map_err(|_| format!("bad --status '{v}'"))?;
+            }
+            "--fail-open" => fail_open = true,
+            s if s.starts_with('-') => return Err(format!("unknown option {s}")),
+            _ => pos.push(a),
+        }
+    }
+    let [domid, mode] = <[String; 2]>::try_from(pos).map_err(|_| "expected DOMID MODE".to_string())?;
+    let domid: u16 = domid.parse().map_err(|_| format!("bad DOMID '{domid}'"))?;
+    if domid == 0 || domid >= crate::domctl::DOMID_SELF {
+        return Err(format!("DOMID {domid} is not a guest domain"));
+    }
+    let mode = match mode.as_str() {
+        "watch" => Mode::Watch,
+        "count" => Mode::Count,
+        "kill" => Mode::Kill,
+        "hold" => Mode::Hold,
+        "off" => Mode::Off,
+        m => return Err(format!("unknown mode '{m}'")),
+    };
+    match (mode, trigger) {
+        (Mode::Kill | Mode::Hold, None) => return Err("kill and hold need --at K or --on-nr N".into()),
+        (Mode::Watch | Mode::Count | Mode::Off, Some(_)) => {
+            return Err("--at/--on-nr only apply to kill and hold".into());
+        }
+        _ => {}
+    }
+    Ok(Config { domid, mode, select: select.unwrap_or(Select::Any), bitmap, trigger, status, fail_open })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domctl::bitmap_test;
+
+    fn p(s: &str) -> Result<Config, String> {
+        parse(s.split_whitespace().map(String::from))
+    }
+
+    #[test]
+    fn defaults() {
+        let c = p("3 watch").unwrap();
+        assert_eq!(
+            c,
+            Config {
+                domid: 3,
+                mode: Mode::Watch,
+                select: Select::Any,
+                bitmap: None,
+                trigger: None,
+                status: 1,
+                fail_open: false
+            }
+        );
+    }
+
+    #[test]
+    fn bitmap_from_both_halves() {
+        let c = p("1 --nr 110,1 --nr32 64 --nr 231 count").unwrap();
+        let bm = c.bitmap.unwrap();
+        for bit in [110, 1, 231, 512 + 64] {
+            assert!(bitmap_test(&bm, bit), "bit {bit}");
+        }
+        assert!(!bitmap_test(&bm, 64) && !bitmap_test(&bm, 512 + 110));
+        assert_eq!(bm.iter().map(|b| b.count_ones()).sum::<u32>(), 4);
+        assert!(p("1 --nr 512 watch").unwrap_err().contains("out of range"));
+        assert!(p("1 --nr32 x watch").is_err());
+    }
+
+    #[test]
+    fn selections() {
+        assert_eq!(p("1 --pgd 0x3ead1000 watch").unwrap().select, Select::Pgd(0x3ead_1000));
+        assert_eq!(
+            p("1 --latch 24:0x5347 watch").unwrap().select,
+            Select::Latch(CallSpec { ia32: false, nr: 24 }, Some(0x5347))
+        );
+        assert_eq!(p("1 --latch32 158 watch").unwrap().select, Select::Latch(CallSpec { ia32: true, nr: 158 }, None));
+        assert_eq!(CallSpec { ia32: true, nr: 158 }.bit(), 670);
+        assert!(p("1 --any --pgd 0x1000 watch").is_err());
+    }
+
+    #[test]
+    fn triggers_and_modes() {
+        let c = p("2 --at 3 --status 42 kill").unwrap();
+        assert_eq!((c.mode, c.trigger, c.status), (Mode::Kill, Some(Trigger::At(3)), 42));
+        let c = p("2 --on-nr32 64 hold").unwrap();
+        assert_eq!(c.trigger, Some(Trigger::Nr(CallSpec { ia32: true, nr: 64 })));
+        assert!(p("2 kill").is_err());
+        assert!(p("2 --at 0 kill").is_err());
+        assert!(p("2 --at 1 watch").is_err());
+        assert_eq!(p("2 off").unwrap().mode, Mode::Off);
+        assert!(p("2 frob").is_err());
+        assert!(p("0 watch").is_err());
+        assert!(p("watch").is_err());
+        assert!(p("1 watch --bogus").is_err());
+        assert!(p("1 --pgd").unwrap_err().contains("needs a value"));
+        assert!(p("1 --fail-open watch").unwrap().fail_open);
+    }
+}

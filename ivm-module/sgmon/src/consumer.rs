@@ -1,0 +1,384 @@
+//! What sgmon does with one request: select (latch, pgd, number), print, decide, build the
+//! response. No I/O here, so the host tests drive it with requests built by semguard-core.
+
+use crate::args::{CallSpec, Config, Mode, Select, Trigger};
+use crate::domctl::{bitmap_set, bitmap_test, Filter, NR_BITMAP_BYTES, NR_IA32, PGD_MASK_ONE};
+use semguard_core::regs::EntryKind;
+use semguard_core::syscall::{decode, Decoded, KillCondition};
+use semguard_core::xen_abi::{build_response, kill_response, SyscallEvent, VmEventSt, VM_EVENT_SIZE};
+use std::fmt::Write as _;
+
+/// Counters for the DONE line.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Selected calls (EVENT lines).
+    pub events: u64,
+    /// Per entry (lstar, int80, sysenter, cstar).
+    pub per_entry: [u64; 4],
+    /// Calls rewritten to exit_group.
+    pub killed: u64,
+    /// Calls left unanswered.
+    pub held: u64,
+    /// Calls from another page-table base than the selected one (Xen's pgd filter failed).
+    pub foreign: u64,
+    /// Calls whose number is outside the bitmap (Xen reports numbers >= 512 always).
+    pub outside: u64,
+    /// Latch-number calls from other processes or with another marker argument.
+    pub ignored: u64,
+    /// Requests that are not valid syscall events.
+    pub bad: u64,
+}
+
+/// What to do with the request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Put this response on the ring.
+    Answer(Box<[u8; VM_EVENT_SIZE]>),
+    /// Leave the vCPU waiting.
+    Hold,
+    /// Not a syscall event: nothing can be answered.
+    Drop,
+}
+
+/// Result of [`Consumer::handle`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// Output lines (without newline), each starting with "SGMON ".
+    pub lines: Vec<String>,
+    /// Install this filter in Xen before answering (the latch).
+    pub refilter: Option<Filter>,
+    /// The response (or not).
+    pub action: Action,
+}
+
+/// Consumer state.
+pub struct Consumer {
+    cfg: Config,
+    filter: Filter,
+    /// Latch still waiting for its marker.
+    latching: Option<(CallSpec, Option<u64>)>,
+    /// Counters.
+    pub stats: Stats,
+}
+
+/// Name of an entry as EVENT lines print it.
+pub fn entry_name(e: EntryKind) -> &'static str {
+    match e {
+        EntryKind::Syscall64 => "lstar",
+        EntryKind::Int80 => "int80",
+        EntryKind::Sysenter => "sysenter",
+        EntryKind::CompatSyscall => "cstar",
+    }
+}
+
+fn spec_of(entry: EntryKind, d: &Decoded) -> CallSpec {
+    CallSpec { ia32: entry != EntryKind::Syscall64, nr: d.nr() }
+}
+
+impl Consumer {
+    /// State for `cfg`.
+    pub fn new(cfg: Config) -> Self {
+        let (pgd_match, pgd_mask, bitmap, latching) = match cfg.select {
+            Select::Any => (0, 0, cfg.bitmap, None),
+            Select::Pgd(a) => (a & PGD_MASK_ONE, PGD_MASK_ONE, cfg.bitmap, None),
+            Select::Latch(spec, arg) => {
+                let mut bm = [0u8; NR_BITMAP_BYTES];
+                bitmap_set(&mut bm, spec.bit());
+                (0, 0, Some(bm), Some((spec, arg)))
+            }
+        };
+        let filter = Filter { pgd_match, pgd_mask, bitmap, fail_open: cfg.fail_open };
+        Self { cfg, filter, latching, stats: Stats::default() }
+    }
+
+    /// The filter to install now.
+    pub fn filter(&self) -> &Filter {
+        &self.filter
+    }
+
+    /// One request from the ring.
+    pub fn handle(&mut self, raw: &[u8; VM_EVENT_SIZE]) -> Outcome {
+        let mut out = Outcome { lines: Vec::new(), refilter: None, action: Action::Drop };
+        let req = match VmEventSt::from_bytes(raw) {
+            Ok(r) => r,
+            Err(e) => {
+                self.stats.bad += 1;
+                out.lines.push(format!("SGMON BAD error={e:?}"));
+                return out;
+            }
+        };
+        let ev = match req.syscall_event() {
+            Ok(ev) => ev,
+            Err(e) => {
+                self.stats.bad += 1;
+                out.lines.push(format!("SGMON BAD v={} reason={} error={e:?}", req.vcpu_id, req.reason));
+                return out;
+            }
+        };
+        let d = decode(ev.entry, &ev.regs);
+        let spec = spec_of(ev.entry, &d);
+        let answer = |req: &VmEventSt| match build_response(req, None) {
+            Ok(rsp) => encode(&rsp),
+            Err(_) => Action::Drop, // unreachable: syscall_event() succeeded
+        };
+
+        if let Some((marker, arg)) = self.latching {
+            if spec == marker && arg.is_none_or(|a| d.reg_arg(0) == Some(a)) {
+                // P stays paused in this call until the new filter is in Xen: nothing it does
+                // afterwards can be missed.
+                self.latching = None;
+                self.filter.pgd_match = ev.regs.cr3 & PGD_MASK_ONE;
+                self.filter.pgd_mask = PGD_MASK_ONE;
+                self.filter.bitmap = self.cfg.bitmap;
+                out.refilter = Some(self.filter.clone());
+                out.lines.push(format!(
+                    "SGMON LATCH pgd={:#x} v={} seq={} entry={} nr={}",
+                    self.filter.pgd_match,
+                    ev.vcpu_id,
+                    ev.seq,
+                    entry_name(ev.entry),
+                    spec.nr
+                ));
+            } else {
+                self.stats.ignored += 1;
+            }
+            out.action = answer(&req);
+            return out;
+        }
+
+        if !self.filter.pgd_selects(ev.regs.cr3) {
+            self.stats.foreign += 1;
+            out.lines
+                .push(format!("SGMON FOREIGN v={} seq={} cr3={:#x} nr={}", ev.vcpu_id, ev.seq, ev.regs.cr3, spec.nr));
+            out.action = answer(&req);
+            return out;
+        }
+        if let Some(bm) = &self.filter.bitmap {
+            let bit = (ev.regs.rax as usize).saturating_add(if spec.ia32 { NR_IA32 } else { 0 });
+            if ev.regs.rax >= NR_IA32 as u64 || !bitmap_test(bm, bit) {
+                self.stats.outside += 1;
+                out.lines.push(format!(
+                    "SGMON OUTSIDE v={} seq={} entry={} rax={:#x}",
+                    ev.vcpu_id,
+                    ev.seq,
+                    entry_name(ev.entry),
+                    ev.regs.rax
+                ));
+                out.action = answer(&req);
+                return out;
+            }
+        }
+
+        self.stats.events += 1;
+        if let Some(c) = self.stats.per_entry.get_mut(ev.entry as usize) {
+            *c += 1;
+        }
+        let n = self.stats.events;
+        if self.cfg.mode != Mode::Count {
+            out.lines.push(event_line(n, &ev, &d));
+        }
+        let triggered = match self.cfg.trigger {
+            Some(Trigger::At(k)) => k == n,
+            Some(Trigger::Nr(s)) => s == spec,
+            None => false,
+        };
+        out.action = match (self.cfg.mode, triggered) {
+            (Mode::Kill, true) => match kill_response(&req, self.cfg.status) {
+                Ok((rsp, cond)) => {
+                    self.stats.killed += 1;
+                    let cond = match cond {
+                        KillCondition::Certain => "certain".to_string(),
+                        KillCondition::NeedsReadableStack { va } => format!("needs-stack@{:#x}", va.0),
+                    };
+                    out.lines.push(format!(
+                        "SGMON KILL n={n} v={} seq={} entry={} nr={} status={} cond={cond}",
+                        ev.vcpu_id,
+                        ev.seq,
+                        entry_name(ev.entry),
+                        spec.nr,
+                        self.cfg.status
+                    ));
+                    encode(&rsp)
+                }
+                Err(_) => Action::Drop,
+            },
+            (Mode::Hold, true) => {
+                self.stats.held += 1;
+                out.lines.push(format!("SGMON HOLD n={n} v={} seq={} nr={}", ev.vcpu_id, ev.seq, spec.nr));
+                Action::Hold
+            }
+            _ => answer(&req),
+        };
+        out
+    }
+
+    /// The DONE line.
+    pub fn summary(&self) -> String {
+        let s = &self.stats;
+        format!(
+            "SGMON DONE events={} lstar={} int80={} sysenter={} cstar={} killed={} held={} foreign={} outside={} ignored={} bad={} latched={} pgd={:#x}",
+            s.events,
+            s.per_entry[0],
+            s.per_entry[1],
+            s.per_entry[2],
+            s.per_entry[3],
+            s.killed,
+            s.held,
+            s.foreign,
+            s.outside,
+            s.ignored,
+            s.bad,
+            u8::from(matches!(self.cfg.select, Select::Latch(..)) && self.latching.is_none()),
+            self.filter.pgd_match
+        )
+    }
+}
+
+fn encode(rsp: &VmEventSt) -> Action {
+    let mut b = [0u8; VM_EVENT_SIZE];
+    match rsp.to_bytes(&mut b) {
+        Ok(()) => Action::Answer(Box::new(b)),
+        Err(_) => Action::Drop, // unreachable: the buffer is VM_EVENT_SIZE
+    }
+}
+
+/// `SGMON EVENT n=.. v=.. seq=.. entry=.. nr=.. name=.. args=a,b,c,d,e,f rip=.. rsp=.. cr3=..`
+/// (`?` for an argument only guest memory holds).
+pub fn event_line(n: u64, ev: &SyscallEvent, d: &Decoded) -> String {
+    let mut args = String::new();
+    for i in 0..6 {
+        if i > 0 {
+            args.push(',');
+        }
+        match d.reg_arg(i) {
+            Some(v) => {
+                let _ = write!(args, "{v:#x}");
+            }
+            None => args.push('?'),
+        }
+    }
+    format!(
+        "SGMON EVENT n={n} v={} seq={} entry={} nr={} name={} args={args} rip={:#x} rsp={:#x} cr3={:#x}",
+        ev.vcpu_id,
+        ev.seq,
+        entry_name(ev.entry),
+        d.nr(),
+        d.name().unwrap_or("?"),
+        ev.regs.rip,
+        ev.regs.rsp,
+        ev.regs.cr3
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::args::parse;
+    use semguard_core::regs::Registers;
+    use semguard_core::xen_abi::{VmEventSyscall, VmEventU, VM_EVENT_FLAG_SET_REGISTERS};
+
+    fn cfg(s: &str) -> Config {
+        parse(s.split_whitespace().map(String::from)).unwrap()
+    }
+
+    fn req(seq: u32, entry: EntryKind, rax: u64, rdi: u64, cr3: u64) -> [u8; VM_EVENT_SIZE] {
+        let regs = Registers { rax, rdi, rbx: rdi, cr3, rip: 0x40_1000, rsp: 0x7ffe_0000, ..Default::default() };
+        let mut r = VmEventSt::syscall_request(0, entry, &regs);
+        r.u = VmEventU::from_syscall(VmEventSyscall { entry: entry as u32, seq, user_pgd: cr3 + 0x1000 });
+        let mut b = [0; VM_EVENT_SIZE];
+        r.to_bytes(&mut b).unwrap();
+        b
+    }
+
+    fn rsp(a: &Action) -> VmEventSt {
+        match a {
+            Action::Answer(b) => VmEventSt::from_bytes(&b[..]).unwrap(),
+            other => panic!("expected an answer, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn latch_then_pgd_and_numbers() {
+        let mut c = Consumer::new(cfg("1 --latch 24:0x5347 --nr 110,1 watch"));
+        let f = c.filter().clone();
+        assert_eq!((f.pgd_mask, f.bitmap.map(|b| bitmap_test(&b, 24))), (0, Some(true)));
+        assert!(!bitmap_test(&f.bitmap.unwrap(), 110), "only the marker while latching");
+        // Another process's sched_yield with another argument: answered, ignored.
+        let o = c.handle(&req(1, EntryKind::Syscall64, 24, 0, 0x5000));
+        assert!(o.refilter.is_none() && o.lines.is_empty());
+        assert_eq!(rsp(&o.action).u.syscall().seq, 1);
+        // The marker: new filter for its pgd, then answered.
+        let o = c.handle(&req(2, EntryKind::Syscall64, 24, 0x5347, 0x3ead_1000));
+        let nf = o.refilter.unwrap();
+        assert_eq!((nf.pgd_match, nf.pgd_mask), (0x3ead_1000, PGD_MASK_ONE));
+        assert!(bitmap_test(&nf.bitmap.unwrap(), 110) && !bitmap_test(&nf.bitmap.unwrap(), 24));
+        assert!(o.lines[0].starts_with("SGMON LATCH pgd=0x3ead1000 "));
+        assert_eq!(rsp(&o.action).flags & VM_EVENT_FLAG_SET_REGISTERS, 0);
+        // P's getppid: an EVENT.
+        let o = c.handle(&req(3, EntryKind::Syscall64, 110, 0, 0x3ead_1000));
+        assert!(
+            o.lines[0].starts_with("SGMON EVENT n=1 v=0 seq=3 entry=lstar nr=110 name=getppid args=0x0,"),
+            "{}",
+            o.lines[0]
+        );
+        // Someone else's (Xen should have filtered it): FOREIGN, answered.
+        let o = c.handle(&req(4, EntryKind::Syscall64, 110, 0, 0x4000_0000));
+        assert!(o.lines[0].starts_with("SGMON FOREIGN"));
+        assert!(matches!(o.action, Action::Answer(_)));
+        // A number not in the bitmap: OUTSIDE.
+        let o = c.handle(&req(5, EntryKind::Syscall64, 39, 0, 0x3ead_1000));
+        assert!(o.lines[0].starts_with("SGMON OUTSIDE"));
+        let s = c.stats;
+        assert_eq!((s.events, s.ignored, s.foreign, s.outside, s.per_entry[0]), (1, 1, 1, 1, 1));
+        assert!(c.summary().contains("latched=1 pgd=0x3ead1000"));
+    }
+
+    #[test]
+    fn kill_at_k_per_abi() {
+        let mut c = Consumer::new(cfg("1 --at 2 --status 42 kill"));
+        let o = c.handle(&req(7, EntryKind::Syscall64, 110, 5, 0x1000));
+        assert_eq!(rsp(&o.action).flags & VM_EVENT_FLAG_SET_REGISTERS, 0);
+        let o = c.handle(&req(8, EntryKind::Syscall64, 110, 5, 0x1000));
+        let r = rsp(&o.action);
+        assert_ne!(r.flags & VM_EVENT_FLAG_SET_REGISTERS, 0);
+        assert_eq!((r.data.rax, r.data.rdi, r.u.syscall().seq), (231, 42, 8));
+        assert!(o.lines.iter().any(|l| l.starts_with("SGMON KILL n=2 ") && l.contains("status=42 cond=certain")));
+        // ia32 kill by number: exit_group 252 with the status in ebx.
+        let mut c = Consumer::new(cfg("1 --on-nr32 64 --status 9 kill"));
+        let r = rsp(&c.handle(&req(1, EntryKind::Int80, 64, 0, 0x1000)).action);
+        assert_eq!((r.data.rax, r.data.rbx), (252, 9));
+        let r = rsp(&c.handle(&req(2, EntryKind::Syscall64, 64, 0, 0x1000)).action);
+        assert_eq!(r.flags & VM_EVENT_FLAG_SET_REGISTERS, 0, "64-bit 64 is uname's neighbour, not the trigger");
+        assert_eq!(c.stats.killed, 1);
+    }
+
+    #[test]
+    fn hold_and_count() {
+        let mut c = Consumer::new(cfg("1 --on-nr 110 hold"));
+        assert!(matches!(c.handle(&req(1, EntryKind::Syscall64, 1, 1, 0)).action, Action::Answer(_)));
+        let o = c.handle(&req(2, EntryKind::Syscall64, 110, 0, 0));
+        assert_eq!(o.action, Action::Hold);
+        assert!(o.lines.iter().any(|l| l.starts_with("SGMON HOLD n=2 v=0 seq=2 nr=110")));
+        let mut c = Consumer::new(cfg("1 count"));
+        let o = c.handle(&req(1, EntryKind::CompatSyscall, 64, 0, 0));
+        assert!(o.lines.is_empty());
+        assert_eq!(c.stats.per_entry[3], 1);
+    }
+
+    #[test]
+    fn fast_ia32_sixth_argument_is_not_guessed() {
+        let mut c = Consumer::new(cfg("1 watch"));
+        let o = c.handle(&req(1, EntryKind::Sysenter, 64, 0, 0));
+        assert!(o.lines[0].contains("entry=sysenter nr=64 name=getppid args=0x0,0x0,0x0,0x0,0x0,? "), "{}", o.lines[0]);
+    }
+
+    #[test]
+    fn invalid_requests_are_not_answered() {
+        let mut c = Consumer::new(cfg("1 watch"));
+        let mut b = req(1, EntryKind::Syscall64, 1, 0, 0);
+        b[8] = 1; // reason MEM_ACCESS
+        let o = c.handle(&b);
+        assert_eq!(o.action, Action::Drop);
+        assert_eq!(c.stats.bad, 1);
+    }
+}

@@ -1,0 +1,227 @@
+//! sgmon: user-space consumer of semguard's PV system-call monitor (xen-patches 0001–0008), run
+//! in a PV dom0. It follows the user-space hypercall sequence of the series ("sequence B"):
+//! privcmd domctls through a /dev/xen/hypercall buffer, a ring page Xen allocates for us mapped
+//! with MMAPBATCH_V2 + DOMID_SELF, an interdomain event channel through /dev/xen/evtchn.
+//! Request/response layout and ring constants: semguard-core's `xen_abi`; decoding and the kill
+//! edit: semguard-core's `syscall`. A debugging tool and the user-space baseline for the
+//! performance comparison with semguard.ko. `sgmon --help` for the command line.
+
+mod args;
+mod consumer;
+mod domctl;
+mod ring;
+mod xen;
+
+use args::{Config, Mode};
+use consumer::{Action, Consumer};
+use domctl::*;
+use ring::BackRing;
+use std::io::{self, Write};
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use xen::{errno_name, errno_of, signals, Evtchn, Mapping, Privcmd};
+
+/// An error that ends the run: "SGMON ERROR <step>: <ERRNO> (<hint>)".
+struct Failure(String);
+
+fn hint(step: &str, errno: i32) -> &'static str {
+    match (step, errno) {
+        (_, libc::EPERM) | (_, libc::EACCES) => "not privileged: run as root in dom0",
+        ("open", libc::ENOENT) => "no /dev/xen devices: not a Xen dom0, or xenfs/privcmd missing",
+        ("monitor enable", libc::ENOENT) => "no ring",
+        ("monitor enable", libc::ENOTCONN) => "event channel not bound",
+        ("monitor enable", libc::EOPNOTSUPP) => "hypervisor without the system-call monitor",
+        ("ring enable", libc::EBUSY) => "a ring exists: another consumer is running",
+        ("ring enable", libc::EOPNOTSUPP) => "hypervisor without XEN_VM_EVENT_ENABLE_FRAME",
+        ("ring disable", libc::EINVAL) => "no ring",
+        (_, libc::ESRCH) => "no such domain",
+        _ => "",
+    }
+}
+
+fn failure(step: &str, e: &io::Error) -> Failure {
+    let errno = errno_of(e);
+    let h = hint(step, errno);
+    let what = if errno != 0 { errno_name(errno) } else { e.to_string() };
+    Failure(if h.is_empty() { format!("{step}: {what}") } else { format!("{step}: {what} ({h})") })
+}
+
+/// "ok" or the errno name, for status lines.
+fn rc_str(r: &io::Result<Domctl>) -> String {
+    match r {
+        Ok(_) => "ok".into(),
+        Err(e) => errno_name(errno_of(e)),
+    }
+}
+
+fn out(line: &str) {
+    // stdout is line-buffered; a closed stdout must not kill the consumer (and P with it).
+    let _ = writeln!(io::stdout(), "{line}");
+}
+
+/// The ring, the channel and the monitor of one run; torn down in the order the series wants:
+/// monitor off, ring off (Xen answers what still waits), then unmap and close.
+struct Session {
+    pc: Privcmd,
+    domid: u16,
+    ring: Option<Mapping>,
+    evtchn: Option<Evtchn>,
+    monitor_on: bool,
+}
+
+impl Session {
+    fn vm_event(&mut self, op: u32, frame: u64) -> io::Result<Domctl> {
+        self.pc.domctl(&Domctl::vm_event_op(self.domid, op, frame), None)
+    }
+
+    fn monitor(&mut self, op: u32, f: &Filter) -> io::Result<Domctl> {
+        let va = self.pc.bitmap_va();
+        self.pc.domctl(&Domctl::monitor_syscall(self.domid, op, f, va), f.bitmap.as_ref())
+    }
+
+    fn teardown(&mut self) {
+        if self.monitor_on {
+            let off = Filter { pgd_match: 0, pgd_mask: 0, bitmap: None, fail_open: false };
+            let r = self.monitor(XEN_DOMCTL_MONITOR_OP_DISABLE, &off);
+            out(&format!("SGMON MONITOR-DISABLE rc={}", rc_str(&r)));
+            self.monitor_on = false;
+        }
+        if self.ring.is_some() {
+            let r = self.vm_event(XEN_VM_EVENT_DISABLE, 0);
+            out(&format!("SGMON RING-DISABLE rc={}", rc_str(&r)));
+        }
+        self.ring = None; // munmap
+        self.evtchn = None; // close: unbinds our port
+    }
+}
+
+fn run(cfg: Config) -> Result<(), Failure> {
+    if !xen::have_privcmd() {
+        return Err(Failure("open: /dev/xen/privcmd missing (not a Xen dom0, or xenfs/privcmd not available)".into()));
+    }
+    // Before anything exists to tear down: a TERM during setup then waits for the event loop,
+    // which tears down cleanly.
+    signals::install().map_err(|e| failure("sigaction", &e))?;
+    let pc = Privcmd::open().map_err(|e| failure("open", &e))?;
+    let mut s = Session { pc, domid: cfg.domid, ring: None, evtchn: None, monitor_on: false };
+
+    // A killed predecessor leaves its ring (and a monitor that kills P at its next selected call)
+    // until someone disables it; EINVAL = there was none.
+    let r = s.vm_event(XEN_VM_EVENT_DISABLE, 0);
+    out(&format!("SGMON STALE-DISABLE rc={}", rc_str(&r)));
+    if cfg.mode == Mode::Off {
+        return match r {
+            Ok(_) => Ok(()),
+            Err(e) if errno_of(&e) == libc::EINVAL => Ok(()),
+            Err(e) => Err(failure("ring disable", &e)),
+        };
+    }
+    let mut consumer = None;
+    let result = monitor_loop(&cfg, &mut s, &mut consumer);
+    s.teardown();
+    if let Some(c) = consumer {
+        out(&c.summary());
+    }
+    result
+}
+
+fn monitor_loop(cfg: &Config, s: &mut Session, consumer: &mut Option<Consumer>) -> Result<(), Failure> {
+    let dc =
+        s.vm_event(XEN_VM_EVENT_ENABLE_FRAME, XEN_VM_EVENT_FRAME_ALLOCATE).map_err(|e| failure("ring enable", &e))?;
+    let (port, frame) = (dc.enable_frame_port(), dc.enable_frame_frame());
+    // From here on the ring exists: teardown disables it whatever happens next.
+    s.ring = Some(s.pc.map_frame(DOMID_SELF, frame).map_err(|e| failure("ring map", &e))?);
+    let ev = Evtchn::bind(cfg.domid, port).map_err(|e| failure("evtchn bind", &e))?;
+    let lport = ev.local_port;
+    s.evtchn = Some(ev);
+    let c = consumer.insert(Consumer::new(cfg.clone()));
+    let f = c.filter().clone();
+    s.monitor(XEN_DOMCTL_MONITOR_OP_ENABLE, &f).map_err(|e| failure("monitor enable", &e))?;
+    s.monitor_on = true;
+    out(&format!(
+        "SGMON READY domid={} port={port} lport={lport} frame={frame:#x} slots={} pgd_match={:#x} pgd_mask={:#x} nr_filter={}",
+        cfg.domid,
+        semguard_core::xen_abi::RING_SLOTS,
+        f.pgd_match,
+        f.pgd_mask,
+        u8::from(f.bitmap.is_some())
+    ));
+
+    let mut back = BackRing::new();
+    while !signals::STOP.load(Ordering::SeqCst) {
+        if signals::MONITOR_OFF.swap(false, Ordering::SeqCst) {
+            let r = s.monitor(XEN_DOMCTL_MONITOR_OP_DISABLE, c.filter());
+            s.monitor_on = r.is_err() && s.monitor_on;
+            out(&format!("SGMON MONITOR off rc={}", rc_str(&r)));
+        }
+        if signals::MONITOR_ON.swap(false, Ordering::SeqCst) {
+            let f = c.filter().clone();
+            let r = s.monitor(XEN_DOMCTL_MONITOR_OP_ENABLE, &f);
+            s.monitor_on = r.is_ok() || s.monitor_on;
+            out(&format!("SGMON MONITOR on rc={}", rc_str(&r)));
+        }
+        let (Some(evc), Some(page)) = (s.evtchn.as_ref(), s.ring.as_mut()) else { break };
+        match evc.wait() {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(failure("evtchn read", &e)),
+        }
+        let mut answered = false;
+        loop {
+            let n = back.unconsumed(page).map_err(|rc| {
+                Failure(format!("ring: req_prod {} inconsistent with req_cons {}", rc.req_prod, rc.req_cons))
+            })?;
+            if n == 0 {
+                break;
+            }
+            for _ in 0..n {
+                let raw = back.take_request(page);
+                let o = c.handle(&raw);
+                for l in &o.lines {
+                    out(l);
+                }
+                if let Some(nf) = &o.refilter {
+                    // Before the answer: the marker's caller is still paused.
+                    let va = s.pc.bitmap_va();
+                    s.pc.domctl(
+                        &Domctl::monitor_syscall(cfg.domid, XEN_DOMCTL_MONITOR_OP_ENABLE, nf, va),
+                        nf.bitmap.as_ref(),
+                    )
+                    .map_err(|e| failure("monitor refilter", &e))?;
+                }
+                if let Action::Answer(rsp) = &o.action {
+                    back.put_response(page, rsp);
+                    answered = true;
+                }
+            }
+        }
+        if answered {
+            back.push_responses(page);
+            evc.notify().map_err(|e| failure("evtchn notify", &e))?;
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cfg = match args::parse(std::env::args().skip(1)) {
+        Ok(c) => c,
+        Err(e) if e.is_empty() => {
+            println!("{}", args::USAGE);
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("sgmon: {e}\n{}", args::USAGE);
+            out(&format!("SGMON ERROR args: {e}"));
+            return ExitCode::from(2);
+        }
+    };
+    match run(cfg) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure(msg)) => {
+            out(&format!("SGMON ERROR {msg}"));
+            eprintln!("sgmon: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
