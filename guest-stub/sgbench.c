@@ -2,9 +2,15 @@
  * sgbench: system-call micro-benchmark for the Mon-VM (scripts/bench, issue 7). Times, inside
  * the guest, ITERS calls of each operation and prints one line per operation:
  *
- *   SGBENCH op=<name> iters=<N> ns=<total> ns_per_call=<total/N>
+ *   SGBENCH rep=<r> op=<name> iters=<N> ns=<total> ns_per_call=<total/N>
  *
- *   sgbench ITERS [OP...]     OP: getppid read1 openclose write4k (default: all four)
+ *   sgbench [-r REPS] [-g] ITERS [OP...]   OP: getppid read1 openclose write4k (default: all)
+ *   sgbench -i                             idle: marker call, then sleep until killed
+ *
+ * -g: before timing, wait for a line on the FIFO bench.go_path (the scenario writes it once the
+ * monitor is attached), then make the marker call sched_yield(0x5347) by which a consumer that
+ * latches on it (sgmon --latch 24:0x5347) learns P's page-table base. Everything is repeated
+ * REPS times in the same process, so one attachment covers every repetition.
  *
  * The operations touch only the files named in `bench` (a global, so the policy can check the
  * calls' arguments against P's own variables — which is what the Assertion Checker costs).
@@ -16,16 +22,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 struct bench_config {
     char data_path[64];  /* opened and closed by openclose; read1 reads its first byte */
     char sink_path[64];  /* write4k writes here */
+    char go_path[64];    /* -g: the FIFO the scenario's go line arrives on */
     unsigned long max_write;
 };
 
-struct bench_config bench = { "/tmp/sgbench.dat", "/dev/null", 4096 };
+struct bench_config bench = { "/tmp/sgbench.dat", "/dev/null", "/tmp/sgbench.go", 4096 };
 
 static char block[4096];
 
@@ -91,16 +100,56 @@ static const struct {
     { "write4k", op_write4k },
 };
 
-int main(int argc, char **argv)
+/* The marker call consumers latch on (see ivm-module/sgmon/e2e/sgmon-lib.sh). */
+static void marker(void)
 {
-    long iters = argc > 1 ? atol(argv[1]) : 0;
-    int status = 0;
+    syscall(SYS_sched_yield, 0x5347);
+}
+
+/* Blocks until a line arrives on the FIFO at bench.go_path. */
+static int wait_go(void)
+{
+    char line[16];
     int fd;
 
-    if (iters <= 0) {
-        fprintf(stderr, "usage: sgbench ITERS [getppid|read1|openclose|write4k]...\n");
+    if (mkfifo(bench.go_path, 0600) != 0)
+        return -1;
+    printf("SGBENCH waiting fifo=%s\n", bench.go_path);
+    fflush(stdout);
+    fd = open(bench.go_path, O_RDONLY);
+    if (fd < 0 || read(fd, line, sizeof(line)) <= 0)
+        return -1;
+    close(fd);
+    marker();
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    long iters, reps = 1;
+    int status = 0, go = 0, a = 1;
+    int fd;
+
+    for (; a < argc && argv[a][0] == '-'; a++) {
+        if (strcmp(argv[a], "-i") == 0) {
+            marker();
+            for (;;)
+                pause();
+        } else if (strcmp(argv[a], "-g") == 0) {
+            go = 1;
+        } else if (strcmp(argv[a], "-r") == 0 && a + 1 < argc) {
+            reps = atol(argv[++a]);
+        } else {
+            break;
+        }
+    }
+    iters = a < argc ? atol(argv[a]) : 0;
+    if (iters <= 0 || reps <= 0) {
+        fprintf(stderr, "usage: sgbench [-r REPS] [-g] ITERS [getppid|read1|openclose|write4k]...\n"
+                        "       sgbench -i\n");
         return 2;
     }
+    a++;
     /* The data file exists before any timing starts. */
     fd = open(bench.data_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0 || write(fd, "x", 1) != 1 || close(fd) != 0) {
@@ -108,24 +157,31 @@ int main(int argc, char **argv)
         return 1;
     }
     memset(block, 'b', sizeof(block));
-    for (size_t k = 0; k < sizeof(ops) / sizeof(ops[0]); k++) {
-        int wanted = argc <= 2;
-        uint64_t t0, t1;
+    if (go && wait_go() != 0) {
+        perror("sgbench: go fifo");
+        return 1;
+    }
+    for (long rep = 1; rep <= reps; rep++) {
+        for (size_t k = 0; k < sizeof(ops) / sizeof(ops[0]); k++) {
+            int wanted = a >= argc;
+            uint64_t t0, t1;
 
-        for (int a = 2; a < argc; a++)
-            wanted |= strcmp(argv[a], ops[k].name) == 0;
-        if (!wanted)
-            continue;
-        t0 = now_ns();
-        if (ops[k].run(iters) != 0) {
-            printf("SGBENCH op=%s error\n", ops[k].name);
-            status = 1;
-            continue;
+            for (int b = a; b < argc; b++)
+                wanted |= strcmp(argv[b], ops[k].name) == 0;
+            if (!wanted)
+                continue;
+            t0 = now_ns();
+            if (ops[k].run(iters) != 0) {
+                printf("SGBENCH rep=%ld op=%s error\n", rep, ops[k].name);
+                status = 1;
+                continue;
+            }
+            t1 = now_ns();
+            printf("SGBENCH rep=%ld op=%s iters=%ld ns=%llu ns_per_call=%llu\n", rep, ops[k].name,
+                   iters, (unsigned long long)(t1 - t0),
+                   (unsigned long long)((t1 - t0) / (uint64_t)iters));
+            fflush(stdout);
         }
-        t1 = now_ns();
-        printf("SGBENCH op=%s iters=%ld ns=%llu ns_per_call=%llu\n", ops[k].name, iters,
-               (unsigned long long)(t1 - t0), (unsigned long long)((t1 - t0) / (uint64_t)iters));
-        fflush(stdout);
     }
     return status;
 }
