@@ -2,6 +2,7 @@
 //! print, so tests drive the same code as the binary.
 
 use std::ffi::OsString;
+use std::path::Path;
 
 use clap::{Parser, Subcommand};
 
@@ -33,6 +34,27 @@ enum Cmd {
         /// Where to write the 64-byte profile.
         #[arg(short, long)]
         output: String,
+    },
+    /// In the I-VM: semguard.ko's counters, state and parameters (from sysfs).
+    Status {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// The module's sysfs directory.
+        #[arg(long, default_value = crate::operator::SYS_MODULE)]
+        sys: String,
+    },
+    /// In the I-VM: the alert records semguard.ko kept (one per violation), oldest first.
+    Alerts {
+        /// Print JSON (one object per line) instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// The policy blob the module runs: invariants are shown by name.
+        #[arg(long)]
+        policy: Option<String>,
+        /// The module's device (or a file of records).
+        #[arg(long, default_value = crate::operator::DEVICE)]
+        device: String,
     },
 }
 
@@ -68,6 +90,10 @@ enum PolicyCmd {
         /// Let calls whose invariant cannot be decided run (default: they are violations).
         #[arg(long)]
         fail_open: bool,
+        /// Also write the alert records semguard.ko would write (read them with `semguard
+        /// alerts --device FILE`).
+        #[arg(long)]
+        alerts: Option<String>,
         /// P and its arguments (after `--`); P inherits stdin, stdout and stderr.
         #[arg(last = true, required = true)]
         command: Vec<OsString>,
@@ -173,10 +199,15 @@ fn dispatch(cli: Cli) -> Result<Outcome, ToolError> {
             let text = show::show(&blob).map_err(|e| ToolError(format!("{policy}: {e}")))?;
             Ok(Outcome { code: 0, stdout: text, stderr: String::new() })
         }
-        Cmd::Policy(PolicyCmd::Check { policy, audit, fail_open, command }) => {
+        Cmd::Policy(PolicyCmd::Check { policy, audit, fail_open, alerts, command }) => {
             let blob = std::fs::read(&policy).map_err(|e| ToolError(format!("{policy}: {e}")))?;
             let mode = crate::dryrun::Mode { enforce: !audit, fail_open };
-            let report = crate::dryrun::run(&blob, &command, mode).map_err(|e| ToolError(format!("{policy}: {e}")))?;
+            let report =
+                crate::dryrun::run(&blob, &command, mode, None).map_err(|e| ToolError(format!("{policy}: {e}")))?;
+            if let Some(path) = &alerts {
+                let bytes: Vec<u8> = report.findings.iter().flat_map(|f| f.record.encode()).collect();
+                write(path, &bytes)?;
+            }
             // P owns stdout; the report goes to stderr.
             Ok(Outcome {
                 code: if report.violations > 0 { CHECK_VIOLATIONS } else { 0 },
@@ -198,6 +229,28 @@ fn dispatch(cli: Cli) -> Result<Outcome, ToolError> {
                     inferred.automaton.states.len()
                 ),
                 stderr: inferred.warnings.iter().map(|w| format!("warning: {w}\n")).collect(),
+            })
+        }
+        Cmd::Status { json, sys } => {
+            Ok(Outcome { code: 0, stdout: crate::operator::status(Path::new(&sys), json)?, stderr: String::new() })
+        }
+        Cmd::Alerts { json, policy, device } => {
+            let blob = match &policy {
+                Some(p) => Some(std::fs::read(p).map_err(|e| ToolError(format!("{p}: {e}")))?),
+                None => None,
+            };
+            let decoded = match (&blob, &policy) {
+                (Some(b), Some(p)) => Some(
+                    semguard_core::policy::Policy::decode(b)
+                        .map_err(|e| ToolError(format!("{p}: not a valid policy: {e:?}")))?,
+                ),
+                _ => None,
+            };
+            let records = crate::operator::read_records(Path::new(&device))?;
+            Ok(Outcome {
+                code: 0,
+                stdout: crate::operator::alerts(&records, decoded.as_ref(), json),
+                stderr: String::new(),
             })
         }
         Cmd::Profile { vmlinux, system_map, output } => {

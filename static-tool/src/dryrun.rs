@@ -21,6 +21,7 @@ use std::os::unix::process::CommandExt;
 use std::process::Command;
 
 use semguard_core::addr::GuestVirtAddr;
+use semguard_core::alert::{Action, AlertRecord};
 use semguard_core::checker::Checker;
 use semguard_core::eval::{EvalFault, Verdict, ViolationKind};
 use semguard_core::mem::{MemError, VirtMemory};
@@ -64,6 +65,8 @@ pub struct Finding {
     pub invariant_name: Option<String>,
     /// One readable line.
     pub text: String,
+    /// The alert record semguard.ko would write for it (domid and vcpu 0, P's host pid).
+    pub record: AlertRecord,
 }
 
 /// How P ended.
@@ -301,7 +304,14 @@ fn describe(event: u64, sc: &Syscall, v: &Verdict, policy: &Policy<'_>, mem: &mu
 
 /// Runs `command` (P and its arguments; stdin/stdout/stderr are inherited) under ptrace and
 /// checks every system call against `policy`.
-pub fn run(policy_blob: &[u8], command: &[OsString], mode: Mode) -> Result<Report, ToolError> {
+///
+/// `stdin`: P's standard input (`None`: inherited).
+pub fn run(
+    policy_blob: &[u8],
+    command: &[OsString],
+    mode: Mode,
+    stdin: Option<std::fs::File>,
+) -> Result<Report, ToolError> {
     let policy = Policy::decode(policy_blob).map_err(|e| ToolError(format!("not a valid policy: {e:?}")))?;
     let checker = Checker::new(policy);
     let Some((prog, args)) = command.split_first() else {
@@ -311,6 +321,14 @@ pub fn run(policy_blob: &[u8], command: &[OsString], mode: Mode) -> Result<Repor
 
     let mut cmd = Command::new(prog);
     cmd.args(args);
+    if let Some(f) = stdin {
+        cmd.stdin(f);
+    }
+    // Alerts name P by its comm, as the module's `process=` does.
+    let comm: Vec<u8> = std::path::Path::new(prog)
+        .file_name()
+        .map(|n| n.to_string_lossy().bytes().take(15).collect())
+        .unwrap_or_default();
     // SAFETY: the closure runs in the forked child before exec and only makes the
     // async-signal-safe ptrace system call.
     unsafe {
@@ -450,7 +468,22 @@ pub fn run(policy_blob: &[u8], command: &[OsString], mode: Mode) -> Result<Repor
         };
         if !v.is_allow() {
             let (text, invariant_name) = describe(report.events, &sc, &v, checker.policy(), &mut mem);
-            report.findings.push(Finding { event: report.events, call: sc, verdict: v, invariant_name, text });
+            let action = match (blocks, mode.enforce) {
+                (true, true) => Action::Killed,
+                (true, false) => Action::Audited,
+                (false, _) => Action::FailedOpen,
+            };
+            let policy_id = checker.policy().policy_id();
+            let Some(mut record) =
+                AlertRecord::from_verdict(&v, &sc, entry, action, policy_id, 0, 0, pid as u32, &comm)
+            else {
+                return Err(ToolError("no alert record for a non-allow verdict".into()));
+            };
+            record.seq = report.findings.len() as u64;
+            record.time_ns = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+            report.findings.push(Finding { event: report.events, call: sc, verdict: v, invariant_name, text, record });
         }
         if blocks && mode.enforce {
             // The module's edit: the call becomes exit_group(KILL_STATUS). ptrace runs the

@@ -16,6 +16,7 @@ pub mod fuzz;
 pub mod infer;
 pub mod ir;
 pub mod lexer;
+pub mod operator;
 pub mod parser;
 pub mod profile;
 pub mod show;
