@@ -10,7 +10,8 @@
 //!
 //! What differs from the Mon-VM: the host kernel instead of the guest's (the same static P
 //! makes the same calls, but a kernel may answer differently), `cr3` is 0 (no guest page
-//! tables), and P's children are not followed. After an `execve` into another program P is no
+//! tables), and P's forked children are not followed (P's threads are: they share its
+//! address space, so the module sees their calls too). After an `execve` into another program P is no
 //! longer the program the policy describes: the dry run stops checking and lets it run.
 
 use std::ffi::OsString;
@@ -179,14 +180,19 @@ fn errno(what: &str) -> ToolError {
     ToolError(format!("{what}: {}", std::io::Error::last_os_error()))
 }
 
-fn ptrace(req: libc::c_uint, pid: i32, addr: usize, data: usize) -> Result<libc::c_long, ToolError> {
+/// ptrace(2); the error is errno.
+fn ptrace_raw(req: libc::c_uint, pid: i32, addr: usize, data: usize) -> Result<libc::c_long, std::io::Error> {
     // SAFETY: the requests used here take an integer or a pointer to a live, correctly sized
     // buffer of ours in `data` (checked at each call site).
     let r = unsafe { libc::ptrace(req, pid, addr as *mut libc::c_void, data as *mut libc::c_void) };
     if r == -1 {
-        return Err(errno(&format!("ptrace({req:#x}, {pid})")));
+        return Err(std::io::Error::last_os_error());
     }
     Ok(r)
+}
+
+fn ptrace(req: libc::c_uint, pid: i32, addr: usize, data: usize) -> Result<libc::c_long, ToolError> {
+    ptrace_raw(req, pid, addr, data).map_err(|e| ToolError(format!("ptrace({req:#x}, {pid}): {e}")))
 }
 
 fn get_regs(pid: i32) -> Result<libc::user_regs_struct, ToolError> {
@@ -348,6 +354,7 @@ pub fn run(
     let child = cmd.spawn().map_err(|e| ToolError(format!("{}: {e}", prog.to_string_lossy())))?;
     let pid = child.id() as i32;
 
+    // The first stop: only the child can be waited for yet.
     let wait = |status: &mut i32| -> Result<(), ToolError> {
         loop {
             // SAFETY: `status` is a valid out-pointer.
@@ -368,8 +375,12 @@ pub fn run(
     if !libc::WIFSTOPPED(status) {
         return Err(ToolError(format!("{} did not start (wait status {status:#x})", prog.to_string_lossy())));
     }
-    let opts = libc::PTRACE_O_TRACESYSGOOD | libc::PTRACE_O_TRACEEXEC | libc::PTRACE_O_EXITKILL;
+    // P's threads share its address space, so Xen reports their calls too: follow them
+    // (TRACECLONE), but not forked children, which have their own (the module watches one).
+    let opts =
+        libc::PTRACE_O_TRACESYSGOOD | libc::PTRACE_O_TRACEEXEC | libc::PTRACE_O_TRACECLONE | libc::PTRACE_O_EXITKILL;
     ptrace(libc::PTRACE_SETOPTIONS, pid, 0, opts as usize)?;
+    // Threads share one address space: the leader's /proc/PID/mem reads it.
     let mut mem = ProcMem::open(pid).map_err(|e| ToolError(format!("/proc/{pid}/mem: {e}")))?;
 
     let mut report = Report {
@@ -381,59 +392,100 @@ pub fn run(
         left_program: None,
         ending: Ending::Exited(0),
     };
+    // One automaton state per process, as the module keeps one per monitored address space.
     let mut state = checker.new_process();
     let mut killed: Option<usize> = None;
     let mut checking = true;
-    let mut inject = 0usize;
+    let mut threads: std::collections::HashSet<i32> = [pid].into_iter().collect();
+    let resume = |tid: i32, sig: i32, checking: bool| -> Result<(), ToolError> {
+        let req = if checking { libc::PTRACE_SYSCALL } else { libc::PTRACE_CONT };
+        match ptrace_raw(req, tid, 0, sig as usize) {
+            Ok(_) => Ok(()),
+            // The thread is gone (killed with its group); its exit is reported next.
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(()),
+            Err(e) => Err(ToolError(format!("resuming thread {tid}: {e}"))),
+        }
+    };
+    resume(pid, 0, checking)?;
     loop {
-        if checking {
-            ptrace(libc::PTRACE_SYSCALL, pid, 0, inject)?;
-        } else {
-            ptrace(libc::PTRACE_CONT, pid, 0, inject)?;
+        let mut status = 0;
+        // SAFETY: `status` is a valid out-pointer.
+        let tid = unsafe { libc::waitpid(-1, &mut status, libc::__WALL) };
+        if tid == -1 {
+            if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(errno("waitpid"));
         }
-        inject = 0;
-        wait(&mut status)?;
-        if libc::WIFEXITED(status) {
-            let code = libc::WEXITSTATUS(status);
-            report.ending = match killed {
-                Some(finding) if code == KILL_STATUS => Ending::Killed { finding },
-                _ => Ending::Exited(code),
+        if libc::WIFEXITED(status) || libc::WIFSIGNALED(status) {
+            threads.remove(&tid);
+            if tid != pid {
+                continue;
+            }
+            // The leader's end is reported after every other thread's: P is gone.
+            report.ending = if libc::WIFSIGNALED(status) {
+                Ending::Signaled(libc::WTERMSIG(status))
+            } else {
+                let code = libc::WEXITSTATUS(status);
+                match killed {
+                    Some(finding) if code == KILL_STATUS => Ending::Killed { finding },
+                    _ => Ending::Exited(code),
+                }
             };
-            break;
-        }
-        if libc::WIFSIGNALED(status) {
-            report.ending = Ending::Signaled(libc::WTERMSIG(status));
             break;
         }
         if !libc::WIFSTOPPED(status) {
             continue;
         }
-        let sig = libc::WSTOPSIG(status);
-        if status >> 16 == libc::PTRACE_EVENT_EXEC {
-            // P replaced its program. The same program again starts from its beginning;
-            // another one is not what the policy describes.
-            let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
-            let still_p = std::fs::metadata(format!("/proc/{pid}/exe"))
-                .is_ok_and(|m| m.dev() == p_meta.dev() && m.ino() == p_meta.ino());
-            mem = ProcMem::open(pid).map_err(|e| ToolError(format!("/proc/{pid}/mem: {e}")))?;
-            if still_p {
-                state.reset(&checker);
-            } else {
-                report.left_program = Some((report.events, exe.display().to_string()));
-                checking = false;
-            }
+        if threads.insert(tid) {
+            // A new thread's first stop (its initial SIGSTOP): run it.
+            resume(tid, 0, checking)?;
             continue;
+        }
+        let sig = libc::WSTOPSIG(status);
+        match status >> 16 {
+            libc::PTRACE_EVENT_CLONE => {
+                resume(tid, 0, checking)?;
+                continue;
+            }
+            libc::PTRACE_EVENT_EXEC => {
+                // P replaced its program (the exec'ing thread now has the leader's id; the
+                // other threads are gone). The same program again starts from its beginning;
+                // another one is not what the policy describes.
+                threads.clear();
+                threads.insert(pid);
+                let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+                let still_p = std::fs::metadata(format!("/proc/{pid}/exe"))
+                    .is_ok_and(|m| m.dev() == p_meta.dev() && m.ino() == p_meta.ino());
+                mem = ProcMem::open(pid).map_err(|e| ToolError(format!("/proc/{pid}/mem: {e}")))?;
+                if still_p {
+                    state.reset(&checker);
+                } else if checking {
+                    report.left_program = Some((report.events, exe.display().to_string()));
+                    checking = false;
+                }
+                resume(pid, 0, checking)?;
+                continue;
+            }
+            _ => {}
         }
         if sig != (libc::SIGTRAP | 0x80) {
-            // A signal for P: deliver it.
-            inject = sig as usize;
+            // A stop signal without siginfo is a group-stop, not a signal to deliver
+            // (re-injecting it would stop the thread again and again).
+            let group_stop = matches!(sig, libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU) && {
+                // SAFETY: siginfo_t is plain data; all-zero is a valid value.
+                let mut si: libc::siginfo_t = unsafe { std::mem::zeroed() };
+                ptrace_raw(libc::PTRACE_GETSIGINFO, tid, 0, &mut si as *mut _ as usize).is_err()
+            };
+            resume(tid, if group_stop { 0 } else { sig }, checking)?;
             continue;
         }
-        let info = syscall_info(pid)?;
+        let info = syscall_info(tid)?;
         if info.op != libc::PTRACE_SYSCALL_INFO_ENTRY || !checking {
+            resume(tid, 0, checking)?;
             continue;
         }
-        let regs = get_regs(pid)?;
+        let regs = get_regs(tid)?;
         let entry = match info.arch {
             AUDIT_ARCH_X86_64 => EntryKind::Syscall64,
             // Under ptrace every ia32 entry shows all six arguments in registers (the kernel
@@ -467,7 +519,10 @@ pub fn run(
             }
         };
         if !v.is_allow() {
-            let (text, invariant_name) = describe(report.events, &sc, &v, checker.policy(), &mut mem);
+            let (mut text, invariant_name) = describe(report.events, &sc, &v, checker.policy(), &mut mem);
+            if tid != pid {
+                let _ = write!(text, " (thread {tid})");
+            }
             let action = match (blocks, mode.enforce) {
                 (true, true) => Action::Killed,
                 (true, false) => Action::Audited,
@@ -486,17 +541,18 @@ pub fn run(
             report.findings.push(Finding { event: report.events, call: sc, verdict: v, invariant_name, text, record });
         }
         if blocks && mode.enforce {
-            // The module's edit: the call becomes exit_group(KILL_STATUS). ptrace runs the
-            // number in orig_rax.
+            // The module's edit: the call becomes exit_group(KILL_STATUS), which ends every
+            // thread of P. ptrace runs the number in orig_rax.
             kill_edit(entry, &mut r, KILL_STATUS);
             let mut w = regs;
             w.orig_rax = r.rax;
             w.rax = r.rax;
             w.rdi = r.rdi;
             w.rbx = r.rbx;
-            ptrace(libc::PTRACE_SETREGS, pid, 0, &w as *const _ as usize)?;
+            ptrace(libc::PTRACE_SETREGS, tid, 0, &w as *const _ as usize)?;
             killed = Some(report.findings.len() - 1);
         }
+        resume(tid, 0, checking)?;
     }
     Ok(report)
 }
