@@ -311,7 +311,9 @@ fn describe(event: u64, sc: &Syscall, v: &Verdict, policy: &Policy<'_>, mem: &mu
 /// Runs `command` (P and its arguments; stdin/stdout/stderr are inherited) under ptrace and
 /// checks every system call against `policy`.
 ///
-/// `stdin`: P's standard input (`None`: inherited).
+/// `stdin`: P's standard input (`None`: inherited). P's threads are waited for with
+/// `waitpid(-1)`, so the calling process should have no other children meanwhile (the
+/// `semguard` command has none).
 pub fn run(
     policy_blob: &[u8],
     command: &[OsString],
@@ -330,11 +332,6 @@ pub fn run(
     if let Some(f) = stdin {
         cmd.stdin(f);
     }
-    // Alerts name P by its comm, as the module's `process=` does.
-    let comm: Vec<u8> = std::path::Path::new(prog)
-        .file_name()
-        .map(|n| n.to_string_lossy().bytes().take(15).collect())
-        .unwrap_or_default();
     // SAFETY: the closure runs in the forked child before exec and only makes the
     // async-signal-safe ptrace system call.
     unsafe {
@@ -380,6 +377,10 @@ pub fn run(
     let opts =
         libc::PTRACE_O_TRACESYSGOOD | libc::PTRACE_O_TRACEEXEC | libc::PTRACE_O_TRACECLONE | libc::PTRACE_O_EXITKILL;
     ptrace(libc::PTRACE_SETOPTIONS, pid, 0, opts as usize)?;
+    // Alerts name P by its comm (what the module's `process=` matches).
+    let comm: Vec<u8> = std::fs::read(format!("/proc/{pid}/comm"))
+        .map(|c| c.into_iter().filter(|&b| b != b'\n').collect())
+        .unwrap_or_default();
     // Threads share one address space: the leader's /proc/PID/mem reads it.
     let mut mem = ProcMem::open(pid).map_err(|e| ToolError(format!("/proc/{pid}/mem: {e}")))?;
 
