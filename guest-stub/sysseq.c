@@ -1,14 +1,18 @@
-/* sysseq N STATUS: a known system-call sequence for the syscall-* scenarios, all through the
+/* sysseq N STATUS [LIMIT]: a known system-call sequence for the syscall-* scenarios, all through the
  * 64-bit SYSCALL instruction in raw inline asm (libc cannot add, drop or reorder calls):
  *   sched_yield(0x5347)   marker: sgmon --latch 24:0x5347 learns this process's page-table base
  *   N x getppid()         from one instruction (every event has the same rip)
  *   write(1, line, len)   "SEMGUARD-PROG name=sysseq n=N ppid=P status=ok"
  *   exit_group(STATUS)
- * A consumer that kills call K stops it before the line is written. */
+ * A consumer that kills call K stops it before the line is written.
+ * sysseq_limit (LIMIT, default 128) is what the policy ivm-module/sgmon/e2e/sysseq.sgi bounds
+ * the write's length with: P's own variable, read by the Assertion Checker from P's memory. */
 #include <stdio.h>
 #include <stdlib.h>
 
 #define SG_MARKER_ARG 0x5347L
+
+volatile unsigned long sysseq_limit = 128;
 
 static long sys1(long nr, long a1)
 {
@@ -32,6 +36,8 @@ int main(int argc, char **argv)
     char line[128];
     int len;
 
+    if (argc > 3)
+        sysseq_limit = strtoul(argv[3], NULL, 0);
     sys1(24, SG_MARKER_ARG); /* sched_yield: ignores its argument */
     for (long i = 0; i < n; i++)
         ppid = sys1(110, 0); /* getppid */

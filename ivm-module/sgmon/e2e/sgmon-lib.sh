@@ -34,7 +34,7 @@ sg_stop() {
     local log=$1 rc=0
     kill -TERM "$SGPID"
     wait "$SGPID" || rc=$?
-    grep -E '^SGMON (EVENT|LATCH|KILL|HOLD|FOREIGN|OUTSIDE|BAD|MONITOR|MONITOR-DISABLE|RING-DISABLE|DONE|ERROR)' "$log" | tail -n 60 || true
+    grep -E '^SGMON (POLICY|EVENT|VERDICT|LATCH|KILL|HOLD|FOREIGN|OUTSIDE|BAD|MONITOR|MONITOR-DISABLE|RING-DISABLE|DONE|ERROR)' "$log" | tail -n 60 || true
     [ "$rc" = 0 ] || fail "sgmon exited with status $rc"
 }
 

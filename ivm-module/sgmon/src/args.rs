@@ -12,6 +12,9 @@ MODE:
   kill    rewrite the trigger call (--at/--on-nr) to exit_group(--status)
   hold    never answer the trigger call (teardown tests); others are answered
   off     disable a ring a killed consumer left (XEN_VM_EVENT_DISABLE) and exit
+  check   evaluate --policy FILE.sgp on every selected call (the Assertion Checker, guest
+          memory through foreign mappings); a VERDICT line for each call it does not allow
+  enforce as check, and rewrite those calls to exit_group(--status) (fail closed)
 Process (default --any):
   --any               every process of the domain (pgd mask 0)
   --pgd ADDR          the process whose page-table base (event cr3) is ADDR
@@ -24,7 +27,9 @@ Numbers (default: every number, no bitmap):
 Trigger for kill/hold:
   --at K              the K-th selected call (1-based)
   --on-nr N | --on-nr32 N   every selected call with this 64-bit / ia32 number
-  --status S          exit status for kill (default 1)
+  --status S          exit status for kill/enforce (default 1)
+Policy:
+  --policy FILE       compiled policy (semguard policy compile) for check/enforce
 Other:
   --fail-open         calls that cannot be reported run (default: killed, status 137)
 Signals: TERM/INT stop (monitor and ring disabled, DONE line), USR1 disables the monitor,
@@ -43,6 +48,10 @@ pub enum Mode {
     Hold,
     /// Disable a stale ring.
     Off,
+    /// Evaluate the policy, report.
+    Check,
+    /// Evaluate the policy, kill what it does not allow.
+    Enforce,
 }
 
 /// Which process.
@@ -98,6 +107,8 @@ pub struct Config {
     pub status: i32,
     /// Fail-open flag.
     pub fail_open: bool,
+    /// Policy file for check/enforce.
+    pub policy: Option<String>,
 }
 
 fn parse_u64(s: &str) -> Result<u64, String> {
@@ -133,6 +144,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Config, String> 
     let mut trigger = None;
     let mut status = 1i32;
     let mut fail_open = false;
+    let mut policy = None;
     let set_select = |cur: &mut Option<Select>, s: Select| {
         if cur.replace(s).is_some() {
             Err("give only one of --any, --pgd, --latch, --latch32".to_string())
@@ -174,6 +186,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Config, String> 
                 status = v.parse().map_err(|_| format!("bad --status '{v}'"))?;
             }
             "--fail-open" => fail_open = true,
+            "--policy" => policy = Some(val("--policy")?),
             s if s.starts_with('-') => return Err(format!("unknown option {s}")),
             _ => pos.push(a),
         }
@@ -189,16 +202,24 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Config, String> 
         "kill" => Mode::Kill,
         "hold" => Mode::Hold,
         "off" => Mode::Off,
+        "check" => Mode::Check,
+        "enforce" => Mode::Enforce,
         m => return Err(format!("unknown mode '{m}'")),
     };
+    match (mode, &policy) {
+        (Mode::Check | Mode::Enforce, None) => return Err("check and enforce need --policy FILE".into()),
+        (Mode::Check | Mode::Enforce, Some(_)) => {}
+        (_, Some(_)) => return Err("--policy only applies to check and enforce".into()),
+        (_, None) => {}
+    }
     match (mode, trigger) {
         (Mode::Kill | Mode::Hold, None) => return Err("kill and hold need --at K or --on-nr N".into()),
-        (Mode::Watch | Mode::Count | Mode::Off, Some(_)) => {
+        (Mode::Watch | Mode::Count | Mode::Off | Mode::Check | Mode::Enforce, Some(_)) => {
             return Err("--at/--on-nr only apply to kill and hold".into());
         }
         _ => {}
     }
-    Ok(Config { domid, mode, select: select.unwrap_or(Select::Any), bitmap, trigger, status, fail_open })
+    Ok(Config { domid, mode, select: select.unwrap_or(Select::Any), bitmap, trigger, status, fail_open, policy })
 }
 
 #[cfg(test)]
@@ -222,7 +243,8 @@ mod tests {
                 bitmap: None,
                 trigger: None,
                 status: 1,
-                fail_open: false
+                fail_open: false,
+                policy: None
             }
         );
     }
@@ -268,5 +290,10 @@ mod tests {
         assert!(p("1 watch --bogus").is_err());
         assert!(p("1 --pgd").unwrap_err().contains("needs a value"));
         assert!(p("1 --fail-open watch").unwrap().fail_open);
+        let c = p("1 --latch 24:0x5347 --policy /p/x.sgp --status 137 enforce").unwrap();
+        assert_eq!((c.mode, c.policy.as_deref(), c.status), (Mode::Enforce, Some("/p/x.sgp"), 137));
+        assert_eq!(p("1 --policy x.sgp check").unwrap().mode, Mode::Check);
+        assert!(p("1 check").unwrap_err().contains("--policy"));
+        assert!(p("1 --policy x.sgp watch").is_err());
     }
 }

@@ -3,6 +3,7 @@
 
 use crate::args::{CallSpec, Config, Mode, Select, Trigger};
 use crate::domctl::{bitmap_set, bitmap_test, Filter, NR_BITMAP_BYTES, NR_IA32, PGD_MASK_ONE};
+use crate::policy::{Judge, Judgement};
 use semguard_core::regs::EntryKind;
 use semguard_core::syscall::{decode, Decoded, KillCondition};
 use semguard_core::xen_abi::{build_response, kill_response, SyscallEvent, VmEventSt, VM_EVENT_SIZE};
@@ -27,6 +28,12 @@ pub struct Stats {
     pub ignored: u64,
     /// Requests that are not valid syscall events.
     pub bad: u64,
+    /// check/enforce: calls the policy allowed.
+    pub allowed: u64,
+    /// check/enforce: violations.
+    pub violations: u64,
+    /// check/enforce: calls the checker could not decide.
+    pub unverifiable: u64,
 }
 
 /// What to do with the request.
@@ -57,6 +64,8 @@ pub struct Consumer {
     filter: Filter,
     /// Latch still waiting for its marker.
     latching: Option<(CallSpec, Option<u64>)>,
+    /// The Assertion Checker (check/enforce).
+    judge: Option<Box<dyn Judge>>,
     /// Counters.
     pub stats: Stats,
 }
@@ -76,8 +85,8 @@ fn spec_of(entry: EntryKind, d: &Decoded) -> CallSpec {
 }
 
 impl Consumer {
-    /// State for `cfg`.
-    pub fn new(cfg: Config) -> Self {
+    /// State for `cfg`; `judge` decides calls in check/enforce mode.
+    pub fn new(cfg: Config, judge: Option<Box<dyn Judge>>) -> Self {
         let (pgd_match, pgd_mask, bitmap, latching) = match cfg.select {
             Select::Any => (0, 0, cfg.bitmap, None),
             Select::Pgd(a) => (a & PGD_MASK_ONE, PGD_MASK_ONE, cfg.bitmap, None),
@@ -88,7 +97,7 @@ impl Consumer {
             }
         };
         let filter = Filter { pgd_match, pgd_mask, bitmap, fail_open: cfg.fail_open };
-        Self { cfg, filter, latching, stats: Stats::default() }
+        Self { cfg, filter, latching, judge, stats: Stats::default() }
     }
 
     /// The filter to install now.
@@ -174,16 +183,42 @@ impl Consumer {
             *c += 1;
         }
         let n = self.stats.events;
-        if self.cfg.mode != Mode::Count {
+        if matches!(self.cfg.mode, Mode::Watch | Mode::Kill | Mode::Hold) {
             out.lines.push(event_line(n, &ev, &d));
         }
-        let triggered = match self.cfg.trigger {
+        let mut triggered = match self.cfg.trigger {
             Some(Trigger::At(k)) => k == n,
             Some(Trigger::Nr(s)) => s == spec,
             None => false,
         };
+        if let Some(j) = self.judge.as_mut() {
+            let (what, detail) = match j.judge(&ev) {
+                Judgement::Allow => {
+                    self.stats.allowed += 1;
+                    ("allow", String::new())
+                }
+                Judgement::Violation(s) => {
+                    self.stats.violations += 1;
+                    ("violation", s)
+                }
+                Judgement::Unverifiable(s) => {
+                    self.stats.unverifiable += 1;
+                    ("unverifiable", s)
+                }
+            };
+            if what != "allow" {
+                out.lines.push(format!(
+                    "SGMON VERDICT n={n} entry={} nr={} name={} verdict={what} detail={detail}",
+                    entry_name(ev.entry),
+                    d.nr(),
+                    d.name().unwrap_or("?")
+                ));
+                // Fail closed: what the checker cannot decide is killed like a violation.
+                triggered = self.cfg.mode == Mode::Enforce;
+            }
+        }
         out.action = match (self.cfg.mode, triggered) {
-            (Mode::Kill, true) => match kill_response(&req, self.cfg.status) {
+            (Mode::Kill | Mode::Enforce, true) => match kill_response(&req, self.cfg.status) {
                 Ok((rsp, cond)) => {
                     self.stats.killed += 1;
                     let cond = match cond {
@@ -216,7 +251,7 @@ impl Consumer {
     pub fn summary(&self) -> String {
         let s = &self.stats;
         format!(
-            "SGMON DONE events={} lstar={} int80={} sysenter={} cstar={} killed={} held={} foreign={} outside={} ignored={} bad={} latched={} pgd={:#x}",
+            "SGMON DONE events={} lstar={} int80={} sysenter={} cstar={} killed={} held={} foreign={} outside={} ignored={} bad={} allowed={} violations={} unverifiable={} latched={} pgd={:#x}",
             s.events,
             s.per_entry[0],
             s.per_entry[1],
@@ -228,6 +263,9 @@ impl Consumer {
             s.outside,
             s.ignored,
             s.bad,
+            s.allowed,
+            s.violations,
+            s.unverifiable,
             u8::from(matches!(self.cfg.select, Select::Latch(..)) && self.latching.is_none()),
             self.filter.pgd_match
         )
@@ -299,7 +337,7 @@ mod tests {
 
     #[test]
     fn latch_then_pgd_and_numbers() {
-        let mut c = Consumer::new(cfg("1 --latch 24:0x5347 --nr 110,1 watch"));
+        let mut c = Consumer::new(cfg("1 --latch 24:0x5347 --nr 110,1 watch"), None);
         let f = c.filter().clone();
         assert_eq!((f.pgd_mask, f.bitmap.map(|b| bitmap_test(&b, 24))), (0, Some(true)));
         assert!(!bitmap_test(&f.bitmap.unwrap(), 110), "only the marker while latching");
@@ -335,7 +373,7 @@ mod tests {
 
     #[test]
     fn kill_at_k_per_abi() {
-        let mut c = Consumer::new(cfg("1 --at 2 --status 42 kill"));
+        let mut c = Consumer::new(cfg("1 --at 2 --status 42 kill"), None);
         let o = c.handle(&req(7, EntryKind::Syscall64, 110, 5, 0x1000));
         assert_eq!(rsp(&o.action).flags & VM_EVENT_FLAG_SET_REGISTERS, 0);
         let o = c.handle(&req(8, EntryKind::Syscall64, 110, 5, 0x1000));
@@ -344,7 +382,7 @@ mod tests {
         assert_eq!((r.data.rax, r.data.rdi, r.u.syscall().seq), (231, 42, 8));
         assert!(o.lines.iter().any(|l| l.starts_with("SGMON KILL n=2 ") && l.contains("status=42 cond=certain")));
         // ia32 kill by number: exit_group 252 with the status in ebx.
-        let mut c = Consumer::new(cfg("1 --on-nr32 64 --status 9 kill"));
+        let mut c = Consumer::new(cfg("1 --on-nr32 64 --status 9 kill"), None);
         let r = rsp(&c.handle(&req(1, EntryKind::Int80, 64, 0, 0x1000)).action);
         assert_eq!((r.data.rax, r.data.rbx), (252, 9));
         let r = rsp(&c.handle(&req(2, EntryKind::Syscall64, 64, 0, 0x1000)).action);
@@ -354,12 +392,12 @@ mod tests {
 
     #[test]
     fn hold_and_count() {
-        let mut c = Consumer::new(cfg("1 --on-nr 110 hold"));
+        let mut c = Consumer::new(cfg("1 --on-nr 110 hold"), None);
         assert!(matches!(c.handle(&req(1, EntryKind::Syscall64, 1, 1, 0)).action, Action::Answer(_)));
         let o = c.handle(&req(2, EntryKind::Syscall64, 110, 0, 0));
         assert_eq!(o.action, Action::Hold);
         assert!(o.lines.iter().any(|l| l.starts_with("SGMON HOLD n=2 v=0 seq=2 nr=110")));
-        let mut c = Consumer::new(cfg("1 count"));
+        let mut c = Consumer::new(cfg("1 count"), None);
         let o = c.handle(&req(1, EntryKind::CompatSyscall, 64, 0, 0));
         assert!(o.lines.is_empty());
         assert_eq!(c.stats.per_entry[3], 1);
@@ -367,14 +405,48 @@ mod tests {
 
     #[test]
     fn fast_ia32_sixth_argument_is_not_guessed() {
-        let mut c = Consumer::new(cfg("1 watch"));
+        let mut c = Consumer::new(cfg("1 watch"), None);
         let o = c.handle(&req(1, EntryKind::Sysenter, 64, 0, 0));
         assert!(o.lines[0].contains("entry=sysenter nr=64 name=getppid args=0x0,0x0,0x0,0x0,0x0,? "), "{}", o.lines[0]);
     }
 
+    /// Judges by the first argument: 0 allow, 1 violation, else unverifiable.
+    struct ByArg;
+    impl Judge for ByArg {
+        fn judge(&mut self, ev: &SyscallEvent) -> Judgement {
+            match ev.regs.rdi {
+                0 => Judgement::Allow,
+                1 => Judgement::Violation("bad".into()),
+                _ => Judgement::Unverifiable("unreadable".into()),
+            }
+        }
+    }
+
+    #[test]
+    fn check_reports_and_enforce_kills_what_is_not_allowed() {
+        let mut c = Consumer::new(cfg("1 --policy p.sgp check"), Some(Box::new(ByArg)));
+        let o = c.handle(&req(1, EntryKind::Syscall64, 1, 0, 0));
+        assert!(o.lines.is_empty(), "allowed calls are only counted");
+        let o = c.handle(&req(2, EntryKind::Syscall64, 1, 1, 0));
+        assert!(o.lines[0].starts_with("SGMON VERDICT n=2 entry=lstar nr=1 name=write verdict=violation detail=bad"));
+        assert_eq!(rsp(&o.action).flags & VM_EVENT_FLAG_SET_REGISTERS, 0, "check mode only reports");
+        let mut c = Consumer::new(cfg("1 --policy p.sgp --status 137 enforce"), Some(Box::new(ByArg)));
+        assert_eq!(
+            rsp(&c.handle(&req(1, EntryKind::Syscall64, 1, 0, 0)).action).flags & VM_EVENT_FLAG_SET_REGISTERS,
+            0
+        );
+        let r = rsp(&c.handle(&req(2, EntryKind::Syscall64, 1, 1, 0)).action);
+        assert_eq!((r.data.rax, r.data.rdi), (231, 137));
+        let r = rsp(&c.handle(&req(3, EntryKind::Int80, 4, 7, 0)).action);
+        assert_eq!((r.data.rax, r.data.rbx), (252, 137), "unverifiable: fail closed");
+        let s = c.stats;
+        assert_eq!((s.allowed, s.violations, s.unverifiable, s.killed), (1, 1, 1, 2));
+        assert!(c.summary().contains("allowed=1 violations=1 unverifiable=1"));
+    }
+
     #[test]
     fn invalid_requests_are_not_answered() {
-        let mut c = Consumer::new(cfg("1 watch"));
+        let mut c = Consumer::new(cfg("1 watch"), None);
         let mut b = req(1, EntryKind::Syscall64, 1, 0, 0);
         b[8] = 1; // reason MEM_ACCESS
         let o = c.handle(&b);

@@ -9,6 +9,7 @@
 mod args;
 mod consumer;
 mod domctl;
+mod policy;
 mod ring;
 mod xen;
 
@@ -19,7 +20,7 @@ use ring::BackRing;
 use std::io::{self, Write};
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
-use xen::{errno_name, errno_of, signals, Evtchn, Mapping, Privcmd};
+use xen::{errno_name, errno_of, signals, Evtchn, ForeignMapper, Mapping, Privcmd};
 
 /// An error that ends the run: "SGMON ERROR <step>: <ERRNO> (<hint>)".
 struct Failure(String);
@@ -116,8 +117,9 @@ fn run(cfg: Config) -> Result<(), Failure> {
             Err(e) => Err(failure("ring disable", &e)),
         };
     }
+    let judge = make_judge(&cfg)?;
     let mut consumer = None;
-    let result = monitor_loop(&cfg, &mut s, &mut consumer);
+    let result = monitor_loop(&cfg, &mut s, &mut consumer, judge);
     s.teardown();
     if let Some(c) = consumer {
         out(&c.summary());
@@ -125,7 +127,26 @@ fn run(cfg: Config) -> Result<(), Failure> {
     result
 }
 
-fn monitor_loop(cfg: &Config, s: &mut Session, consumer: &mut Option<Consumer>) -> Result<(), Failure> {
+/// The Assertion Checker for check/enforce: the policy file, decoded once (the blob lives as
+/// long as the program), guest memory through foreign mappings of the target domain.
+fn make_judge(cfg: &Config) -> Result<Option<Box<dyn policy::Judge>>, Failure> {
+    let Some(path) = cfg.policy.as_deref() else { return Ok(None) };
+    let blob = std::fs::read(path).map_err(|e| Failure(format!("policy {path}: {e}")))?;
+    let blob: &'static [u8] = Box::leak(blob.into_boxed_slice());
+    let pol = semguard_core::policy::Policy::decode(blob).map_err(|e| Failure(format!("policy {path}: {e:?}")))?;
+    let bits = policy::phys_bits().ok_or_else(|| Failure("no 'address sizes' in /proc/cpuinfo".into()))?;
+    let mapper = ForeignMapper::open(cfg.domid).map_err(|e| failure("open", &e))?;
+    let judge = policy::PolicyJudge::new(pol, bits, policy::CachedFrames::new(mapper)).map_err(Failure)?;
+    out(&format!("SGMON POLICY file={path} bytes={} phys_bits={bits}", blob.len()));
+    Ok(Some(Box::new(judge)))
+}
+
+fn monitor_loop(
+    cfg: &Config,
+    s: &mut Session,
+    consumer: &mut Option<Consumer>,
+    judge: Option<Box<dyn policy::Judge>>,
+) -> Result<(), Failure> {
     let dc =
         s.vm_event(XEN_VM_EVENT_ENABLE_FRAME, XEN_VM_EVENT_FRAME_ALLOCATE).map_err(|e| failure("ring enable", &e))?;
     let (port, frame) = (dc.enable_frame_port(), dc.enable_frame_frame());
@@ -134,7 +155,7 @@ fn monitor_loop(cfg: &Config, s: &mut Session, consumer: &mut Option<Consumer>) 
     let ev = Evtchn::bind(cfg.domid, port).map_err(|e| failure("evtchn bind", &e))?;
     let lport = ev.local_port;
     s.evtchn = Some(ev);
-    let c = consumer.insert(Consumer::new(cfg.clone()));
+    let c = consumer.insert(Consumer::new(cfg.clone(), judge));
     let f = c.filter().clone();
     s.monitor(XEN_DOMCTL_MONITOR_OP_ENABLE, &f).map_err(|e| failure("monitor enable", &e))?;
     s.monitor_on = true;

@@ -94,19 +94,10 @@ pub struct Mapping {
 }
 
 impl Mapping {
-    fn new(fd: &File) -> io::Result<Self> {
+    fn new(fd: &File, prot: libc::c_int) -> io::Result<Self> {
         // SAFETY: a fresh shared mapping of one page chosen by the kernel; no existing memory
         // is affected and the result is checked before use.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                PAGE_SIZE,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                fd.as_raw_fd(),
-                0,
-            )
-        };
+        let p = unsafe { libc::mmap(std::ptr::null_mut(), PAGE_SIZE, prot, libc::MAP_SHARED, fd.as_raw_fd(), 0) };
         if p == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
@@ -182,7 +173,7 @@ impl Privcmd {
     pub fn open() -> io::Result<Self> {
         let privcmd = open_rw("/dev/xen/privcmd")?;
         let hypercall = open_rw("/dev/xen/hypercall")?;
-        let buf = Mapping::new(&hypercall)?;
+        let buf = Mapping::new(&hypercall, RW)?;
         Ok(Self { privcmd, _hypercall: hypercall, buf })
     }
 
@@ -209,18 +200,57 @@ impl Privcmd {
 
     /// Maps machine frame `mfn` of domain `dom` (`DOMID_SELF` for our own ring page).
     pub fn map_frame(&self, dom: u16, mfn: u64) -> io::Result<Mapping> {
-        let map = Mapping::new(&self.privcmd)?;
-        let arr = [mfn];
-        let mut err: libc::c_int = 0;
-        let m = PrivcmdMmapbatchV2 { num: 1, dom, addr: map.addr(), arr: arr.as_ptr(), err: &mut err };
-        // SAFETY: `m` points at live locals (`arr`, `err`) for the duration of the call; the
-        // kernel replaces the pages of `map`, a privcmd mapping we own.
-        cvt(unsafe { libc::ioctl(self.privcmd.as_raw_fd(), IOCTL_PRIVCMD_MMAPBATCH_V2, &m) })?;
-        if err != 0 {
-            return Err(io::Error::from_raw_os_error(err.checked_neg().unwrap_or(libc::EINVAL)));
-        }
-        Ok(map)
+        mmapbatch(&self.privcmd, dom, mfn, RW)
     }
+}
+
+/// A read-only foreign mapping: only [`crate::policy::PageBytes`], no way to write.
+pub struct ForeignPage(Mapping);
+
+impl crate::policy::PageBytes for ForeignPage {
+    fn copy_out(&self, off: usize, out: &mut [u8]) {
+        self.0.read(off, out);
+    }
+}
+
+/// Maps frames of a guest (privcmd foreign mappings, MMAPBATCH_V2 with the guest's domid; for
+/// a PV guest the frame is the MFN as its page tables hold it).
+pub struct ForeignMapper {
+    privcmd: File,
+    domid: u16,
+}
+
+impl ForeignMapper {
+    /// Opens its own /dev/xen/privcmd for `domid`.
+    pub fn open(domid: u16) -> io::Result<Self> {
+        Ok(Self { privcmd: open_rw("/dev/xen/privcmd")?, domid })
+    }
+}
+
+impl crate::policy::MapFrame for ForeignMapper {
+    type Page = ForeignPage;
+    fn map(&mut self, mfn: u64) -> io::Result<ForeignPage> {
+        // Read-only: Xen refuses writable mappings of a PV guest's page-table frames (their
+        // page type), and introspection never writes.
+        mmapbatch(&self.privcmd, self.domid, mfn, libc::PROT_READ).map(ForeignPage)
+    }
+}
+
+const RW: libc::c_int = libc::PROT_READ | libc::PROT_WRITE;
+
+/// One page of `dom`'s frame `mfn`, mapped with MMAPBATCH_V2 and protection `prot`.
+fn mmapbatch(privcmd: &File, dom: u16, mfn: u64, prot: libc::c_int) -> io::Result<Mapping> {
+    let map = Mapping::new(privcmd, prot)?;
+    let arr = [mfn];
+    let mut err: libc::c_int = 0;
+    let m = PrivcmdMmapbatchV2 { num: 1, dom, addr: map.addr(), arr: arr.as_ptr(), err: &mut err };
+    // SAFETY: `m` points at live locals (`arr`, `err`) for the duration of the call; the
+    // kernel replaces the pages of `map`, a privcmd mapping we own.
+    cvt(unsafe { libc::ioctl(privcmd.as_raw_fd(), IOCTL_PRIVCMD_MMAPBATCH_V2, &m) })?;
+    if err != 0 {
+        return Err(io::Error::from_raw_os_error(err.checked_neg().unwrap_or(libc::EINVAL)));
+    }
+    Ok(map)
 }
 
 /// /dev/xen/evtchn with one interdomain port bound.
