@@ -153,6 +153,11 @@ fn alerts_table_json_gaps_and_errors() {
     std::fs::write(&file, bad).unwrap();
     let o = run(["semguard", "alerts", "--device", file.to_str().unwrap()]);
     assert!(o.stderr.contains("record 0 (byte 0): alert record version 9"), "{}", o.stderr);
+    let not_policy = d.join("not-a-policy.sgp");
+    std::fs::write(&not_policy, b"SGAR").unwrap();
+    let o = run(["semguard", "alerts", "--device", file.to_str().unwrap(), "--policy", not_policy.to_str().unwrap()]);
+    assert_eq!(o.code, 1);
+    assert!(o.stderr.contains("not-a-policy.sgp: not a valid policy"), "{}", o.stderr);
     let o = run(["semguard", "alerts", "--device", d.join("none").to_str().unwrap()]);
     assert_eq!(o.code, 1);
     assert!(o.stderr.contains("No such file"), "{}", o.stderr);
