@@ -136,6 +136,8 @@ pub(crate) enum ParamError<'a> {
     Missing(&'static str),
     /// `domid` outside 0..=DOMID_MAX.
     DomidOutOfRange(i32),
+    /// `domid=0`: dom0 is the I-VM itself; Xen refuses a monitor on the calling domain.
+    DomidIsDom0,
     /// A string parameter that is empty.
     Empty(&'static str),
     /// A string parameter longer than allowed.
@@ -197,6 +199,7 @@ impl fmt::Display for ParamError<'_> {
         match *self {
             ParamError::Missing(p) => write!(f, "{p}: missing (required)"),
             ParamError::DomidOutOfRange(d) => write!(f, "domid={d}: not a domain id (0..={DOMID_MAX})"),
+            ParamError::DomidIsDom0 => f.write_str("domid=0: that is dom0, where semguard runs; give the monitored domU's id"),
             ParamError::Empty(p) => write!(f, "{p}: empty"),
             ParamError::TooLong { param, value, max } => {
                 write!(f, "{param}={}: {} bytes, at most {max}", Quoted(value), value.len())
@@ -277,6 +280,9 @@ impl Config {
             Ok(d) if i32::from(d) <= DOMID_MAX => d,
             _ => return Err(ParamError::DomidOutOfRange(raw.domid)),
         };
+        if domid == 0 {
+            return Err(ParamError::DomidIsDom0);
+        }
         // A comm may contain spaces; a file name here may not.
         let process = name("process", required("process", raw.process)?, true)?;
         let policy_raw = required("policy", raw.policy)?;

@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The module's counters, read by user space in /sys/module/semguard/counters/ (the files
-//! are shim.c's; the values live here). They count only what the event path really did: until
-//! the Xen event path is in, nothing increments them and they read 0.
+//! are shim.c's; the values live here). They count only what the event path really did.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::ffi::c_uint;
@@ -11,17 +10,35 @@ use kernel::ffi::c_uint;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u32)]
 pub(crate) enum Counter {
-    /// System calls of P reported by Xen.
+    /// Requests Xen put on the ring (every reported call, P's or not).
     Events = 0,
-    /// Calls that were checked and allowed.
+    /// P's calls that were checked and allowed.
     Allowed = 1,
-    /// Calls that broke an invariant.
+    /// P's calls that broke the policy.
     Violations = 2,
-    /// Calls that could not be checked (unreadable guest memory, bad state).
+    /// P's calls that could not be checked (unreadable guest memory, undecodable call).
     Unverifiable = 3,
-    /// Times P was killed.
+    /// Times P was killed (a call rewritten to exit_group).
     Kills = 4,
+    /// P's calls run through the Assertion Checker.
+    Checked = 5,
+    /// Mean time of one check (decode + walk + evaluate), ns.
+    EvalMeanNs = 6,
+    /// Longest check, ns.
+    EvalMaxNs = 7,
+    /// Reported calls of other processes (waiting for P, switching after an execve).
+    Other = 8,
+    /// Requests that were not valid syscall events (answered without a decision).
+    BadRequests = 9,
+    /// Alert records written.
+    Alerts = 10,
+    /// P's pid while it is monitored, 0 otherwise (a value, not a count).
+    Pid = 11,
+    /// Times the monitor was attached to a process named `process`.
+    Attaches = 12,
 }
+
+const COUNT: usize = 13;
 
 impl Counter {
     /// The counter with shim.h's number `which`.
@@ -32,44 +49,69 @@ impl Counter {
             2 => Counter::Violations,
             3 => Counter::Unverifiable,
             4 => Counter::Kills,
+            5 => Counter::Checked,
+            6 => Counter::EvalMeanNs,
+            7 => Counter::EvalMaxNs,
+            8 => Counter::Other,
+            9 => Counter::BadRequests,
+            10 => Counter::Alerts,
+            11 => Counter::Pid,
+            12 => Counter::Attaches,
             _ => return None,
         })
     }
 }
 
-/// All counters. Relaxed atomics: each is an independent statistic.
+/// All counters. Relaxed atomics: each is an independent statistic (they are written under
+/// the monitor's lock, read by sysfs without it).
 pub(crate) struct Counters {
-    events: AtomicU64,
-    allowed: AtomicU64,
-    violations: AtomicU64,
-    unverifiable: AtomicU64,
-    kills: AtomicU64,
+    cells: [AtomicU64; COUNT],
+    /// Sum of check times, for the mean.
+    eval_total_ns: AtomicU64,
 }
 
 impl Counters {
     const fn new() -> Self {
-        Self {
-            events: AtomicU64::new(0),
-            allowed: AtomicU64::new(0),
-            violations: AtomicU64::new(0),
-            unverifiable: AtomicU64::new(0),
-            kills: AtomicU64::new(0),
-        }
+        #[allow(clippy::declare_interior_mutable_const)]
+        const ZERO: AtomicU64 = AtomicU64::new(0);
+        Self { cells: [ZERO; COUNT], eval_total_ns: AtomicU64::new(0) }
     }
 
-    fn cell(&self, c: Counter) -> &AtomicU64 {
-        match c {
-            Counter::Events => &self.events,
-            Counter::Allowed => &self.allowed,
-            Counter::Violations => &self.violations,
-            Counter::Unverifiable => &self.unverifiable,
-            Counter::Kills => &self.kills,
-        }
+    fn cell(&self, c: Counter) -> Option<&AtomicU64> {
+        self.cells.get(c as usize)
     }
 
     /// The current value of `c`.
     pub(crate) fn get(&self, c: Counter) -> u64 {
-        self.cell(c).load(Ordering::Relaxed)
+        if c == Counter::EvalMeanNs {
+            let n = self.get(Counter::Checked);
+            return self.eval_total_ns.load(Ordering::Relaxed).checked_div(n).unwrap_or(0);
+        }
+        self.cell(c).map_or(0, |a| a.load(Ordering::Relaxed))
+    }
+
+    /// Adds one to `c` (wrapping: a statistic must never oops the kernel).
+    pub(crate) fn inc(&self, c: Counter) {
+        if let Some(a) = self.cell(c) {
+            a.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Sets a value counter.
+    pub(crate) fn set(&self, c: Counter, v: u64) {
+        if let Some(a) = self.cell(c) {
+            a.store(v, Ordering::Relaxed);
+        }
+    }
+
+    /// Records one check that took `ns` (counts it in `Checked`).
+    pub(crate) fn record_check(&self, ns: u64) {
+        self.inc(Counter::Checked);
+        // fetch_add wraps; after 584 years of checking the mean is wrong, not the kernel.
+        self.eval_total_ns.fetch_add(ns, Ordering::Relaxed);
+        if let Some(max) = self.cell(Counter::EvalMaxNs) {
+            max.fetch_max(ns, Ordering::Relaxed);
+        }
     }
 }
 

@@ -31,6 +31,8 @@ extern "C" {
     fn semguard_shim_policy_release(blob: *mut SemguardBlob);
     fn semguard_shim_sysfs_add() -> c_int;
     fn semguard_shim_sysfs_remove();
+    fn semguard_shim_dev_register() -> c_int;
+    fn semguard_shim_dev_unregister();
 }
 
 /// The bytes of a `charp` parameter, `None` if it is NULL.
@@ -135,5 +137,32 @@ impl Drop for SysfsCounters {
         // SAFETY: the group was added by `register` and is removed exactly once, here, while
         // the module's kobject still exists (drop runs in module exit at the latest).
         unsafe { semguard_shim_sysfs_remove() };
+    }
+}
+
+/// The control device /dev/semguard (shim.c), removed on drop.
+pub(crate) struct ControlDevice {
+    // Only `register` makes one.
+    _private: (),
+}
+
+impl ControlDevice {
+    /// Registers the misc device; from now on its reads and writes reach monitor.rs.
+    pub(crate) fn register() -> Result<Self> {
+        // SAFETY: module init, once (not Clone); the Rust callbacks are ready (the monitor is
+        // attached before this).
+        let err = unsafe { semguard_shim_dev_register() };
+        if err != 0 {
+            return Err(Error::from_errno(err));
+        }
+        Ok(Self { _private: () })
+    }
+}
+
+impl Drop for ControlDevice {
+    fn drop(&mut self) {
+        // SAFETY: registered by `register`, removed once; misc_deregister waits for nothing,
+        // but the module's refcount keeps open files from outliving the module's code.
+        unsafe { semguard_shim_dev_unregister() };
     }
 }

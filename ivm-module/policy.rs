@@ -8,6 +8,7 @@ use core::fmt;
 
 use kernel::prelude::*;
 use semguard_core::policy::{DefaultAction, Policy, PolicyError, PolicyLayout};
+use semguard_core::profile::{Profile, ProfileError};
 
 use crate::ffi::FirmwareFile;
 
@@ -68,10 +69,18 @@ impl LoadedPolicy {
                 LoadError::Read(e)
             }
         })?;
-        let bytes = file.bytes();
+        let loaded = Self::from_bytes(file.bytes());
+        drop(file);
+        loaded
+    }
+
+    /// Copies `bytes` and validates the copy (the blob written to /dev/semguard goes here too).
+    pub(crate) fn from_bytes(bytes: &[u8]) -> Result<Self, LoadError> {
+        if bytes.len() > POLICY_MAX {
+            return Err(LoadError::TooLarge);
+        }
         let mut blob = KVVec::with_capacity(bytes.len(), GFP_KERNEL).map_err(|_| LoadError::NoMemory)?;
         blob.extend_from_slice(bytes, GFP_KERNEL).map_err(|_| LoadError::NoMemory)?;
-        drop(file);
         let layout = Policy::decode(&blob).map_err(LoadError::Invalid)?.layout();
         Ok(Self { blob, layout })
     }
@@ -80,6 +89,32 @@ impl LoadedPolicy {
     pub(crate) fn policy(&self) -> Option<Policy<'_>> {
         self.layout.attach(&self.blob)
     }
+}
+
+/// Why a policy's guest-kernel profile cannot be used to find P.
+#[derive(Debug)]
+pub(crate) enum ProfileProblem {
+    /// The policy has no KernelProfile section.
+    Missing,
+    /// The section does not decode.
+    Invalid(ProfileError),
+}
+
+impl fmt::Display for ProfileProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProfileProblem::Missing => f.write_str(
+                "has no guest-kernel profile, which finding P needs (semguard profile; semguard policy compile --profile)",
+            ),
+            ProfileProblem::Invalid(e) => write!(f, "its guest-kernel profile is invalid: {e:?}"),
+        }
+    }
+}
+
+/// The guest-kernel profile embedded in `p` (task_struct/mm_struct offsets, init_task).
+pub(crate) fn profile_of(p: &Policy<'_>) -> Result<Profile, ProfileProblem> {
+    let bytes = p.kernel_profile().ok_or(ProfileProblem::Missing)?;
+    Profile::decode(bytes).map_err(ProfileProblem::Invalid)
 }
 
 /// One line describing a policy for the kernel log.

@@ -3,24 +3,31 @@
 //! semguard.ko: the Assertion Checker in the I-VM (dom0).
 //!
 //! Loading the module validates its parameters, reads the policy blob from /lib/firmware and
-//! has semguard-core decode and validate it; any failure makes insmod fail with one kernel log
-//! line saying what is wrong, and nothing stays registered. A loaded module owns the validated
-//! policy and shows its counters in /sys/module/semguard/counters/.
+//! has semguard-core decode and validate it, then attaches to the monitored domain: finds P in
+//! the guest's task list, sets up Xen's monitor ring and event channel and enables the
+//! system-call monitor (monitor.rs). Any failure makes insmod fail with one kernel log line
+//! saying what is wrong, and nothing stays registered or enabled. A loaded module checks P's
+//! calls in the event channel's IRQ handler, shows counters in /sys/module/semguard/counters/
+//! and alerts (and policy replacement) through /dev/semguard.
 //!
-//! The C part (shim.c) only does what Linux 6.12's Rust bindings cannot: module parameters,
-//! request_firmware without a device, a sysfs group. The Xen event path (event channel, ring,
-//! guest memory mapping) comes with the Xen patch series.
+//! The C part (shim.c, xen.c, xenabi.c) only does what Linux 6.12's Rust bindings cannot:
+//! module parameters, request_firmware without a device, a sysfs group, a misc device, Xen
+//! hypercalls, the event-channel IRQ, foreign mappings and an IRQ-safe lock.
 
 use kernel::prelude::*;
 
+mod alerts;
 mod config;
 mod counters;
 mod ffi;
+mod fmap;
+mod monitor;
 mod policy;
+mod xen;
 
 use config::Config;
 use counters::{Counter, COUNTERS};
-use ffi::SysfsCounters;
+use ffi::{ControlDevice, SysfsCounters};
 use policy::{LoadedPolicy, Summary};
 
 module! {
@@ -32,10 +39,11 @@ module! {
 }
 
 struct Semguard {
-    // Dropped first (fields drop in order): the counters' files go before anything else.
+    // Dropped first (fields drop in order): user space loses the device and the counters'
+    // files before the monitor goes (Drop for Semguard runs before the fields).
+    _dev: ControlDevice,
     _sysfs: SysfsCounters,
     config: Config,
-    policy: LoadedPolicy,
 }
 
 impl kernel::Module for Semguard {
@@ -55,11 +63,18 @@ impl kernel::Module for Semguard {
             pr_err!("policy {}: lost its layout\n", config.policy);
             return Err(EINVAL);
         };
-        // Registered last: on any earlier error nothing is visible outside the module.
-        let sysfs = SysfsCounters::register().map_err(|e| {
-            pr_err!("cannot create /sys/module/semguard/counters: error {}\n", e.to_errno());
-            e
+        let profile = policy::profile_of(&p).map_err(|e| {
+            pr_err!("policy {}: {}\n", config.policy, e);
+            EINVAL
         })?;
+        if !xen::pv_dom0() {
+            pr_err!("not running in a Xen PV dom0: semguard needs one\n");
+            return Err(ENODEV);
+        }
+        if let Err(e) = xen::domain_alive(config.domid) {
+            pr_err!("domain {}: no such running domain (error {})\n", config.domid, e.to_errno());
+            return Err(ESRCH);
+        }
         pr_info!(
             "loaded policy {}: {}; domid={} process={} mode={} fail={}\n",
             config.policy,
@@ -69,20 +84,44 @@ impl kernel::Module for Semguard {
             config.mode.as_str(),
             config.fail.as_str(),
         );
-        pr_info!("the Xen syscall monitor is not in this build: no events are checked yet\n");
-        Ok(Semguard { _sysfs: sysfs, config, policy })
+        monitor::attach(config, policy, profile).map_err(|e| {
+            pr_err!("domain {}: {} failed: error {}\n", config.domid, e.step, e.err.to_errno());
+            e.err
+        })?;
+        // Registered last: on any earlier error nothing is visible outside the module.
+        let undo = |e: Error, what: &str| {
+            pr_err!("cannot create {}: error {}\n", what, e.to_errno());
+            monitor::detach("load failed");
+            monitor::release();
+            e
+        };
+        let sysfs = SysfsCounters::register().map_err(|e| undo(e, "/sys/module/semguard/counters"))?;
+        let dev = match ControlDevice::register() {
+            Ok(d) => d,
+            Err(e) => {
+                drop(sysfs);
+                return Err(undo(e, "/dev/semguard"));
+            }
+        };
+        xen::poll_start(monitor::POLL_MS);
+        pr_info!("monitoring domain {}\n", config.domid);
+        Ok(Semguard { _dev: dev, _sysfs: sysfs, config })
     }
 }
 
 impl Drop for Semguard {
     fn drop(&mut self) {
-        let id = self.policy.policy().map_or(0, |p| p.policy_id());
+        xen::poll_stop();
+        monitor::detach("rmmod");
+        let id = monitor::policy_id();
+        monitor::release();
         pr_info!(
-            "unloaded (policy {} id={:#x}, domid={}): events={} violations={} kills={}\n",
+            "unloaded (policy {} id={:#x}, domid={}): events={} checked={} violations={} kills={}\n",
             self.config.policy,
             id,
             self.config.domid,
             COUNTERS.get(Counter::Events),
+            COUNTERS.get(Counter::Checked),
             COUNTERS.get(Counter::Violations),
             COUNTERS.get(Counter::Kills),
         );

@@ -9,10 +9,17 @@
  *   (6.12's Rust `Firmware::request` needs one, and has no way to make one outside a bus
  *   driver).
  * - A read-only sysfs group /sys/module/semguard/counters/ whose values Rust owns.
+ * - The control device /dev/semguard (6.12's Rust has no misc device): user copies only;
+ *   Rust decides what a read returns and whether a written policy replaces the current one.
  */
 #include <linux/err.h>
 #include <linux/firmware.h>
+#include <linux/fs.h>
 #include <linux/kobject.h>
+#include <linux/miscdevice.h>
+#include <linux/mm.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 #include <linux/sysfs.h>
@@ -84,16 +91,19 @@ void semguard_shim_policy_release(struct semguard_blob *blob)
 	blob->size = 0;
 }
 
-/* Counters: one read-only file each; the values live in Rust (semguard_counter_read). */
+/*
+ * Counters: one read-only file each; the values live in Rust (semguard_counter_read). The
+ * group hangs off the module's kobject, whose sysfs_ops call module_attribute shows.
+ */
 struct semguard_counter_attr {
-	struct kobj_attribute attr;
+	struct module_attribute mattr;
 	unsigned int which;
 };
 
-static ssize_t counter_show(struct kobject *kobj, struct kobj_attribute *attr, char *buf)
+static ssize_t counter_show(struct module_attribute *mattr, struct module_kobject *mk, char *buf)
 {
 	const struct semguard_counter_attr *c =
-		container_of(attr, struct semguard_counter_attr, attr);
+		container_of(mattr, struct semguard_counter_attr, mattr);
 
 	return sysfs_emit(buf, "%llu\n", (unsigned long long)semguard_counter_read(c->which));
 }
@@ -105,14 +115,38 @@ COUNTER(allowed, SEMGUARD_COUNTER_ALLOWED);
 COUNTER(violations, SEMGUARD_COUNTER_VIOLATIONS);
 COUNTER(unverifiable, SEMGUARD_COUNTER_UNVERIFIABLE);
 COUNTER(kills, SEMGUARD_COUNTER_KILLS);
+COUNTER(checked, SEMGUARD_COUNTER_CHECKED);
+COUNTER(eval_mean_ns, SEMGUARD_COUNTER_EVAL_MEAN_NS);
+COUNTER(eval_max_ns, SEMGUARD_COUNTER_EVAL_MAX_NS);
+COUNTER(other, SEMGUARD_COUNTER_OTHER);
+COUNTER(bad_requests, SEMGUARD_COUNTER_BAD_REQUESTS);
+COUNTER(alerts, SEMGUARD_COUNTER_ALERTS);
+COUNTER(pid, SEMGUARD_COUNTER_PID);
+COUNTER(attaches, SEMGUARD_COUNTER_ATTACHES);
 #undef COUNTER
 
+static ssize_t state_show(struct module_attribute *mattr, struct module_kobject *mk, char *buf)
+{
+	/* sysfs gives a PAGE_SIZE buffer; Rust writes one line, truncated to fit. */
+	return semguard_state_show(buf, PAGE_SIZE);
+}
+static struct module_attribute state_attr = __ATTR(state, 0444, state_show, NULL);
+
 static struct attribute *counter_attrs[] = {
-	&counter_events.attr.attr,
-	&counter_allowed.attr.attr,
-	&counter_violations.attr.attr,
-	&counter_unverifiable.attr.attr,
-	&counter_kills.attr.attr,
+	&counter_events.mattr.attr,
+	&counter_allowed.mattr.attr,
+	&counter_violations.mattr.attr,
+	&counter_unverifiable.mattr.attr,
+	&counter_kills.mattr.attr,
+	&counter_checked.mattr.attr,
+	&counter_eval_mean_ns.mattr.attr,
+	&counter_eval_max_ns.mattr.attr,
+	&counter_other.mattr.attr,
+	&counter_bad_requests.mattr.attr,
+	&counter_alerts.mattr.attr,
+	&counter_pid.mattr.attr,
+	&counter_attaches.mattr.attr,
+	&state_attr.attr,
 	NULL,
 };
 
@@ -129,4 +163,77 @@ int semguard_shim_sysfs_add(void)
 void semguard_shim_sysfs_remove(void)
 {
 	sysfs_remove_group(&THIS_MODULE->mkobj.kobj, &counter_group);
+}
+
+/*
+ * /dev/semguard. read: whole alert records (semguard-core alert.rs), from the file position,
+ * which is the sequence number of the next record this opener has not seen; 0 when there is
+ * none. write: one whole policy blob per write() call, validated like at load; on error nothing
+ * changes.
+ */
+#define SG_READ_MAX (64 * 176)
+#define SG_POLICY_MAX (4 << 20)
+
+static ssize_t sg_dev_read(struct file *file, char __user *ubuf, size_t len, loff_t *pos)
+{
+	u64 cursor = *pos;
+	long n;
+	u8 *kbuf;
+
+	len = min_t(size_t, len, SG_READ_MAX);
+	kbuf = kmalloc(len ? len : 1, GFP_KERNEL);
+	if (!kbuf)
+		return -ENOMEM;
+	n = semguard_rust_alerts_read(&cursor, kbuf, len);
+	if (n > 0 && copy_to_user(ubuf, kbuf, n))
+		n = -EFAULT;
+	kfree(kbuf);
+	if (n >= 0)
+		*pos = cursor;
+	return n;
+}
+
+static ssize_t sg_dev_write(struct file *file, const char __user *ubuf, size_t len, loff_t *pos)
+{
+	u8 *kbuf;
+	int err;
+
+	if (len == 0)
+		return -EINVAL;
+	if (len > SG_POLICY_MAX)
+		return -EFBIG;
+	kbuf = kvmalloc(len, GFP_KERNEL);
+	if (!kbuf)
+		return -ENOMEM;
+	if (copy_from_user(kbuf, ubuf, len)) {
+		kvfree(kbuf);
+		return -EFAULT;
+	}
+	err = semguard_rust_policy_write(kbuf, len);
+	kvfree(kbuf);
+	return err ? err : len;
+}
+
+static const struct file_operations sg_dev_fops = {
+	.owner = THIS_MODULE,
+	.read = sg_dev_read,
+	.write = sg_dev_write,
+	.llseek = default_llseek,
+};
+
+static struct miscdevice sg_dev = {
+	.minor = MISC_DYNAMIC_MINOR,
+	.name = "semguard",
+	.fops = &sg_dev_fops,
+	.mode = 0600,
+};
+
+int semguard_shim_dev_register(void)
+{
+	return misc_register(&sg_dev);
+}
+
+void semguard_shim_dev_unregister(void)
+{
+	misc_deregister(&sg_dev);
 }

@@ -7,11 +7,11 @@ mod config;
 
 use config::{Config, FailMode, Mode, ParamError, RawParams, DOMID_MAX, POLICY_NAME_MAX, PROCESS_MAX};
 
-/// What `insmod semguard.ko domid=0 process=x policy=semguard/typical.pol` leaves, plus the
+/// What `insmod semguard.ko domid=1 process=x policy=semguard/typical.pol` leaves, plus the
 /// C defaults for mode and fail.
 fn good() -> RawParams<'static> {
     RawParams {
-        domid: 0,
+        domid: 1,
         process: Some(b"x"),
         policy: Some(b"semguard/typical.pol"),
         mode: Some(b"enforce"),
@@ -29,7 +29,7 @@ fn err(raw: RawParams<'_>) -> String {
 #[test]
 fn defaults_and_a_full_set_are_accepted() {
     let c = Config::from_raw(&good()).expect("valid");
-    assert_eq!(c.domid, 0);
+    assert_eq!(c.domid, 1);
     assert_eq!(c.process.as_str(), "x");
     assert_eq!(c.policy.as_str(), "semguard/typical.pol");
     assert_eq!(c.policy.as_bytes_with_nul(), b"semguard/typical.pol\0");
@@ -46,6 +46,10 @@ fn domid_must_be_given_and_in_range() {
     assert_eq!(err(RawParams { domid: -7, ..good() }), "domid=-7: not a domain id (0..=32751)");
     assert_eq!(err(RawParams { domid: DOMID_MAX + 1, ..good() }), "domid=32752: not a domain id (0..=32751)");
     assert_eq!(err(RawParams { domid: i32::MAX, ..good() }), "domid=2147483647: not a domain id (0..=32751)");
+    assert_eq!(
+        err(RawParams { domid: 0, ..good() }),
+        "domid=0: that is dom0, where semguard runs; give the monitored domU's id"
+    );
 }
 
 #[test]

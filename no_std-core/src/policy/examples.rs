@@ -109,6 +109,11 @@ fn one_rule(out: &mut [u8], abi_nr: u32, id: u32, name: &str, code: &[u8], const
 
 /// `open(path)` and `openat(_, path)`: the path must equal `path`.
 pub fn open_path_equals(out: &mut [u8], path: &[u8]) -> Result<usize, EncodeError> {
+    open_path_equals_with_profile(out, path, None)
+}
+
+/// [`open_path_equals`] with a guest-kernel profile section (what semguard.ko needs to find P).
+pub fn open_path_equals_with_profile(out: &mut [u8], path: &[u8], kernel_profile: Option<&[u8]>) -> Result<usize, EncodeError> {
     let (mut c0, mut c1) = ([0u8; 16], [0u8; 16]);
     let n0 = path_code(&mut c0, 0)?;
     let n1 = path_code(&mut c1, 1)?;
@@ -121,8 +126,14 @@ pub fn open_path_equals(out: &mut [u8], path: &[u8]) -> Result<usize, EncodeErro
         InvariantSpec { id: ID_OPENAT, name: "openat.path", code: &c1[..n1] },
     ];
     let consts = [ConstSpec::Bytes(path)];
-    PolicyBuilder { rules: &rules, invariants: &invs, constants: &consts, ..PolicyBuilder::new(1, DefaultAction::Allow) }
-        .encode(out)
+    PolicyBuilder {
+        rules: &rules,
+        invariants: &invs,
+        constants: &consts,
+        kernel_profile,
+        ..PolicyBuilder::new(1, DefaultAction::Allow)
+    }
+    .encode(out)
 }
 
 /// `write(fd, buf, count)`: `count <= config.max_len`, with `config.max_len` a `u32` at
@@ -170,6 +181,11 @@ pub fn only_from_rips(out: &mut [u8], nr: u32, rips: &[u64]) -> Result<usize, En
 /// All typical invariants in one policy: open/openat path, write sites + length, no execve.
 /// Default allow, and calls through other ABIs (int 0x80…) are denied.
 pub fn typical(out: &mut [u8]) -> Result<usize, EncodeError> {
+    typical_with_profile(out, b"opaque guest-kernel profile")
+}
+
+/// [`typical`] with `kernel_profile` as its guest-kernel profile section.
+pub fn typical_with_profile(out: &mut [u8], kernel_profile: &[u8]) -> Result<usize, EncodeError> {
     let (mut c0, mut c1, mut c2, mut c3) = ([0u8; 16], [0u8; 16], [0u8; 64], [0u8; 4]);
     let n0 = path_code(&mut c0, 0)?;
     let n1 = path_code(&mut c1, 1)?;
@@ -193,7 +209,7 @@ pub fn typical(out: &mut [u8]) -> Result<usize, EncodeError> {
         rules: &rules,
         invariants: &invs,
         constants: &consts,
-        kernel_profile: Some(b"opaque guest-kernel profile"),
+        kernel_profile: Some(kernel_profile),
         ..PolicyBuilder::new(0x5e_6a_4d, DefaultAction::Allow)
     }
     .encode(out)
