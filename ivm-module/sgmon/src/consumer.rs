@@ -6,7 +6,9 @@ use crate::domctl::{bitmap_set, bitmap_test, Filter, NR_BITMAP_BYTES, NR_IA32, P
 use crate::policy::{Judge, Judgement};
 use semguard_core::regs::EntryKind;
 use semguard_core::syscall::{decode, Decoded, KillCondition};
-use semguard_core::xen_abi::{build_response, kill_response, SyscallEvent, VmEventSt, VM_EVENT_SIZE};
+use semguard_core::xen_abi::{
+    build_response, kill_response, SyscallEvent, VmEventSt, VM_EVENT_FLAG_VCPU_PAUSED, VM_EVENT_SIZE,
+};
 use std::fmt::Write as _;
 
 /// Counters for the DONE line.
@@ -43,7 +45,7 @@ pub enum Action {
     Answer(Box<[u8; VM_EVENT_SIZE]>),
     /// Leave the vCPU waiting.
     Hold,
-    /// Not a syscall event: nothing can be answered.
+    /// Nothing to answer (the bytes do not even decode).
     Drop,
 }
 
@@ -121,6 +123,9 @@ impl Consumer {
             Err(e) => {
                 self.stats.bad += 1;
                 out.lines.push(format!("SGMON BAD v={} reason={} error={e:?}", req.vcpu_id, req.reason));
+                // Echo it (as semguard.ko does) so no vCPU is left paused on our account; Xen
+                // drops a response that matches nothing outstanding.
+                out.action = encode(&VmEventSt { flags: VM_EVENT_FLAG_VCPU_PAUSED, ..req });
                 return out;
             }
         };
@@ -445,12 +450,14 @@ mod tests {
     }
 
     #[test]
-    fn invalid_requests_are_not_answered() {
+    fn invalid_requests_are_echoed() {
         let mut c = Consumer::new(cfg("1 watch"), None);
-        let mut b = req(1, EntryKind::Syscall64, 1, 0, 0);
-        b[8] = 1; // reason MEM_ACCESS
+        let mut b = req(9, EntryKind::Syscall64, 1, 0, 0);
+        b[24] = 7; // entry 7 does not exist
         let o = c.handle(&b);
-        assert_eq!(o.action, Action::Drop);
-        assert_eq!(c.stats.bad, 1);
+        let r = rsp(&o.action);
+        assert_eq!((r.flags, r.u.syscall().seq, r.data.rax), (VM_EVENT_FLAG_VCPU_PAUSED, 9, 1));
+        assert!(o.lines[0].starts_with("SGMON BAD v=0 reason=31 error=BadEntryKind"));
+        assert_eq!((c.stats.bad, c.stats.events), (1, 0));
     }
 }
