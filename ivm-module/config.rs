@@ -199,7 +199,9 @@ impl fmt::Display for ParamError<'_> {
         match *self {
             ParamError::Missing(p) => write!(f, "{p}: missing (required)"),
             ParamError::DomidOutOfRange(d) => write!(f, "domid={d}: not a domain id (0..={DOMID_MAX})"),
-            ParamError::DomidIsDom0 => f.write_str("domid=0: that is dom0, where semguard runs; give the monitored domU's id"),
+            ParamError::DomidIsDom0 => {
+                f.write_str("domid=0: that is dom0, where semguard runs; give the monitored domU's id")
+            }
             ParamError::Empty(p) => write!(f, "{p}: empty"),
             ParamError::TooLong { param, value, max } => {
                 write!(f, "{param}={}: {} bytes, at most {max}", Quoted(value), value.len())

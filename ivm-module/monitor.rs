@@ -422,7 +422,13 @@ impl Shared {
                     Ok(Some(p)) => {
                         let pgd = p.pgd.base();
                         if let Some(m) = self.monitor.as_mut() {
-                            pr_info!("found {} in domain {}: pid {} pgd {:#x}\n", m.config.process, m.config.domid, p.tgid, pgd);
+                            pr_info!(
+                                "found {} in domain {}: pid {} pgd {:#x}\n",
+                                m.config.process,
+                                m.config.domid,
+                                p.tgid,
+                                pgd
+                            );
                             m.enter(Phase::Tracking { pgd, pid: p.tgid });
                         }
                         if pgd == cr3 {
@@ -672,7 +678,11 @@ pub(crate) fn detach(reason: &'static str) {
             Err(e) if e == ESRCH => {} // domain gone: Xen dropped the ring with it
             Err(e) => {
                 ring_released = false;
-                pr_err!("disabling domain {}'s monitor ring failed (error {}): keeping its page\n", domid, e.to_errno());
+                pr_err!(
+                    "disabling domain {}'s monitor ring failed (error {}): keeping its page\n",
+                    domid,
+                    e.to_errno()
+                );
             }
         }
     }
@@ -736,7 +746,13 @@ pub(crate) extern "C" fn semguard_rust_poll() -> bool {
         }
         match (phase, found) {
             (Phase::Waiting, Ok(Some(p))) => {
-                pr_info!("found {} in domain {} by polling: pid {} pgd {:#x}\n", m.config.process, domid, p.tgid, p.pgd.base());
+                pr_info!(
+                    "found {} in domain {} by polling: pid {} pgd {:#x}\n",
+                    m.config.process,
+                    domid,
+                    p.tgid,
+                    p.pgd.base()
+                );
                 m.enter(Phase::Tracking { pgd: p.pgd.base(), pid: p.tgid });
             }
             (Phase::Tracking { pgd, pid }, Ok(None)) => {

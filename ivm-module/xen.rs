@@ -17,8 +17,14 @@ extern "C" {
     fn sg_ring_free();
     fn sg_vm_event_enable(domid: u16, mfn: u64, port: *mut u32) -> c_int;
     fn sg_vm_event_disable(domid: u16) -> c_int;
-    fn sg_monitor_syscall(domid: u16, enable: bool, flags: u32, pgd_match: u64, pgd_mask: u64, bitmap: *const u8)
-        -> c_int;
+    fn sg_monitor_syscall(
+        domid: u16,
+        enable: bool,
+        flags: u32,
+        pgd_match: u64,
+        pgd_mask: u64,
+        bitmap: *const u8,
+    ) -> c_int;
     fn sg_domain_alive(domid: u16) -> c_int;
     fn sg_ring_req_prod() -> u32;
     fn sg_ring_get(slot: u32, out: *mut u8);
@@ -127,7 +133,13 @@ pub(crate) fn vm_event_disable(domid: u16) -> Result {
 }
 
 /// `monitor_op` ENABLE (replacing any filter) with these flags, pgd filter and bitmap.
-pub(crate) fn monitor_enable(domid: u16, flags: u32, pgd_match: u64, pgd_mask: u64, bitmap: &[u8; BITMAP_BYTES]) -> Result {
+pub(crate) fn monitor_enable(
+    domid: u16,
+    flags: u32,
+    pgd_match: u64,
+    pgd_mask: u64,
+    bitmap: &[u8; BITMAP_BYTES],
+) -> Result {
     // SAFETY: `bitmap` is 128 readable bytes for the duration of the call.
     errno(unsafe { sg_monitor_syscall(domid, true, flags, pgd_match, pgd_mask, bitmap.as_ptr()) })
 }

@@ -452,10 +452,8 @@ impl AlertRecord {
 
     /// Decodes one record from the start of `b`.
     pub fn decode(b: &[u8]) -> Result<Self, AlertError> {
-        let b: &[u8; RECORD_SIZE] = b
-            .get(..RECORD_SIZE)
-            .and_then(|s| s.try_into().ok())
-            .ok_or(AlertError::Truncated { len: b.len() })?;
+        let b: &[u8; RECORD_SIZE] =
+            b.get(..RECORD_SIZE).and_then(|s| s.try_into().ok()).ok_or(AlertError::Truncated { len: b.len() })?;
         if get::<4>(b, 0) != MAGIC {
             return Err(AlertError::BadMagic);
         }
@@ -535,7 +533,11 @@ pub fn decode_all(b: &[u8]) -> impl Iterator<Item = Result<AlertRecord, AlertErr
 /// action=killed invariant=7#0 values=[0x1, 0x2] rip=0x401234 args=[…]`.
 impl fmt::Display for AlertRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "seq={} time_ns={} dom={} vcpu={} pid={} comm=", self.seq, self.time_ns, self.domid, self.vcpu, self.pid)?;
+        write!(
+            f,
+            "seq={} time_ns={} dom={} vcpu={} pid={} comm=",
+            self.seq, self.time_ns, self.domid, self.vcpu, self.pid
+        )?;
         for &c in self.comm() {
             if c.is_ascii_graphic() {
                 write!(f, "{}", c as char)?;
@@ -592,20 +594,21 @@ mod tests {
     use std::vec::Vec;
 
     fn call() -> Syscall {
-        Syscall { abi: Abi::X86_64, nr: 257, args: [0xffff_ff9c, 0x4020_00, 0x241, 0o644, 5, 6], user_rip: 0x40_1234 }
+        Syscall { abi: Abi::X86_64, nr: 257, args: [0xffff_ff9c, 0x0040_2000, 0x241, 0o644, 5, 6], user_rip: 0x40_1234 }
     }
 
     fn sample() -> AlertRecord {
         let mut values = Values::new();
-        values.push(0x4020_00);
+        values.push(0x0040_2000);
         values.push(7);
         let v = Verdict::Violation {
             invariant: Some(InvariantRef { index: 2, id: 0x77 }),
             kind: ViolationKind::InvariantFalse,
             values,
         };
-        let mut r = AlertRecord::from_verdict(&v, &call(), EntryKind::Syscall64, Action::Killed, 0x5e6a4d, 1, 0, 42, b"sgloop")
-            .unwrap();
+        let mut r =
+            AlertRecord::from_verdict(&v, &call(), EntryKind::Syscall64, Action::Killed, 0x5e6a4d, 1, 0, 42, b"sgloop")
+                .unwrap();
         r.seq = 3;
         r.time_ns = 1_700_000_000_123_456_789;
         r
@@ -628,7 +631,7 @@ mod tests {
         assert_eq!(u32::from_le_bytes(b[48..52].try_into().unwrap()), 0x77);
         assert_eq!(u16::from_le_bytes([b[52], b[53]]), 2);
         assert_eq!(u64::from_le_bytes(b[64..72].try_into().unwrap()), 0x40_1234);
-        assert_eq!(u64::from_le_bytes(b[88..96].try_into().unwrap()), 0x4020_00);
+        assert_eq!(u64::from_le_bytes(b[88..96].try_into().unwrap()), 0x0040_2000);
         assert_eq!(u64::from_le_bytes(b[136..144].try_into().unwrap()), 7);
         assert_eq!(&b[144..160], &[0u8; 16]);
         assert_eq!(&b[160..166], b"sgloop");
@@ -662,15 +665,36 @@ mod tests {
             assert_eq!(r.kind, k);
             assert_eq!(AlertRecord::decode(&r.encode()), Ok(r));
         }
-        let r = AlertRecord::from_verdict(&verdicts[2], &call(), EntryKind::Syscall64, Action::Killed, 1, 2, 3, 4, b"p")
-            .unwrap();
+        let r =
+            AlertRecord::from_verdict(&verdicts[2], &call(), EntryKind::Syscall64, Action::Killed, 1, 2, 3, 4, b"p")
+                .unwrap();
         assert_eq!(r.trace_state, 5);
         assert_eq!(r.invariant_id, NO_INVARIANT_ID);
-        let r = AlertRecord::from_verdict(&verdicts[6], &call(), EntryKind::Syscall64, Action::FailedOpen, 1, 2, 3, 4, b"p")
-            .unwrap();
+        let r = AlertRecord::from_verdict(
+            &verdicts[6],
+            &call(),
+            EntryKind::Syscall64,
+            Action::FailedOpen,
+            1,
+            2,
+            3,
+            4,
+            b"p",
+        )
+        .unwrap();
         assert_eq!((r.fault, r.fault_addr, r.at), (FaultKind::StringTooLong, 0x1000, 6));
-        assert!(AlertRecord::from_verdict(&Verdict::Allow, &call(), EntryKind::Syscall64, Action::Killed, 1, 2, 3, 4, b"")
-            .is_none());
+        assert!(AlertRecord::from_verdict(
+            &Verdict::Allow,
+            &call(),
+            EntryKind::Syscall64,
+            Action::Killed,
+            1,
+            2,
+            3,
+            4,
+            b""
+        )
+        .is_none());
         let u = AlertRecord::undecodable(&call(), EntryKind::Sysenter, Action::Killed, 0xfff0, 1, 2, 3, 4, b"p");
         assert_eq!((u.kind, u.fault, u.fault_addr), (AlertKind::Unverifiable, FaultKind::Decode, 0xfff0));
         assert_eq!(AlertRecord::decode(&u.encode()), Ok(u));
@@ -709,7 +733,11 @@ mod tests {
         for (off, v) in [(30usize, 3u8), (31, 4), (44, 0), (44, 8), (45, 0), (46, 6), (47, 5)] {
             let mut b = good;
             b[off] = v;
-            assert_eq!(AlertRecord::decode(&b), Err(AlertError::BadField { offset: off, value: u64::from(v) }), "+{off}");
+            assert_eq!(
+                AlertRecord::decode(&b),
+                Err(AlertError::BadField { offset: off, value: u64::from(v) }),
+                "+{off}"
+            );
         }
     }
 

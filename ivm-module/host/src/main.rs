@@ -14,7 +14,8 @@
 //! - `sgloop.pol`: `getpriority(which, who)` only with `who == 0` (sgloop's normal call;
 //!   its `bad` command asks for `who = 4242`), the value noted for the alert;
 //! - `sgloop-lenient.pol`: the same call with `who < 10000` (allows the bad call), to show a
-//!   policy replaced through /dev/semguard.
+//!   policy replaced through /dev/semguard;
+//! - `no-profile.pol`: a valid policy without a profile (semguard.ko refuses it).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -52,7 +53,14 @@ pub const SGLOOP_BAD_WHO: u64 = 4242;
 
 /// A policy for sgloop: `getpriority`'s `who` (argument 1) compared with `bound` by `op`,
 /// noted for the alert; everything else allowed.
-fn sgloop_policy(out: &mut [u8], id: u32, name: &str, op: BinOp, bound: u64, profile: &[u8]) -> Result<usize, EncodeError> {
+fn sgloop_policy(
+    out: &mut [u8],
+    id: u32,
+    name: &str,
+    op: BinOp,
+    bound: u64,
+    profile: &[u8],
+) -> Result<usize, EncodeError> {
     let mut code = [0u8; 32];
     let mut w = CodeWriter::new(&mut code);
     w.arg(1).note().push(bound).bin(op);
@@ -85,6 +93,9 @@ fn blobs(profile: Option<&[u8]>) -> Result<Vec<Blob>, String> {
         let lenient = encode(|out| sgloop_policy(out, 0x5c_10_02, "getpriority.who<10000", BinOp::LtU, 10_000, p))?;
         all.push(Blob { name: "sgloop.pol", bytes: strict, expect: Expect::Valid });
         all.push(Blob { name: "sgloop-lenient.pol", bytes: lenient, expect: Expect::Valid });
+        // Valid, but without the profile semguard.ko needs to find P: insmod must refuse it.
+        let bare = encode(|out| examples::open_path_equals(out, examples::GOOD_PATH))?;
+        all.push(Blob { name: "no-profile.pol", bytes: bare, expect: Expect::Valid });
     }
     Ok(all)
 }
@@ -190,14 +201,17 @@ mod tests {
         use semguard_core::syscall::Syscall;
         let kp = profile();
         let all = blobs(Some(&kp)).expect("encodes");
-        assert_eq!(all.len(), 6);
+        assert_eq!(all.len(), 7);
         for b in &all {
             check(b).expect("blob decodes as its expectation says");
-            if b.expect == Expect::Valid {
+            if b.name == "no-profile.pol" {
+                assert_eq!(Policy::decode(&b.bytes).unwrap().kernel_profile(), None);
+            } else if b.expect == Expect::Valid {
                 assert_eq!(Policy::decode(&b.bytes).unwrap().kernel_profile(), Some(&kp[..]), "{}", b.name);
             }
         }
-        let call = |who| Syscall { abi: Abi::X86_64, nr: NR_GETPRIORITY, args: [0, who, 0, 0, 0, 0], user_rip: 0x401000 };
+        let call =
+            |who| Syscall { abi: Abi::X86_64, nr: NR_GETPRIORITY, args: [0, who, 0, 0, 0, 0], user_rip: 0x401000 };
         let mut mem = examples::memory();
         let regs = Registers::default();
         let mut verdict = |name: &str, who| {

@@ -100,11 +100,23 @@ fn deny_code(buf: &mut [u8]) -> Result<usize, EncodeError> {
     Ok(w.finish()?)
 }
 
-fn one_rule(out: &mut [u8], abi_nr: u32, id: u32, name: &str, code: &[u8], consts: &[ConstSpec<'_>]) -> Result<usize, EncodeError> {
+fn one_rule(
+    out: &mut [u8],
+    abi_nr: u32,
+    id: u32,
+    name: &str,
+    code: &[u8],
+    consts: &[ConstSpec<'_>],
+) -> Result<usize, EncodeError> {
     let rules = [RuleSpec { abi: Abi::X86_64, nr: abi_nr, site: None, action: RuleAction::Check(0) }];
     let invs = [InvariantSpec { id, name, code }];
-    PolicyBuilder { rules: &rules, invariants: &invs, constants: consts, ..PolicyBuilder::new(id, DefaultAction::Allow) }
-        .encode(out)
+    PolicyBuilder {
+        rules: &rules,
+        invariants: &invs,
+        constants: consts,
+        ..PolicyBuilder::new(id, DefaultAction::Allow)
+    }
+    .encode(out)
 }
 
 /// `open(path)` and `openat(_, path)`: the path must equal `path`.
@@ -113,7 +125,11 @@ pub fn open_path_equals(out: &mut [u8], path: &[u8]) -> Result<usize, EncodeErro
 }
 
 /// [`open_path_equals`] with a guest-kernel profile section (what semguard.ko needs to find P).
-pub fn open_path_equals_with_profile(out: &mut [u8], path: &[u8], kernel_profile: Option<&[u8]>) -> Result<usize, EncodeError> {
+pub fn open_path_equals_with_profile(
+    out: &mut [u8],
+    path: &[u8],
+    kernel_profile: Option<&[u8]>,
+) -> Result<usize, EncodeError> {
     let (mut c0, mut c1) = ([0u8; 16], [0u8; 16]);
     let n0 = path_code(&mut c0, 0)?;
     let n1 = path_code(&mut c1, 1)?;
@@ -289,7 +305,10 @@ mod tests {
         assert_eq!(p.kernel_profile(), Some(&b"opaque guest-kernel profile"[..]));
         assert_eq!(p.invariant(2).unwrap().name(), Some("write.site+count<=config.max_len"));
         decode(trace, &mut buf);
-        assert_eq!(only_from_rips(&mut buf, 1, &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]), Err(EncodeError::TooLarge));
+        assert_eq!(
+            only_from_rips(&mut buf, 1, &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]),
+            Err(EncodeError::TooLarge)
+        );
     }
 
     #[test]
