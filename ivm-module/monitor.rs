@@ -30,10 +30,9 @@ use semguard_core::addr::{GuestVirtAddr, Machine};
 use semguard_core::alert::{Action, AlertRecord};
 use semguard_core::checker::{Checker, ProcessState};
 use semguard_core::eval::Verdict;
-use semguard_core::policy::{DefaultAction, Policy};
 use semguard_core::process::{find_first, FindError, ProcessInfo, Select};
 use semguard_core::profile::Profile;
-use semguard_core::syscall::{self, Abi, DecodeError, Syscall};
+use semguard_core::syscall::{self, DecodeError, Syscall};
 use semguard_core::tcache::TranslationCache;
 use semguard_core::vmem::GuestMemory;
 use semguard_core::walker::{PagingConfig, PagingMode};
@@ -44,9 +43,10 @@ use semguard_core::xen_abi::{
 use crate::alerts::AlertRing;
 use crate::config::{Config, FailMode, Mode};
 use crate::counters::{Counter, COUNTERS};
+use crate::filter::{comm_of_path, exec_path_arg, is_exit_group, tracking_bitmap, waiting_bitmap, BITMAP_BYTES};
 use crate::fmap::{ForeignFrames, SLOTS};
 use crate::policy::{LoadedPolicy, Summary};
-use crate::xen::{self, BITMAP_BYTES, FAIL_OPEN, NR_FILTER, NR_IA32};
+use crate::xen::{self, FAIL_OPEN, NR_FILTER};
 
 /// exit_group status of a process semguard kills (128 + SIGKILL, as a shell reports it).
 pub(crate) const KILL_STATUS: i32 = 137;
@@ -72,7 +72,8 @@ enum Phase {
     Waiting,
     /// An exec may have started P: every call is reported until P is found.
     Switching {
-        /// The pgd (machine address) and pid of the exec'ing process, when it was P itself.
+        /// The pgd (machine address) and pid of the exec'ing process, when it was P itself:
+        /// calls from that pgd mean P goes on there (its exec failed, or it was a vfork child's).
         from_p: Option<(u64, u32)>,
         /// Events seen in this phase.
         events: u32,
@@ -145,100 +146,6 @@ fn with_shared<R>(f: impl FnOnce(&mut Shared) -> R) -> R {
     // to the contents exists outside this function (see `Global`).
     let shared = unsafe { &mut *SHARED.0.get() };
     f(shared)
-}
-
-fn set_bit(b: &mut [u8; BITMAP_BYTES], n: usize) {
-    if let Some(x) = b.get_mut(n / 8) {
-        *x |= 1 << (n % 8);
-    }
-}
-
-/// x86-64 and ia32 numbers of the calls the monitor must always see of P: execve, execveat
-/// (to follow it) and exit_group (to notice its end). x32 numbers are ≥ 512, always reported.
-const EXEC_64: [u32; 2] = [59, 322];
-const EXEC_IA32: [u32; 2] = [11, 358];
-const EXEC_X32: [u32; 2] = [520, 545];
-const EXIT_GROUP_64: u32 = 231;
-const EXIT_GROUP_IA32: u32 = 252;
-
-/// The argument holding the path if `sc` is an exec call.
-fn exec_path_arg(sc: &Syscall) -> Option<usize> {
-    let (execve, execveat) = match sc.abi {
-        Abi::X86_64 => (EXEC_64[0], EXEC_64[1]),
-        Abi::Ia32 => (EXEC_IA32[0], EXEC_IA32[1]),
-        Abi::X32 => (EXEC_X32[0], EXEC_X32[1]),
-    };
-    if sc.nr == execve {
-        Some(0)
-    } else if sc.nr == execveat {
-        Some(1)
-    } else {
-        None
-    }
-}
-
-fn is_exit_group(sc: &Syscall) -> bool {
-    match sc.abi {
-        Abi::X86_64 | Abi::X32 => sc.nr == EXIT_GROUP_64,
-        Abi::Ia32 => sc.nr == EXIT_GROUP_IA32,
-    }
-}
-
-/// Bitmap of the `Waiting` phase: exec calls only.
-fn waiting_bitmap() -> [u8; BITMAP_BYTES] {
-    let mut b = [0u8; BITMAP_BYTES];
-    for n in EXEC_64 {
-        set_bit(&mut b, n as usize);
-    }
-    for n in EXEC_IA32 {
-        set_bit(&mut b, NR_IA32 + n as usize);
-    }
-    b
-}
-
-/// Bitmap of the `Tracking` phase, `None` when every number must be reported: a default-deny
-/// policy or a legal-trace automaton decides on every call.
-fn tracking_bitmap(p: &Policy<'_>) -> Option<[u8; BITMAP_BYTES]> {
-    if p.default_action() == DefaultAction::Deny || p.automaton().is_some() {
-        return None;
-    }
-    let mut b = waiting_bitmap();
-    set_bit(&mut b, EXIT_GROUP_64 as usize);
-    set_bit(&mut b, NR_IA32 + EXIT_GROUP_IA32 as usize);
-    // Bounded by the rule count.
-    for i in 0..p.rule_count() {
-        let Some(r) = p.rule(i) else { return None };
-        let nr = r.nr as usize;
-        match r.abi {
-            Abi::X86_64 if nr < NR_IA32 => set_bit(&mut b, nr),
-            Abi::Ia32 if nr < NR_IA32 => set_bit(&mut b, NR_IA32 + nr),
-            // Numbers the bitmap cannot name are always reported.
-            _ => {}
-        }
-    }
-    // An ABI without rules is a violation for every call of it: report all of them.
-    if p.deny_other_abis() {
-        if !p.has_rules_for(Abi::X86_64) {
-            for n in 0..NR_IA32 {
-                set_bit(&mut b, n);
-            }
-        }
-        if !p.has_rules_for(Abi::Ia32) {
-            for n in NR_IA32..2 * NR_IA32 {
-                set_bit(&mut b, n);
-            }
-        }
-    }
-    Some(b)
-}
-
-/// The comm an exec of `path` gives (the base name, truncated to 15 bytes).
-fn comm_of_path(path: &[u8]) -> &[u8] {
-    let base = match path.iter().rposition(|&c| c == b'/') {
-        Some(i) => path.get(i + 1..).unwrap_or(&[]),
-        None => path,
-    };
-    base.get(..base.len().min(15)).unwrap_or(base)
 }
 
 impl Monitor {
@@ -325,9 +232,9 @@ impl Shared {
 
     /// Whether an exec at this event may start P: the path's base name is `process`, or the
     /// path cannot be read (execveat of an fd, a hostile pointer): then assume it may.
-    fn exec_may_start_p(&mut self, ev: &SyscallEvent, sc: &Syscall, arg: usize) -> bool {
+    fn exec_may_start_p(&mut self, ev: &SyscallEvent, path_va: Option<u64>) -> bool {
         let Some(m) = self.monitor.as_ref() else { return false };
-        let Some(&va) = sc.args.get(arg) else { return true };
+        let Some(va) = path_va else { return true };
         let root = m.paging.root_from_cr3::<Machine>(ev.regs.cr3);
         self.tcache.new_epoch();
         let mut mem = GuestMemory::new(&mut self.frames, &mut self.tcache, root, m.paging);
@@ -400,9 +307,9 @@ impl Shared {
             }
             Phase::Waiting => {
                 COUNTERS.inc(Counter::Other);
-                let Some(sc) = syscall::decode(ev.entry, &ev.regs).registers_only() else { return allow() };
-                if let Some(arg) = exec_path_arg(&sc) {
-                    if self.exec_may_start_p(&ev, &sc, arg) {
+                let d = syscall::decode(ev.entry, &ev.regs);
+                if let Some(arg) = exec_path_arg(d.abi(), d.nr()) {
+                    if self.exec_may_start_p(&ev, d.reg_arg(arg)) {
                         if let Some(m) = self.monitor.as_mut() {
                             m.enter(Phase::Switching { from_p: None, events: 0 });
                         }
@@ -418,7 +325,10 @@ impl Shared {
                         return self.check(&req, &ev);
                     }
                 }
+                let old_pgd = from_p.map(|(old, _)| old);
                 match self.find_p(ev.regs.cr3) {
+                    // P still in its old address space: its exec is under way.
+                    Ok(Some(p)) if Some(p.pgd.base()) == old_pgd => {}
                     Ok(Some(p)) => {
                         let pgd = p.pgd.base();
                         if let Some(m) = self.monitor.as_mut() {
@@ -435,6 +345,15 @@ impl Shared {
                             // P's first call of its new program.
                             return self.check(&req, &ev);
                         }
+                    }
+                    Ok(None) if from_p.is_some() => {
+                        // No task is named `process` any more: P's exec gave it another name.
+                        if let Some(m) = self.monitor.as_mut() {
+                            pr_info!("{} exec'd another program: waiting for it again\n", m.config.process);
+                            m.enter(Phase::Waiting);
+                        }
+                        COUNTERS.inc(Counter::Other);
+                        return allow();
                     }
                     Ok(None) | Err(_) => {}
                 }
@@ -459,7 +378,19 @@ impl Shared {
     fn check(&mut self, req: &VmEventSt, ev: &SyscallEvent) -> VmEventSt {
         let allow = || build_response(req, None).unwrap_or(VmEventSt { flags: VM_EVENT_FLAG_VCPU_PAUSED, ..*req });
         let Some(m) = self.monitor.as_mut() else { return allow() };
-        let Some(policy) = m.policy.policy() else { return allow() };
+        let Some(policy) = m.policy.policy() else {
+            // Cannot happen (the layout was made from these bytes); never let it allow a call
+            // the policy might forbid: fail as configured.
+            COUNTERS.inc(Counter::Unverifiable);
+            let kill = m.config.mode == Mode::Enforce && m.config.fail == FailMode::Closed;
+            return match kill.then(|| kill_response(req, KILL_STATUS)) {
+                Some(Ok((rsp, _))) => {
+                    COUNTERS.inc(Counter::Kills);
+                    rsp
+                }
+                _ => allow(),
+            };
+        };
         let t0 = xen::now_ns();
         let root = m.paging.root_from_cr3::<Machine>(ev.regs.cr3);
         // Translations are only reused within this event.
@@ -482,7 +413,7 @@ impl Shared {
         let unverifiable = undecodable.is_some() || matches!(verdict, Verdict::Unverifiable { .. });
         if verdict.is_allow() && undecodable.is_none() {
             COUNTERS.inc(Counter::Allowed);
-            if exec_path_arg(&sc).is_some() {
+            if exec_path_arg(sc.abi, sc.nr).is_some() {
                 // P execs: find it again in its new address space (or, if the exec fails,
                 // keep tracking the old one).
                 let pgd = ev.regs.cr3 & !0xfff;

@@ -20,6 +20,7 @@ mod alerts;
 mod config;
 mod counters;
 mod ffi;
+mod filter;
 mod fmap;
 mod monitor;
 mod policy;

@@ -43,10 +43,7 @@ extern "C" {
     fn sg_guest_kernel_cr3(domid: u16, vcpu: u32, cr3: *mut u64) -> c_int;
 }
 
-/// Bytes of the syscall-number bitmap (`XEN_DOMCTL_MONITOR_SYSCALL_NR_BITS / 8`).
-pub(crate) const BITMAP_BYTES: usize = 128;
-/// First bit of the ia32 half of the bitmap.
-pub(crate) const NR_IA32: usize = 512;
+use crate::filter::BITMAP_BYTES;
 /// `sg_monitor_syscall` flag: report only the numbers in the bitmap.
 pub(crate) const NR_FILTER: u32 = 1 << 0;
 /// `sg_monitor_syscall` flag: a call that cannot be reported goes on (else Xen kills it).
