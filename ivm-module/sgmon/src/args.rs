@@ -21,6 +21,12 @@ Process (default --any):
   --latch NR[:ARG1]   --any until a 64-bit call NR (with first argument ARG1) arrives, then
                       only that caller's page-table base; the marker call itself is not counted
   --latch32 NR[:ARG1] the same for an ia32 call (int $0x80, sysenter, compat syscall)
+  --comm NAME         every call is reported until, at one of them, the guest's task list
+                      (walked from that caller's page tables with the guest-kernel profile)
+                      has a process NAME; then only its page-table base (its calls from then
+                      on; for a fresh exec that is all but its first)
+  --profile FILE      guest-kernel profile (semguard profile vmlinux System.map) for --comm;
+                      default: the one embedded in --policy
 Numbers (default: every number, no bitmap):
   --nr LIST           64-bit numbers, comma-separated (repeatable)
   --nr32 LIST         ia32 numbers
@@ -63,6 +69,8 @@ pub enum Select {
     Pgd(u64),
     /// Learn the page-table base from a marker call.
     Latch(CallSpec, Option<u64>),
+    /// Learn it from the guest's task list (process name).
+    Comm,
 }
 
 /// A call number in one ABI.
@@ -109,6 +117,10 @@ pub struct Config {
     pub fail_open: bool,
     /// Policy file for check/enforce.
     pub policy: Option<String>,
+    /// Process name for `Select::Comm`.
+    pub comm: Option<String>,
+    /// Guest-kernel profile file for `--comm`.
+    pub profile: Option<String>,
 }
 
 fn parse_u64(s: &str) -> Result<u64, String> {
@@ -145,9 +157,11 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Config, String> 
     let mut status = 1i32;
     let mut fail_open = false;
     let mut policy = None;
+    let mut comm = None;
+    let mut profile = None;
     let set_select = |cur: &mut Option<Select>, s: Select| {
         if cur.replace(s).is_some() {
-            Err("give only one of --any, --pgd, --latch, --latch32".to_string())
+            Err("give only one of --any, --pgd, --latch, --latch32, --comm".to_string())
         } else {
             Ok(())
         }
@@ -187,6 +201,16 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Config, String> 
             }
             "--fail-open" => fail_open = true,
             "--policy" => policy = Some(val("--policy")?),
+            "--profile" => profile = Some(val("--profile")?),
+            "--comm" => {
+                let name = val("--comm")?;
+                // TASK_COMM_LEN 16: at most 15 bytes are compared (the kernel truncates).
+                if name.is_empty() || name.len() > 15 || name.contains('\0') {
+                    return Err(format!("--comm '{name}': 1 to 15 bytes"));
+                }
+                comm = Some(name);
+                set_select(&mut select, Select::Comm)?
+            }
             s if s.starts_with('-') => return Err(format!("unknown option {s}")),
             _ => pos.push(a),
         }
@@ -219,7 +243,21 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Config, String> 
         }
         _ => {}
     }
-    Ok(Config { domid, mode, select: select.unwrap_or(Select::Any), bitmap, trigger, status, fail_open, policy })
+    if profile.is_some() && comm.is_none() {
+        return Err("--profile only applies to --comm".into());
+    }
+    Ok(Config {
+        domid,
+        mode,
+        select: select.unwrap_or(Select::Any),
+        bitmap,
+        trigger,
+        status,
+        fail_open,
+        policy,
+        comm,
+        profile,
+    })
 }
 
 #[cfg(test)]
@@ -244,7 +282,9 @@ mod tests {
                 trigger: None,
                 status: 1,
                 fail_open: false,
-                policy: None
+                policy: None,
+                comm: None,
+                profile: None
             }
         );
     }
@@ -272,6 +312,11 @@ mod tests {
         assert_eq!(p("1 --latch32 158 watch").unwrap().select, Select::Latch(CallSpec { ia32: true, nr: 158 }, None));
         assert_eq!(CallSpec { ia32: true, nr: 158 }.bit(), 670);
         assert!(p("1 --any --pgd 0x1000 watch").is_err());
+        let c = p("1 --comm sysseq --profile g.prof watch").unwrap();
+        assert_eq!((c.select, c.comm.as_deref(), c.profile.as_deref()), (Select::Comm, Some("sysseq"), Some("g.prof")));
+        assert!(p("1 --comm a_very_long_name_x watch").is_err());
+        assert!(p("1 --comm x --latch 24 watch").is_err());
+        assert!(p("1 --profile g.prof watch").is_err());
     }
 
     #[test]

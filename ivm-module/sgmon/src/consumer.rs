@@ -3,7 +3,7 @@
 
 use crate::args::{CallSpec, Config, Mode, Select, Trigger};
 use crate::domctl::{bitmap_set, bitmap_test, Filter, NR_BITMAP_BYTES, NR_IA32, PGD_MASK_ONE};
-use crate::policy::{Judge, Judgement};
+use crate::policy::{Finder, Judge, Judgement};
 use semguard_core::regs::EntryKind;
 use semguard_core::syscall::{decode, Decoded, KillCondition};
 use semguard_core::xen_abi::{
@@ -68,6 +68,10 @@ pub struct Consumer {
     latching: Option<(CallSpec, Option<u64>)>,
     /// The Assertion Checker (check/enforce).
     judge: Option<Box<dyn Judge>>,
+    /// `--comm`: the task-list search, until it finds P.
+    finder: Option<Box<dyn Finder>>,
+    /// Last search error printed (printed once per distinct error).
+    find_error: Option<String>,
     /// Counters.
     pub stats: Stats,
 }
@@ -87,8 +91,9 @@ fn spec_of(entry: EntryKind, d: &Decoded) -> CallSpec {
 }
 
 impl Consumer {
-    /// State for `cfg`; `judge` decides calls in check/enforce mode.
-    pub fn new(cfg: Config, judge: Option<Box<dyn Judge>>) -> Self {
+    /// State for `cfg`; `judge` decides calls in check/enforce mode; `finder` looks for P by
+    /// name (`--comm`).
+    pub fn new(cfg: Config, judge: Option<Box<dyn Judge>>, finder: Option<Box<dyn Finder>>) -> Self {
         let (pgd_match, pgd_mask, bitmap, latching) = match cfg.select {
             Select::Any => (0, 0, cfg.bitmap, None),
             Select::Pgd(a) => (a & PGD_MASK_ONE, PGD_MASK_ONE, cfg.bitmap, None),
@@ -97,9 +102,12 @@ impl Consumer {
                 bitmap_set(&mut bm, spec.bit());
                 (0, 0, Some(bm), Some((spec, arg)))
             }
+            // Every call of every process until P is found: any of them can trigger the search.
+            Select::Comm => (0, 0, None, None),
         };
         let filter = Filter { pgd_match, pgd_mask, bitmap, fail_open: cfg.fail_open };
-        Self { cfg, filter, latching, judge, stats: Stats::default() }
+        let finder = if cfg.select == Select::Comm { finder } else { None };
+        Self { cfg, filter, latching, judge, finder, find_error: None, stats: Stats::default() }
     }
 
     /// The filter to install now.
@@ -160,6 +168,50 @@ impl Consumer {
             return out;
         }
 
+        if let Some(f) = self.finder.as_mut() {
+            match f.find(ev.regs.cr3) {
+                Ok(Some((pgd, tgid))) => {
+                    // The caller is paused: the new filter is in place before anything after
+                    // this call runs.
+                    self.finder = None;
+                    self.filter.pgd_match = pgd & PGD_MASK_ONE;
+                    self.filter.pgd_mask = PGD_MASK_ONE;
+                    self.filter.bitmap = self.cfg.bitmap;
+                    out.refilter = Some(self.filter.clone());
+                    out.lines.push(format!(
+                        "SGMON LATCH pgd={:#x} comm={} pid={tgid} v={} seq={} at_nr={} own={}",
+                        self.filter.pgd_match,
+                        self.cfg.comm.as_deref().unwrap_or("?"),
+                        ev.vcpu_id,
+                        ev.seq,
+                        spec.nr,
+                        u8::from(self.filter.pgd_selects(ev.regs.cr3))
+                    ));
+                    // This call is counted below only if it is P's and selected by number.
+                }
+                Ok(None) => {
+                    self.stats.ignored += 1;
+                    out.action = answer(&req);
+                    return out;
+                }
+                Err(e) => {
+                    self.stats.ignored += 1;
+                    if self.find_error.as_deref() != Some(e.as_str()) {
+                        out.lines.push(format!("SGMON FIND error={e}"));
+                        self.find_error = Some(e);
+                    }
+                    out.action = answer(&req);
+                    return out;
+                }
+            }
+            // The call that triggered the search counts only if it is P's and selected by
+            // number (the filter it was reported under selected everything).
+            if !self.filter.pgd_selects(ev.regs.cr3) || !self.number_selected(ev.regs.rax, spec) {
+                self.stats.ignored += 1;
+                out.action = answer(&req);
+                return out;
+            }
+        }
         if !self.filter.pgd_selects(ev.regs.cr3) {
             self.stats.foreign += 1;
             out.lines
@@ -167,20 +219,17 @@ impl Consumer {
             out.action = answer(&req);
             return out;
         }
-        if let Some(bm) = &self.filter.bitmap {
-            let bit = (ev.regs.rax as usize).saturating_add(if spec.ia32 { NR_IA32 } else { 0 });
-            if ev.regs.rax >= NR_IA32 as u64 || !bitmap_test(bm, bit) {
-                self.stats.outside += 1;
-                out.lines.push(format!(
-                    "SGMON OUTSIDE v={} seq={} entry={} rax={:#x}",
-                    ev.vcpu_id,
-                    ev.seq,
-                    entry_name(ev.entry),
-                    ev.regs.rax
-                ));
-                out.action = answer(&req);
-                return out;
-            }
+        if !self.number_selected(ev.regs.rax, spec) {
+            self.stats.outside += 1;
+            out.lines.push(format!(
+                "SGMON OUTSIDE v={} seq={} entry={} rax={:#x}",
+                ev.vcpu_id,
+                ev.seq,
+                entry_name(ev.entry),
+                ev.regs.rax
+            ));
+            out.action = answer(&req);
+            return out;
         }
 
         self.stats.events += 1;
@@ -252,6 +301,14 @@ impl Consumer {
         out
     }
 
+    /// Does the number filter select this call (as Xen tests it: numbers >= 512 never are)?
+    fn number_selected(&self, rax: u64, spec: CallSpec) -> bool {
+        match &self.filter.bitmap {
+            None => true,
+            Some(bm) => rax < NR_IA32 as u64 && bitmap_test(bm, spec.bit()),
+        }
+    }
+
     /// The DONE line.
     pub fn summary(&self) -> String {
         let s = &self.stats;
@@ -271,7 +328,11 @@ impl Consumer {
             s.allowed,
             s.violations,
             s.unverifiable,
-            u8::from(matches!(self.cfg.select, Select::Latch(..)) && self.latching.is_none()),
+            u8::from(match self.cfg.select {
+                Select::Latch(..) => self.latching.is_none(),
+                Select::Comm => self.finder.is_none(),
+                Select::Any | Select::Pgd(_) => false,
+            }),
             self.filter.pgd_match
         )
     }
@@ -342,7 +403,7 @@ mod tests {
 
     #[test]
     fn latch_then_pgd_and_numbers() {
-        let mut c = Consumer::new(cfg("1 --latch 24:0x5347 --nr 110,1 watch"), None);
+        let mut c = Consumer::new(cfg("1 --latch 24:0x5347 --nr 110,1 watch"), None, None);
         let f = c.filter().clone();
         assert_eq!((f.pgd_mask, f.bitmap.map(|b| bitmap_test(&b, 24))), (0, Some(true)));
         assert!(!bitmap_test(&f.bitmap.unwrap(), 110), "only the marker while latching");
@@ -378,7 +439,7 @@ mod tests {
 
     #[test]
     fn kill_at_k_per_abi() {
-        let mut c = Consumer::new(cfg("1 --at 2 --status 42 kill"), None);
+        let mut c = Consumer::new(cfg("1 --at 2 --status 42 kill"), None, None);
         let o = c.handle(&req(7, EntryKind::Syscall64, 110, 5, 0x1000));
         assert_eq!(rsp(&o.action).flags & VM_EVENT_FLAG_SET_REGISTERS, 0);
         let o = c.handle(&req(8, EntryKind::Syscall64, 110, 5, 0x1000));
@@ -387,7 +448,7 @@ mod tests {
         assert_eq!((r.data.rax, r.data.rdi, r.u.syscall().seq), (231, 42, 8));
         assert!(o.lines.iter().any(|l| l.starts_with("SGMON KILL n=2 ") && l.contains("status=42 cond=certain")));
         // ia32 kill by number: exit_group 252 with the status in ebx.
-        let mut c = Consumer::new(cfg("1 --on-nr32 64 --status 9 kill"), None);
+        let mut c = Consumer::new(cfg("1 --on-nr32 64 --status 9 kill"), None, None);
         let r = rsp(&c.handle(&req(1, EntryKind::Int80, 64, 0, 0x1000)).action);
         assert_eq!((r.data.rax, r.data.rbx), (252, 9));
         let r = rsp(&c.handle(&req(2, EntryKind::Syscall64, 64, 0, 0x1000)).action);
@@ -397,12 +458,12 @@ mod tests {
 
     #[test]
     fn hold_and_count() {
-        let mut c = Consumer::new(cfg("1 --on-nr 110 hold"), None);
+        let mut c = Consumer::new(cfg("1 --on-nr 110 hold"), None, None);
         assert!(matches!(c.handle(&req(1, EntryKind::Syscall64, 1, 1, 0)).action, Action::Answer(_)));
         let o = c.handle(&req(2, EntryKind::Syscall64, 110, 0, 0));
         assert_eq!(o.action, Action::Hold);
         assert!(o.lines.iter().any(|l| l.starts_with("SGMON HOLD n=2 v=0 seq=2 nr=110")));
-        let mut c = Consumer::new(cfg("1 count"), None);
+        let mut c = Consumer::new(cfg("1 count"), None, None);
         let o = c.handle(&req(1, EntryKind::CompatSyscall, 64, 0, 0));
         assert!(o.lines.is_empty());
         assert_eq!(c.stats.per_entry[3], 1);
@@ -410,7 +471,7 @@ mod tests {
 
     #[test]
     fn fast_ia32_sixth_argument_is_not_guessed() {
-        let mut c = Consumer::new(cfg("1 watch"), None);
+        let mut c = Consumer::new(cfg("1 watch"), None, None);
         let o = c.handle(&req(1, EntryKind::Sysenter, 64, 0, 0));
         assert!(o.lines[0].contains("entry=sysenter nr=64 name=getppid args=0x0,0x0,0x0,0x0,0x0,? "), "{}", o.lines[0]);
     }
@@ -429,13 +490,13 @@ mod tests {
 
     #[test]
     fn check_reports_and_enforce_kills_what_is_not_allowed() {
-        let mut c = Consumer::new(cfg("1 --policy p.sgp check"), Some(Box::new(ByArg)));
+        let mut c = Consumer::new(cfg("1 --policy p.sgp check"), Some(Box::new(ByArg)), None);
         let o = c.handle(&req(1, EntryKind::Syscall64, 1, 0, 0));
         assert!(o.lines.is_empty(), "allowed calls are only counted");
         let o = c.handle(&req(2, EntryKind::Syscall64, 1, 1, 0));
         assert!(o.lines[0].starts_with("SGMON VERDICT n=2 entry=lstar nr=1 name=write verdict=violation detail=bad"));
         assert_eq!(rsp(&o.action).flags & VM_EVENT_FLAG_SET_REGISTERS, 0, "check mode only reports");
-        let mut c = Consumer::new(cfg("1 --policy p.sgp --status 137 enforce"), Some(Box::new(ByArg)));
+        let mut c = Consumer::new(cfg("1 --policy p.sgp --status 137 enforce"), Some(Box::new(ByArg)), None);
         assert_eq!(
             rsp(&c.handle(&req(1, EntryKind::Syscall64, 1, 0, 0)).action).flags & VM_EVENT_FLAG_SET_REGISTERS,
             0
@@ -449,9 +510,57 @@ mod tests {
         assert!(c.summary().contains("allowed=1 violations=1 unverifiable=1"));
     }
 
+    /// Finds P (pgd 0x7000, tgid 42) once the caller's cr3 is 0x9000 (the task exists then).
+    struct FindAt9000;
+    impl Finder for FindAt9000 {
+        fn find(&mut self, cr3: u64) -> Result<Option<(u64, u32)>, String> {
+            match cr3 {
+                0x9000 => Ok(Some((0x7000, 42))),
+                0x6000 => Err("Cycle".into()),
+                _ => Ok(None),
+            }
+        }
+    }
+
+    #[test]
+    fn comm_search_then_pgd() {
+        let mut c = Consumer::new(cfg("1 --comm sysseq --nr 110 watch"), None, Some(Box::new(FindAt9000)));
+        assert_eq!((c.filter().pgd_mask, c.filter().bitmap), (0, None), "everything while searching");
+        let o = c.handle(&req(1, EntryKind::Syscall64, 0, 0, 0x5000));
+        assert!(o.lines.is_empty() && o.refilter.is_none());
+        let o = c.handle(&req(2, EntryKind::Syscall64, 0, 0, 0x6000));
+        assert_eq!(o.lines, ["SGMON FIND error=Cycle"]);
+        assert!(c.handle(&req(3, EntryKind::Syscall64, 0, 0, 0x6000)).lines.is_empty(), "each error once");
+        // Found from another process's call: new filter, that call is not P's.
+        let o = c.handle(&req(4, EntryKind::Syscall64, 1, 0, 0x9000));
+        let f = o.refilter.unwrap();
+        assert_eq!((f.pgd_match, f.pgd_mask), (0x7000, PGD_MASK_ONE));
+        assert!(bitmap_test(&f.bitmap.unwrap(), 110));
+        assert!(o.lines[0].starts_with("SGMON LATCH pgd=0x7000 comm=sysseq pid=42 "), "{}", o.lines[0]);
+        assert!(matches!(o.action, Action::Answer(_)));
+        let o = c.handle(&req(5, EntryKind::Syscall64, 110, 0, 0x7000));
+        assert!(o.lines[0].starts_with("SGMON EVENT n=1 "));
+        assert!(c.summary().contains("latched=1 pgd=0x7000"));
+        // Found from P's own call, which is counted when its number is selected.
+        let mut c = Consumer::new(cfg("1 --comm p count"), None, Some(Box::new(FindAt9000)));
+        let o = c.handle(&req(1, EntryKind::Syscall64, 12, 0, 0x9000));
+        assert!(o.lines[0].contains(" own=0"));
+        let mut c = Consumer::new(cfg("1 --comm p count"), None, Some(Box::new(FindSelf)));
+        let o = c.handle(&req(1, EntryKind::Syscall64, 12, 0, 0x7000));
+        assert!(o.lines[0].contains(" own=1"));
+        assert_eq!(c.stats.events, 1);
+    }
+
+    struct FindSelf;
+    impl Finder for FindSelf {
+        fn find(&mut self, _cr3: u64) -> Result<Option<(u64, u32)>, String> {
+            Ok(Some((0x7000, 1)))
+        }
+    }
+
     #[test]
     fn invalid_requests_are_echoed() {
-        let mut c = Consumer::new(cfg("1 watch"), None);
+        let mut c = Consumer::new(cfg("1 watch"), None, None);
         let mut b = req(9, EntryKind::Syscall64, 1, 0, 0);
         b[24] = 7; // entry 7 does not exist
         let o = c.handle(&b);

@@ -117,9 +117,11 @@ fn run(cfg: Config) -> Result<(), Failure> {
             Err(e) => Err(failure("ring disable", &e)),
         };
     }
-    let judge = make_judge(&cfg)?;
+    let pol = load_policy(&cfg)?;
+    let finder = make_finder(&cfg, pol.as_ref())?;
+    let judge = make_judge(&cfg, pol)?;
     let mut consumer = None;
-    let result = monitor_loop(&cfg, &mut s, &mut consumer, judge);
+    let result = monitor_loop(&cfg, &mut s, &mut consumer, judge, finder);
     s.teardown();
     if let Some(c) = consumer {
         out(&c.summary());
@@ -127,18 +129,50 @@ fn run(cfg: Config) -> Result<(), Failure> {
     result
 }
 
-/// The Assertion Checker for check/enforce: the policy file, decoded once (the blob lives as
-/// long as the program), guest memory through foreign mappings of the target domain.
-fn make_judge(cfg: &Config) -> Result<Option<Box<dyn policy::Judge>>, Failure> {
+/// The policy file (check/enforce), decoded once; the blob lives as long as the program.
+fn load_policy(cfg: &Config) -> Result<Option<semguard_core::policy::Policy<'static>>, Failure> {
     let Some(path) = cfg.policy.as_deref() else { return Ok(None) };
     let blob = std::fs::read(path).map_err(|e| Failure(format!("policy {path}: {e}")))?;
     let blob: &'static [u8] = Box::leak(blob.into_boxed_slice());
     let pol = semguard_core::policy::Policy::decode(blob).map_err(|e| Failure(format!("policy {path}: {e:?}")))?;
-    let bits = policy::phys_bits().ok_or_else(|| Failure("no 'address sizes' in /proc/cpuinfo".into()))?;
+    out(&format!("SGMON POLICY file={path} bytes={}", blob.len()));
+    Ok(Some(pol))
+}
+
+fn host_phys_bits() -> Result<u8, Failure> {
+    policy::phys_bits().ok_or_else(|| Failure("no 'address sizes' in /proc/cpuinfo".into()))
+}
+
+/// The Assertion Checker for check/enforce: guest memory through foreign mappings of the
+/// target domain.
+fn make_judge(
+    cfg: &Config,
+    pol: Option<semguard_core::policy::Policy<'static>>,
+) -> Result<Option<Box<dyn policy::Judge>>, Failure> {
+    let Some(pol) = pol else { return Ok(None) };
     let mapper = ForeignMapper::open(cfg.domid).map_err(|e| failure("open", &e))?;
-    let judge = policy::PolicyJudge::new(pol, bits, policy::CachedFrames::new(mapper)).map_err(Failure)?;
-    out(&format!("SGMON POLICY file={path} bytes={} phys_bits={bits}", blob.len()));
+    let judge = policy::PolicyJudge::new(pol, host_phys_bits()?, policy::CachedFrames::new(mapper)).map_err(Failure)?;
     Ok(Some(Box::new(judge)))
+}
+
+/// The task-list search for `--comm`, with the profile from `--profile` or the policy.
+fn make_finder(
+    cfg: &Config,
+    pol: Option<&semguard_core::policy::Policy<'static>>,
+) -> Result<Option<Box<dyn policy::Finder>>, Failure> {
+    let Some(name) = cfg.comm.as_deref() else { return Ok(None) };
+    let bytes = match (&cfg.profile, pol.and_then(|p| p.kernel_profile())) {
+        (Some(path), _) => std::fs::read(path).map_err(|e| Failure(format!("profile {path}: {e}")))?,
+        (None, Some(b)) => b.to_vec(),
+        (None, None) => {
+            return Err(Failure("--comm needs --profile FILE or a policy with a guest-kernel profile".into()))
+        }
+    };
+    let profile = semguard_core::profile::Profile::decode(&bytes).map_err(|e| Failure(format!("profile: {e:?}")))?;
+    let mapper = ForeignMapper::open(cfg.domid).map_err(|e| failure("open", &e))?;
+    let f = policy::CommFinder::new(name, profile, host_phys_bits()?, policy::CachedFrames::new(mapper))
+        .map_err(Failure)?;
+    Ok(Some(Box::new(f)))
 }
 
 fn monitor_loop(
@@ -146,6 +180,7 @@ fn monitor_loop(
     s: &mut Session,
     consumer: &mut Option<Consumer>,
     judge: Option<Box<dyn policy::Judge>>,
+    finder: Option<Box<dyn policy::Finder>>,
 ) -> Result<(), Failure> {
     let dc =
         s.vm_event(XEN_VM_EVENT_ENABLE_FRAME, XEN_VM_EVENT_FRAME_ALLOCATE).map_err(|e| failure("ring enable", &e))?;
@@ -155,7 +190,7 @@ fn monitor_loop(
     let ev = Evtchn::bind(cfg.domid, port).map_err(|e| failure("evtchn bind", &e))?;
     let lport = ev.local_port;
     s.evtchn = Some(ev);
-    let c = consumer.insert(Consumer::new(cfg.clone(), judge));
+    let c = consumer.insert(Consumer::new(cfg.clone(), judge, finder));
     let f = c.filter().clone();
     s.monitor(XEN_DOMCTL_MONITOR_OP_ENABLE, &f).map_err(|e| failure("monitor enable", &e))?;
     s.monitor_on = true;

@@ -13,6 +13,8 @@ use semguard_core::checker::{Checker, ProcessState};
 use semguard_core::eval::Verdict;
 use semguard_core::mem::{FrameError, FrameReader};
 use semguard_core::policy::Policy;
+use semguard_core::process::{find_first, FindError, Select as FindSelect};
+use semguard_core::profile::Profile;
 use semguard_core::syscall::{decode, DecodeError, Syscall};
 use semguard_core::tcache::TranslationCache;
 use semguard_core::vmem::GuestMemory;
@@ -72,6 +74,47 @@ impl<R: FrameReader<Machine>> Judge for PolicyJudge<'_, R> {
             Verdict::Allow => Judgement::Allow,
             v @ Verdict::Violation { .. } => Judgement::Violation(format!("{v:?}")),
             v @ Verdict::Unverifiable { .. } => Judgement::Unverifiable(format!("{v:?}")),
+        }
+    }
+}
+
+/// Finds P's page-table base by name (`--comm`).
+pub trait Finder {
+    /// Looks for the process in the task list as seen through page-table base `cr3` (any
+    /// process's tables map the guest kernel). `Ok(Some((pgd, tgid)))` when found.
+    fn find(&mut self, cr3: u64) -> Result<Option<(u64, u32)>, String>;
+}
+
+/// Tasks visited at most per search (the list is guest data: bounded).
+const TASK_LIMIT: usize = 4096;
+
+/// semguard-core's task-list walk (`process::find_first`) over guest memory read through `R`.
+pub struct CommFinder<R: FrameReader<Machine>> {
+    name: Vec<u8>,
+    profile: Profile,
+    paging: PagingConfig,
+    tcache: TranslationCache<Machine>,
+    reader: R,
+}
+
+impl<R: FrameReader<Machine>> CommFinder<R> {
+    /// A finder for process `name` with the guest-kernel `profile`.
+    pub fn new(name: &str, profile: Profile, phys_bits: u8, reader: R) -> Result<Self, String> {
+        let paging = PagingConfig::new(PagingMode::Level4, phys_bits.clamp(32, 52))
+            .map_err(|e| format!("paging configuration: {e:?}"))?;
+        Ok(Self { name: name.as_bytes().to_vec(), profile, paging, tcache: TranslationCache::default(), reader })
+    }
+}
+
+impl<R: FrameReader<Machine>> Finder for CommFinder<R> {
+    fn find(&mut self, cr3: u64) -> Result<Option<(u64, u32)>, String> {
+        let root = self.paging.root_from_cr3::<Machine>(cr3);
+        self.tcache.new_epoch();
+        let mut mem = GuestMemory::new(&mut self.reader, &mut self.tcache, root, self.paging);
+        match find_first(&mut mem, &self.profile, FindSelect::Comm(&self.name), TASK_LIMIT) {
+            Ok(p) => Ok(Some((p.pgd.base(), p.tgid))),
+            Err(FindError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(format!("{e:?}")),
         }
     }
 }
