@@ -72,6 +72,9 @@ pub struct Consumer {
     finder: Option<Box<dyn Finder>>,
     /// Last search error printed (printed once per distinct error).
     find_error: Option<String>,
+    /// Ring index from which requests were reported under the current filter: ones before it
+    /// (other vCPUs' calls queued while the latch replaced the filter) passed the old one.
+    filter_from: Option<u32>,
     /// Counters.
     pub stats: Stats,
 }
@@ -107,7 +110,7 @@ impl Consumer {
         };
         let filter = Filter { pgd_match, pgd_mask, bitmap, fail_open: cfg.fail_open };
         let finder = if cfg.select == Select::Comm { finder } else { None };
-        Self { cfg, filter, latching, judge, finder, find_error: None, stats: Stats::default() }
+        Self { cfg, filter, latching, judge, finder, find_error: None, filter_from: None, stats: Stats::default() }
     }
 
     /// The filter to install now.
@@ -115,8 +118,15 @@ impl Consumer {
         &self.filter
     }
 
-    /// One request from the ring.
-    pub fn handle(&mut self, raw: &[u8; VM_EVENT_SIZE]) -> Outcome {
+    /// After a refilter: Xen reported requests from ring index `req_prod` on (read after the
+    /// filter domctl returned; Xen pauses the domain while it swaps the filter) under the new
+    /// filter.
+    pub fn filter_applied_from(&mut self, req_prod: u32) {
+        self.filter_from = Some(req_prod);
+    }
+
+    /// One request from the ring, found at ring index `index`.
+    pub fn handle(&mut self, raw: &[u8; VM_EVENT_SIZE], index: u32) -> Outcome {
         let mut out = Outcome { lines: Vec::new(), refilter: None, action: Action::Drop };
         let req = match VmEventSt::from_bytes(raw) {
             Ok(r) => r,
@@ -207,6 +217,14 @@ impl Consumer {
             // The call that triggered the search counts only if it is P's and selected by
             // number (the filter it was reported under selected everything).
             if !self.filter.pgd_selects(ev.regs.cr3) || !self.number_selected(ev.regs.rax, spec) {
+                self.stats.ignored += 1;
+                out.action = answer(&req);
+                return out;
+            }
+        }
+        if let Some(from) = self.filter_from {
+            // Wrapping comparison of free-running ring indices.
+            if (index.wrapping_sub(from) as i32) < 0 {
                 self.stats.ignored += 1;
                 out.action = answer(&req);
                 return out;
@@ -408,29 +426,29 @@ mod tests {
         assert_eq!((f.pgd_mask, f.bitmap.map(|b| bitmap_test(&b, 24))), (0, Some(true)));
         assert!(!bitmap_test(&f.bitmap.unwrap(), 110), "only the marker while latching");
         // Another process's sched_yield with another argument: answered, ignored.
-        let o = c.handle(&req(1, EntryKind::Syscall64, 24, 0, 0x5000));
+        let o = c.handle(&req(1, EntryKind::Syscall64, 24, 0, 0x5000), 0);
         assert!(o.refilter.is_none() && o.lines.is_empty());
         assert_eq!(rsp(&o.action).u.syscall().seq, 1);
         // The marker: new filter for its pgd, then answered.
-        let o = c.handle(&req(2, EntryKind::Syscall64, 24, 0x5347, 0x3ead_1000));
+        let o = c.handle(&req(2, EntryKind::Syscall64, 24, 0x5347, 0x3ead_1000), 0);
         let nf = o.refilter.unwrap();
         assert_eq!((nf.pgd_match, nf.pgd_mask), (0x3ead_1000, PGD_MASK_ONE));
         assert!(bitmap_test(&nf.bitmap.unwrap(), 110) && !bitmap_test(&nf.bitmap.unwrap(), 24));
         assert!(o.lines[0].starts_with("SGMON LATCH pgd=0x3ead1000 "));
         assert_eq!(rsp(&o.action).flags & VM_EVENT_FLAG_SET_REGISTERS, 0);
         // P's getppid: an EVENT.
-        let o = c.handle(&req(3, EntryKind::Syscall64, 110, 0, 0x3ead_1000));
+        let o = c.handle(&req(3, EntryKind::Syscall64, 110, 0, 0x3ead_1000), 0);
         assert!(
             o.lines[0].starts_with("SGMON EVENT n=1 v=0 seq=3 entry=lstar nr=110 name=getppid args=0x0,"),
             "{}",
             o.lines[0]
         );
         // Someone else's (Xen should have filtered it): FOREIGN, answered.
-        let o = c.handle(&req(4, EntryKind::Syscall64, 110, 0, 0x4000_0000));
+        let o = c.handle(&req(4, EntryKind::Syscall64, 110, 0, 0x4000_0000), 0);
         assert!(o.lines[0].starts_with("SGMON FOREIGN"));
         assert!(matches!(o.action, Action::Answer(_)));
         // A number not in the bitmap: OUTSIDE.
-        let o = c.handle(&req(5, EntryKind::Syscall64, 39, 0, 0x3ead_1000));
+        let o = c.handle(&req(5, EntryKind::Syscall64, 39, 0, 0x3ead_1000), 0);
         assert!(o.lines[0].starts_with("SGMON OUTSIDE"));
         let s = c.stats;
         assert_eq!((s.events, s.ignored, s.foreign, s.outside, s.per_entry[0]), (1, 1, 1, 1, 1));
@@ -440,18 +458,18 @@ mod tests {
     #[test]
     fn kill_at_k_per_abi() {
         let mut c = Consumer::new(cfg("1 --at 2 --status 42 kill"), None, None);
-        let o = c.handle(&req(7, EntryKind::Syscall64, 110, 5, 0x1000));
+        let o = c.handle(&req(7, EntryKind::Syscall64, 110, 5, 0x1000), 0);
         assert_eq!(rsp(&o.action).flags & VM_EVENT_FLAG_SET_REGISTERS, 0);
-        let o = c.handle(&req(8, EntryKind::Syscall64, 110, 5, 0x1000));
+        let o = c.handle(&req(8, EntryKind::Syscall64, 110, 5, 0x1000), 0);
         let r = rsp(&o.action);
         assert_ne!(r.flags & VM_EVENT_FLAG_SET_REGISTERS, 0);
         assert_eq!((r.data.rax, r.data.rdi, r.u.syscall().seq), (231, 42, 8));
         assert!(o.lines.iter().any(|l| l.starts_with("SGMON KILL n=2 ") && l.contains("status=42 cond=certain")));
         // ia32 kill by number: exit_group 252 with the status in ebx.
         let mut c = Consumer::new(cfg("1 --on-nr32 64 --status 9 kill"), None, None);
-        let r = rsp(&c.handle(&req(1, EntryKind::Int80, 64, 0, 0x1000)).action);
+        let r = rsp(&c.handle(&req(1, EntryKind::Int80, 64, 0, 0x1000), 0).action);
         assert_eq!((r.data.rax, r.data.rbx), (252, 9));
-        let r = rsp(&c.handle(&req(2, EntryKind::Syscall64, 64, 0, 0x1000)).action);
+        let r = rsp(&c.handle(&req(2, EntryKind::Syscall64, 64, 0, 0x1000), 0).action);
         assert_eq!(r.flags & VM_EVENT_FLAG_SET_REGISTERS, 0, "64-bit 64 is uname's neighbour, not the trigger");
         assert_eq!(c.stats.killed, 1);
     }
@@ -459,12 +477,12 @@ mod tests {
     #[test]
     fn hold_and_count() {
         let mut c = Consumer::new(cfg("1 --on-nr 110 hold"), None, None);
-        assert!(matches!(c.handle(&req(1, EntryKind::Syscall64, 1, 1, 0)).action, Action::Answer(_)));
-        let o = c.handle(&req(2, EntryKind::Syscall64, 110, 0, 0));
+        assert!(matches!(c.handle(&req(1, EntryKind::Syscall64, 1, 1, 0), 0).action, Action::Answer(_)));
+        let o = c.handle(&req(2, EntryKind::Syscall64, 110, 0, 0), 0);
         assert_eq!(o.action, Action::Hold);
         assert!(o.lines.iter().any(|l| l.starts_with("SGMON HOLD n=2 v=0 seq=2 nr=110")));
         let mut c = Consumer::new(cfg("1 count"), None, None);
-        let o = c.handle(&req(1, EntryKind::CompatSyscall, 64, 0, 0));
+        let o = c.handle(&req(1, EntryKind::CompatSyscall, 64, 0, 0), 0);
         assert!(o.lines.is_empty());
         assert_eq!(c.stats.per_entry[3], 1);
     }
@@ -472,7 +490,7 @@ mod tests {
     #[test]
     fn fast_ia32_sixth_argument_is_not_guessed() {
         let mut c = Consumer::new(cfg("1 watch"), None, None);
-        let o = c.handle(&req(1, EntryKind::Sysenter, 64, 0, 0));
+        let o = c.handle(&req(1, EntryKind::Sysenter, 64, 0, 0), 0);
         assert!(o.lines[0].contains("entry=sysenter nr=64 name=getppid args=0x0,0x0,0x0,0x0,0x0,? "), "{}", o.lines[0]);
     }
 
@@ -491,19 +509,19 @@ mod tests {
     #[test]
     fn check_reports_and_enforce_kills_what_is_not_allowed() {
         let mut c = Consumer::new(cfg("1 --policy p.sgp check"), Some(Box::new(ByArg)), None);
-        let o = c.handle(&req(1, EntryKind::Syscall64, 1, 0, 0));
+        let o = c.handle(&req(1, EntryKind::Syscall64, 1, 0, 0), 0);
         assert!(o.lines.is_empty(), "allowed calls are only counted");
-        let o = c.handle(&req(2, EntryKind::Syscall64, 1, 1, 0));
+        let o = c.handle(&req(2, EntryKind::Syscall64, 1, 1, 0), 0);
         assert!(o.lines[0].starts_with("SGMON VERDICT n=2 entry=lstar nr=1 name=write verdict=violation detail=bad"));
         assert_eq!(rsp(&o.action).flags & VM_EVENT_FLAG_SET_REGISTERS, 0, "check mode only reports");
         let mut c = Consumer::new(cfg("1 --policy p.sgp --status 137 enforce"), Some(Box::new(ByArg)), None);
         assert_eq!(
-            rsp(&c.handle(&req(1, EntryKind::Syscall64, 1, 0, 0)).action).flags & VM_EVENT_FLAG_SET_REGISTERS,
+            rsp(&c.handle(&req(1, EntryKind::Syscall64, 1, 0, 0), 0).action).flags & VM_EVENT_FLAG_SET_REGISTERS,
             0
         );
-        let r = rsp(&c.handle(&req(2, EntryKind::Syscall64, 1, 1, 0)).action);
+        let r = rsp(&c.handle(&req(2, EntryKind::Syscall64, 1, 1, 0), 0).action);
         assert_eq!((r.data.rax, r.data.rdi), (231, 137));
-        let r = rsp(&c.handle(&req(3, EntryKind::Int80, 4, 7, 0)).action);
+        let r = rsp(&c.handle(&req(3, EntryKind::Int80, 4, 7, 0), 0).action);
         assert_eq!((r.data.rax, r.data.rbx), (252, 137), "unverifiable: fail closed");
         let s = c.stats;
         assert_eq!((s.allowed, s.violations, s.unverifiable, s.killed), (1, 1, 1, 2));
@@ -526,27 +544,27 @@ mod tests {
     fn comm_search_then_pgd() {
         let mut c = Consumer::new(cfg("1 --comm sysseq --nr 110 watch"), None, Some(Box::new(FindAt9000)));
         assert_eq!((c.filter().pgd_mask, c.filter().bitmap), (0, None), "everything while searching");
-        let o = c.handle(&req(1, EntryKind::Syscall64, 0, 0, 0x5000));
+        let o = c.handle(&req(1, EntryKind::Syscall64, 0, 0, 0x5000), 0);
         assert!(o.lines.is_empty() && o.refilter.is_none());
-        let o = c.handle(&req(2, EntryKind::Syscall64, 0, 0, 0x6000));
+        let o = c.handle(&req(2, EntryKind::Syscall64, 0, 0, 0x6000), 0);
         assert_eq!(o.lines, ["SGMON FIND error=Cycle"]);
-        assert!(c.handle(&req(3, EntryKind::Syscall64, 0, 0, 0x6000)).lines.is_empty(), "each error once");
+        assert!(c.handle(&req(3, EntryKind::Syscall64, 0, 0, 0x6000), 0).lines.is_empty(), "each error once");
         // Found from another process's call: new filter, that call is not P's.
-        let o = c.handle(&req(4, EntryKind::Syscall64, 1, 0, 0x9000));
+        let o = c.handle(&req(4, EntryKind::Syscall64, 1, 0, 0x9000), 0);
         let f = o.refilter.unwrap();
         assert_eq!((f.pgd_match, f.pgd_mask), (0x7000, PGD_MASK_ONE));
         assert!(bitmap_test(&f.bitmap.unwrap(), 110));
         assert!(o.lines[0].starts_with("SGMON LATCH pgd=0x7000 comm=sysseq pid=42 "), "{}", o.lines[0]);
         assert!(matches!(o.action, Action::Answer(_)));
-        let o = c.handle(&req(5, EntryKind::Syscall64, 110, 0, 0x7000));
+        let o = c.handle(&req(5, EntryKind::Syscall64, 110, 0, 0x7000), 0);
         assert!(o.lines[0].starts_with("SGMON EVENT n=1 "));
         assert!(c.summary().contains("latched=1 pgd=0x7000"));
         // Found from P's own call, which is counted when its number is selected.
         let mut c = Consumer::new(cfg("1 --comm p count"), None, Some(Box::new(FindAt9000)));
-        let o = c.handle(&req(1, EntryKind::Syscall64, 12, 0, 0x9000));
+        let o = c.handle(&req(1, EntryKind::Syscall64, 12, 0, 0x9000), 0);
         assert!(o.lines[0].contains(" own=0"));
         let mut c = Consumer::new(cfg("1 --comm p count"), None, Some(Box::new(FindSelf)));
-        let o = c.handle(&req(1, EntryKind::Syscall64, 12, 0, 0x7000));
+        let o = c.handle(&req(1, EntryKind::Syscall64, 12, 0, 0x7000), 0);
         assert!(o.lines[0].contains(" own=1"));
         assert_eq!(c.stats.events, 1);
     }
@@ -559,11 +577,29 @@ mod tests {
     }
 
     #[test]
+    fn requests_queued_before_a_refilter_are_not_blamed_on_xen() {
+        let mut c = Consumer::new(cfg("1 --latch 24 --nr 110 watch"), None, None);
+        let o = c.handle(&req(1, EntryKind::Syscall64, 24, 0, 0x3000), 10);
+        assert!(o.refilter.is_some());
+        c.filter_applied_from(12);
+        // Index 11: another vCPU's marker-number call queued under the old filter.
+        assert!(c.handle(&req(1, EntryKind::Syscall64, 24, 0, 0x5000), 11).lines.is_empty());
+        let o = c.handle(&req(2, EntryKind::Syscall64, 110, 0, 0x5000), 12);
+        assert!(o.lines[0].starts_with("SGMON FOREIGN"), "after the boundary it is Xen's filter");
+        let o = c.handle(&req(3, EntryKind::Syscall64, 110, 0, 0x3000), 13);
+        assert!(o.lines[0].starts_with("SGMON EVENT n=1 "));
+        assert_eq!((c.stats.ignored, c.stats.foreign), (1, 1));
+        // Free-running indices wrap.
+        c.filter_applied_from(2);
+        assert!(c.handle(&req(4, EntryKind::Syscall64, 110, 0, 0x5000), u32::MAX).lines.is_empty());
+    }
+
+    #[test]
     fn invalid_requests_are_echoed() {
         let mut c = Consumer::new(cfg("1 watch"), None, None);
         let mut b = req(9, EntryKind::Syscall64, 1, 0, 0);
         b[24] = 7; // entry 7 does not exist
-        let o = c.handle(&b);
+        let o = c.handle(&b, 0);
         let r = rsp(&o.action);
         assert_eq!((r.flags, r.u.syscall().seq, r.data.rax), (VM_EVENT_FLAG_VCPU_PAUSED, 9, 1));
         assert!(o.lines[0].starts_with("SGMON BAD v=0 reason=31 error=BadEntryKind"));

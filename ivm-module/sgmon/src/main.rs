@@ -231,8 +231,9 @@ fn monitor_loop(
                 break;
             }
             for _ in 0..n {
+                let index = back.req_cons;
                 let raw = back.take_request(page);
-                let o = c.handle(&raw);
+                let o = c.handle(&raw, index);
                 for l in &o.lines {
                     out(l);
                 }
@@ -244,6 +245,7 @@ fn monitor_loop(
                         nf.bitmap.as_ref(),
                     )
                     .map_err(|e| failure("monitor refilter", &e))?;
+                    c.filter_applied_from(back.req_prod(page));
                 }
                 if let Action::Answer(rsp) = &o.action {
                     back.put_response(page, rsp);

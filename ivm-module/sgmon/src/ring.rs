@@ -73,6 +73,11 @@ impl BackRing {
         Ok(waiting.min(free_rsp))
     }
 
+    /// Xen's request producer index as it is now.
+    pub fn req_prod<P: SharedPage>(&self, page: &P) -> u32 {
+        page.load_u32(RING_REQ_PROD)
+    }
+
     /// Copies the next request out of the ring (so Xen cannot change it while we look at it)
     /// and consumes it. Call only while [`BackRing::unconsumed`] is positive.
     pub fn take_request<P: SharedPage>(&mut self, page: &P) -> [u8; VM_EVENT_SIZE] {
