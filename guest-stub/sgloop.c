@@ -7,6 +7,8 @@
  *   bad   makes getpriority(PRIO_PROCESS, 4242) once — the call ivm-module/host's sgloop.pol
  *         forbids (who must be 0); under enforce semguard kills P in that call, so the line
  *         after it is printed only if the call went on (audit, or a lenient policy);
+ *   exec  execs its own file again (same pid and name, a new address space; semguard must
+ *         follow P across the exec);
  *   stop  exits 0.
  * EOF on stdin keeps the loop going (it then runs until killed).
  *
@@ -60,6 +62,15 @@ int main(void)
 			errno = 0;
 			rc = prio(BAD_WHO);
 			printf("SEMGUARD-PROG name=sgloop state=bad-call-returned rc=%ld errno=%d\n", rc, errno);
+		} else if (strcmp(line, "exec") == 0) {
+			char self[256];
+			/* The file's own path, so that the new comm is its name again (not "exe"). */
+			ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+			self[n > 0 ? n : 0] = '\0';
+			printf("SEMGUARD-PROG name=sgloop state=exec calls=%lu path=%s\n", calls, self);
+			execl(self, "sgloop", (char *)NULL);
+			printf("SEMGUARD-PROG name=sgloop state=exec-failed errno=%d\n", errno);
 		} else if (strcmp(line, "stop") == 0) {
 			printf("SEMGUARD-PROG name=sgloop state=stopped calls=%lu\n", calls);
 			return 0;
