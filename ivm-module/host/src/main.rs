@@ -15,6 +15,8 @@
 //!   its `bad` command asks for `who = 4242`), the value noted for the alert;
 //! - `sgloop-lenient.pol`: the same call with `who < 10000` (allows the bad call), to show a
 //!   policy replaced through /dev/semguard;
+//! - `sgloop-unverifiable.pol`: `getpriority` is checked by reading P's address 8 (never
+//!   mapped): every check is unverifiable, so `fail=` decides;
 //! - `no-profile.pol`: a valid policy without a profile (semguard.ko refuses it).
 
 use std::fmt::Write as _;
@@ -23,7 +25,7 @@ use std::process::ExitCode;
 
 use semguard_core::policy::{
     examples, BinOp, CodeWriter, DefaultAction, EncodeError, InvariantSpec, Policy, PolicyBuilder, PolicyError,
-    RuleAction, RuleSpec,
+    RuleAction, RuleSpec, Width,
 };
 use semguard_core::profile::Profile;
 use semguard_core::syscall::Abi;
@@ -65,8 +67,25 @@ fn sgloop_policy(
     let mut w = CodeWriter::new(&mut code);
     w.arg(1).note().push(bound).bin(op);
     let n = w.finish()?;
+    sgloop_rule(out, id, name, &code[..n], profile)
+}
+
+/// The unmapped address `sgloop-unverifiable.pol` reads.
+pub const UNMAPPED_ADDR: u64 = 8;
+
+/// `getpriority`'s `who` compared with the u64 at [`UNMAPPED_ADDR`] (which no process maps).
+fn sgloop_unverifiable(out: &mut [u8], profile: &[u8]) -> Result<usize, EncodeError> {
+    let mut code = [0u8; 32];
+    let mut w = CodeWriter::new(&mut code);
+    w.arg(1).push(UNMAPPED_ADDR).load(Width::W64, false).bin(BinOp::Eq);
+    let n = w.finish()?;
+    sgloop_rule(out, 0x5c_10_03, "getpriority.who==*(u64*)8", &code[..n], profile)
+}
+
+/// A policy with one rule for `getpriority` checked by `code`, default allow.
+fn sgloop_rule(out: &mut [u8], id: u32, name: &str, code: &[u8], profile: &[u8]) -> Result<usize, EncodeError> {
     let rules = [RuleSpec { abi: Abi::X86_64, nr: NR_GETPRIORITY, site: None, action: RuleAction::Check(0) }];
-    let invs = [InvariantSpec { id, name, code: &code[..n] }];
+    let invs = [InvariantSpec { id, name, code }];
     PolicyBuilder {
         rules: &rules,
         invariants: &invs,
@@ -93,6 +112,8 @@ fn blobs(profile: Option<&[u8]>) -> Result<Vec<Blob>, String> {
         let lenient = encode(|out| sgloop_policy(out, 0x5c_10_02, "getpriority.who<10000", BinOp::LtU, 10_000, p))?;
         all.push(Blob { name: "sgloop.pol", bytes: strict, expect: Expect::Valid });
         all.push(Blob { name: "sgloop-lenient.pol", bytes: lenient, expect: Expect::Valid });
+        let unverifiable = encode(|out| sgloop_unverifiable(out, p))?;
+        all.push(Blob { name: "sgloop-unverifiable.pol", bytes: unverifiable, expect: Expect::Valid });
         // Valid, but without the profile semguard.ko needs to find P: insmod must refuse it.
         let bare = encode(|out| examples::open_path_equals(out, examples::GOOD_PATH))?;
         all.push(Blob { name: "no-profile.pol", bytes: bare, expect: Expect::Valid });
@@ -201,7 +222,7 @@ mod tests {
         use semguard_core::syscall::Syscall;
         let kp = profile();
         let all = blobs(Some(&kp)).expect("encodes");
-        assert_eq!(all.len(), 7);
+        assert_eq!(all.len(), 8);
         for b in &all {
             check(b).expect("blob decodes as its expectation says");
             if b.name == "no-profile.pol" {
@@ -225,6 +246,12 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(verdict("sgloop-lenient.pol", SGLOOP_BAD_WHO), Verdict::Allow);
+        match verdict("sgloop-unverifiable.pol", 0) {
+            Verdict::Unverifiable { reason: semguard_core::eval::EvalFault::Memory { addr, .. }, .. } => {
+                assert_eq!(addr, UNMAPPED_ADDR)
+            }
+            other => panic!("{other:?}"),
+        }
         assert!(!verdict("sgloop-lenient.pol", 10_000).is_allow());
     }
 
