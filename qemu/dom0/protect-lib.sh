@@ -1,0 +1,48 @@
+# dom0 helpers for the protect-* scenarios (and scripts/demo): semguard.ko protecting the
+# guest-stub programs notesd and cmdgate with their hand-written policies. The host side calls
+# protect_payload; the dom0 side sources "$PAYLOAD/bin/protect-lib.sh" after scenario-lib.sh.
+#
+#   protect_payload                 (host) guest, semguard.ko, policies, the semguard tool
+#   sg_load PROG MODE               insmod semguard.ko for PROG in domain $D (enforce|audit)
+#   sg_unload                       rmmod; fails unless it is gone
+#   sg_counter NAME                 /sys/module/semguard/counters/NAME
+#   sg_alerts PROG                  `semguard alerts --json --policy PROG.sgp` (one JSON a line)
+#   sg_show PROG                    the alerts as a table and `semguard status`, for the log
+#   guest_count NAME ERE            how many console lines of domU NAME match ERE
+
+protect_payload() {
+    local p
+    payload_guest
+    payload_add "$(artefact module "$SEMGUARD_ROOT/ivm-module")" modules/semguard.ko
+    payload_add "$(artefact policies)/semguard" bin/semguard
+    payload_add "$SEMGUARD_ROOT/qemu/dom0/protect-lib.sh" bin/protect-lib.sh
+    for p in notesd cmdgate; do
+        payload_add "$(artefact policies)/$p.sgp" policies/$p.sgp
+    done
+}
+
+sg_load() {
+    local prog=$1 mode=$2
+    mkdir -p /lib/firmware/semguard
+    cp "$PAYLOAD/policies/$prog.sgp" /lib/firmware/semguard/
+    dmesg -C
+    insmod "$PAYLOAD/modules/semguard.ko" domid="$D" process="$prog" policy="semguard/$prog.sgp" mode="$mode"
+    dmesg | grep 'semguard' | sed 's/^/kmsg| /'
+    dmesg | grep -q "semguard: monitoring domain $D\$" || fail "no 'monitoring domain $D' line after insmod"
+}
+
+sg_unload() {
+    rmmod semguard
+    ! grep -q '^semguard ' /proc/modules || fail "semguard still loaded after rmmod"
+}
+
+sg_counter() { cat "/sys/module/semguard/counters/$1"; }
+
+sg_alerts() { "$PAYLOAD/bin/semguard" alerts --json --policy "$PAYLOAD/policies/$1.sgp"; }
+
+sg_show() {
+    "$PAYLOAD/bin/semguard" alerts --policy "$PAYLOAD/policies/$1.sgp" | sed 's/^/alerts| /'
+    "$PAYLOAD/bin/semguard" status | sed 's/^/status| /'
+}
+
+guest_count() { tr -d '\r' < "$(guest_log "$1")" | grep -cE -- "$2" || true; }
