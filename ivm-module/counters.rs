@@ -36,9 +36,13 @@ pub(crate) enum Counter {
     Pid = 11,
     /// Times the monitor was attached to a process named `process`.
     Attaches = 12,
+    /// Mean time to answer one request (validate, phase logic, check if P's, response), ns.
+    EventMeanNs = 13,
+    /// Longest time to answer one request, ns.
+    EventMaxNs = 14,
 }
 
-const COUNT: usize = 13;
+const COUNT: usize = 15;
 
 impl Counter {
     /// The counter with shim.h's number `which`.
@@ -57,6 +61,8 @@ impl Counter {
             10 => Counter::Alerts,
             11 => Counter::Pid,
             12 => Counter::Attaches,
+            13 => Counter::EventMeanNs,
+            14 => Counter::EventMaxNs,
             _ => return None,
         })
     }
@@ -68,13 +74,15 @@ pub(crate) struct Counters {
     cells: [AtomicU64; COUNT],
     /// Sum of check times, for the mean.
     eval_total_ns: AtomicU64,
+    /// Sum of request times, for the mean.
+    event_total_ns: AtomicU64,
 }
 
 impl Counters {
     const fn new() -> Self {
         #[allow(clippy::declare_interior_mutable_const)]
         const ZERO: AtomicU64 = AtomicU64::new(0);
-        Self { cells: [ZERO; COUNT], eval_total_ns: AtomicU64::new(0) }
+        Self { cells: [ZERO; COUNT], eval_total_ns: AtomicU64::new(0), event_total_ns: AtomicU64::new(0) }
     }
 
     fn cell(&self, c: Counter) -> Option<&AtomicU64> {
@@ -86,6 +94,10 @@ impl Counters {
         if c == Counter::EvalMeanNs {
             let n = self.get(Counter::Checked);
             return self.eval_total_ns.load(Ordering::Relaxed).checked_div(n).unwrap_or(0);
+        }
+        if c == Counter::EventMeanNs {
+            let n = self.get(Counter::Events);
+            return self.event_total_ns.load(Ordering::Relaxed).checked_div(n).unwrap_or(0);
         }
         self.cell(c).map_or(0, |a| a.load(Ordering::Relaxed))
     }
@@ -110,6 +122,14 @@ impl Counters {
         // fetch_add wraps; after 584 years of checking the mean is wrong, not the kernel.
         self.eval_total_ns.fetch_add(ns, Ordering::Relaxed);
         if let Some(max) = self.cell(Counter::EvalMaxNs) {
+            max.fetch_max(ns, Ordering::Relaxed);
+        }
+    }
+
+    /// Records the time one request took to answer (counted in `Events` by the handler).
+    pub(crate) fn record_event(&self, ns: u64) {
+        self.event_total_ns.fetch_add(ns, Ordering::Relaxed);
+        if let Some(max) = self.cell(Counter::EventMaxNs) {
             max.fetch_max(ns, Ordering::Relaxed);
         }
     }

@@ -263,7 +263,9 @@ impl Shared {
             let mut buf = [0u8; VM_EVENT_SIZE];
             xen::ring_get(m.req_cons, &mut buf);
             m.req_cons = m.req_cons.wrapping_add(1);
+            let t0 = xen::now_ns();
             let rsp = self.handle(&buf);
+            COUNTERS.record_event(xen::now_ns().wrapping_sub(t0));
             let Some(m) = self.monitor.as_mut() else { break };
             let mut out = [0u8; VM_EVENT_SIZE];
             if rsp.to_bytes(&mut out).is_ok() {

@@ -123,6 +123,8 @@ COUNTER(bad_requests, SEMGUARD_COUNTER_BAD_REQUESTS);
 COUNTER(alerts, SEMGUARD_COUNTER_ALERTS);
 COUNTER(pid, SEMGUARD_COUNTER_PID);
 COUNTER(attaches, SEMGUARD_COUNTER_ATTACHES);
+COUNTER(event_mean_ns, SEMGUARD_COUNTER_EVENT_MEAN_NS);
+COUNTER(event_max_ns, SEMGUARD_COUNTER_EVENT_MAX_NS);
 #undef COUNTER
 
 static ssize_t state_show(struct module_attribute *mattr, struct module_kobject *mk, char *buf)
@@ -146,6 +148,8 @@ static struct attribute *counter_attrs[] = {
 	&counter_alerts.mattr.attr,
 	&counter_pid.mattr.attr,
 	&counter_attaches.mattr.attr,
+	&counter_event_mean_ns.mattr.attr,
+	&counter_event_max_ns.mattr.attr,
 	&state_attr.attr,
 	NULL,
 };

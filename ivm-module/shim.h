@@ -45,6 +45,8 @@ enum {
 	SEMGUARD_COUNTER_ALERTS = 10,
 	SEMGUARD_COUNTER_PID = 11,
 	SEMGUARD_COUNTER_ATTACHES = 12,
+	SEMGUARD_COUNTER_EVENT_MEAN_NS = 13,
+	SEMGUARD_COUNTER_EVENT_MAX_NS = 14,
 };
 
 /* Defined in Rust: the current value of a counter (0 for an unknown number). */
