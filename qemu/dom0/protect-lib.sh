@@ -9,6 +9,7 @@
 #   sg_alerts PROG                  `semguard alerts --json --policy PROG.sgp` (one JSON a line)
 #   sg_show PROG                    the alerts as a table and `semguard status`, for the log
 #   guest_count NAME ERE            how many console lines of domU NAME match ERE
+#   guest_wait_count NAME ERE N SECS  waits until at least N lines match (fails the phase if not)
 
 protect_payload() {
     local p
@@ -18,6 +19,7 @@ protect_payload() {
     payload_add "$SEMGUARD_ROOT/qemu/dom0/protect-lib.sh" bin/protect-lib.sh
     for p in notesd cmdgate; do
         payload_add "$(artefact policies)/$p.sgp" policies/$p.sgp
+        payload_add "$(artefact policies)/$p.sgi" policies/$p.sgi
     done
 }
 
@@ -46,3 +48,12 @@ sg_show() {
 }
 
 guest_count() { tr -d '\r' < "$(guest_log "$1")" | grep -cE -- "$2" || true; }
+
+guest_wait_count() {
+    local name=$1 ere=$2 n=$3 secs=$4 t=0
+    while [ "$(guest_count "$name" "$ere")" -lt "$n" ]; do
+        [ "$t" -lt "$secs" ] || fail "fewer than $n lines '$ere' from $name within ${secs}s"
+        sleep 1
+        t=$((t + 1))
+    done
+}
