@@ -258,6 +258,7 @@ impl Consumer {
         if matches!(self.cfg.mode, Mode::Watch | Mode::Kill | Mode::Hold) {
             out.lines.push(event_line(n, &ev, &d));
         }
+        let killed_before = self.stats.killed;
         let mut triggered = match self.cfg.trigger {
             Some(Trigger::At(k)) => k == n,
             Some(Trigger::Nr(s)) => s == spec,
@@ -316,6 +317,18 @@ impl Consumer {
             }
             _ => answer(&req),
         };
+        // P ends in this call (its exit_group, or the one we made of it): its page-table frame
+        // goes back to the guest's allocator and the next process may get it at once. Select
+        // nothing from now on, before P is resumed, rather than watch (or kill) a stranger.
+        let ends_p = matches!(out.action, Action::Answer(_))
+            && (d.name() == Some("exit_group") || self.stats.killed > killed_before);
+        if ends_p && !matches!(self.cfg.select, Select::Any) {
+            let pgd = self.filter.pgd_match;
+            self.filter.pgd_match = 0; // frame 0 is never a guest's page table
+            self.filter.pgd_mask = PGD_MASK_ONE;
+            out.refilter = Some(self.filter.clone());
+            out.lines.push(format!("SGMON UNLATCH pgd={pgd:#x} reason=exit"));
+        }
         out
     }
 
@@ -453,6 +466,25 @@ mod tests {
         let s = c.stats;
         assert_eq!((s.events, s.ignored, s.foreign, s.outside, s.per_entry[0]), (1, 1, 1, 1, 1));
         assert!(c.summary().contains("latched=1 pgd=0x3ead1000"));
+    }
+
+    #[test]
+    fn exit_of_the_selected_process_selects_nothing_more() {
+        let mut c = Consumer::new(cfg("1 --latch 24:0x5347 watch"), None, None);
+        let o = c.handle(&req(1, EntryKind::Syscall64, 24, 0x5347, 0x3ead1000), 0);
+        assert!(o.refilter.is_some(), "latched");
+        let o = c.handle(&req(2, EntryKind::Syscall64, 110, 0, 0x3ead1000), 1);
+        assert!(o.refilter.is_none(), "an ordinary call changes nothing");
+        let o = c.handle(&req(3, EntryKind::Syscall64, 231, 0, 0x3ead1000), 2);
+        let f = o.refilter.expect("exit_group unlatches");
+        assert_eq!((f.pgd_match, f.pgd_mask), (0, PGD_MASK_ONE));
+        assert!(matches!(o.action, Action::Answer(_)), "P's exit_group still runs");
+        assert!(o.lines.iter().any(|l| l == "SGMON UNLATCH pgd=0x3ead1000 reason=exit"));
+        // A kill ends P too; with --any nothing is narrowed.
+        let mut c = Consumer::new(cfg("1 --pgd 0x7000 --at 1 --status 9 kill"), None, None);
+        assert!(c.handle(&req(1, EntryKind::Syscall64, 110, 0, 0x7000), 0).refilter.is_some());
+        let mut c = Consumer::new(cfg("1 watch"), None, None);
+        assert!(c.handle(&req(1, EntryKind::Syscall64, 231, 0, 0x7000), 0).refilter.is_none());
     }
 
     #[test]
