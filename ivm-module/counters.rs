@@ -143,3 +143,152 @@ pub(crate) static COUNTERS: Counters = Counters::new();
 pub(crate) extern "C" fn semguard_counter_read(which: c_uint) -> u64 {
     Counter::from_index(which).map_or(0, |c| COUNTERS.get(c))
 }
+
+/// A stage of the event path, timed separately (sysfs `counters/profile`). The stages of one
+/// request do not overlap: the foreign-frame reads are taken out of the stages they happen in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(usize)]
+pub(crate) enum Stage {
+    /// Copying the request off the ring, parsing and validating it.
+    Ring = 0,
+    /// `syscall::decode` and `complete` (+ the ia32 6th argument), without frame reads.
+    Decode = 1,
+    /// `Checker::check`: translation-cache lookups, page-table walk logic, invariant
+    /// evaluation, trace automaton — without the frame reads.
+    Eval = 2,
+    /// Frame reads whose frame was already mapped (slot lookup + copy).
+    FrameHit = 3,
+    /// Frame reads that had to map the frame (`update_va_mapping_otherdomain` + TLB flush + copy).
+    FrameMiss = 4,
+    /// The verdict's consequences (alert, kill edit, phase change) and writing the response.
+    Response = 5,
+    /// Publishing the responses and notifying Xen (once per drain).
+    Notify = 6,
+    /// In the IRQ handler, while not tracking: reading an exec's path (waiting) or finding P
+    /// in the task list (switching), without frame reads.
+    Find = 7,
+    /// One request from ring to response (everything above but the notify).
+    Request = 8,
+    /// One run of the IRQ handler's drain (all its requests + notify).
+    Drain = 9,
+}
+
+const STAGES: usize = 10;
+const STAGE_NAMES: [&str; STAGES] =
+    ["ring", "decode", "eval", "frame_hit", "frame_miss", "response", "notify", "find", "request", "drain"];
+
+/// count / total / max of one stage.
+struct StageStat {
+    count: AtomicU64,
+    total_ns: AtomicU64,
+    max_ns: AtomicU64,
+}
+
+/// The per-stage profile of the event path. Written under the monitor lock only (one writer
+/// at a time, so plain load/store, no locked read-modify-write), read by sysfs without it.
+pub(crate) struct StageProfile {
+    stages: [StageStat; STAGES],
+    /// Translations asked of the translation cache by checks, and how many needed a walk.
+    translations: AtomicU64,
+    walks: AtomicU64,
+    /// Cost of one clock reading (`sg_now_ns`), measured at attach.
+    clock_ns: AtomicU64,
+}
+
+impl StageProfile {
+    const fn new() -> Self {
+        #[allow(clippy::declare_interior_mutable_const)]
+        const Z: StageStat =
+            StageStat { count: AtomicU64::new(0), total_ns: AtomicU64::new(0), max_ns: AtomicU64::new(0) };
+        Self { stages: [Z; STAGES], translations: AtomicU64::new(0), walks: AtomicU64::new(0), clock_ns: AtomicU64::new(0) }
+    }
+
+    /// Adds one occurrence of `s` that took `ns`. Caller holds the monitor lock.
+    pub(crate) fn add(&self, s: Stage, ns: u64) {
+        let Some(st) = self.stages.get(s as usize) else { return };
+        bump(&st.count, 1);
+        bump(&st.total_ns, ns);
+        if ns > st.max_ns.load(Ordering::Relaxed) {
+            st.max_ns.store(ns, Ordering::Relaxed);
+        }
+    }
+
+    /// Adds one check's translation-cache lookups and walks. Caller holds the monitor lock.
+    pub(crate) fn add_translations(&self, lookups: u64, walks: u64) {
+        bump(&self.translations, lookups);
+        bump(&self.walks, walks);
+    }
+
+    /// Measures what one clock reading costs (mean of 64 back-to-back readings).
+    pub(crate) fn calibrate(&self) {
+        let t0 = crate::xen::now_ns();
+        let mut last = t0;
+        for _ in 0..64 {
+            last = crate::xen::now_ns();
+        }
+        self.clock_ns.store(last.wrapping_sub(t0) / 64, Ordering::Relaxed);
+    }
+
+    /// Writes the profile as text: one line per stage, then the translation counts.
+    pub(crate) fn write(&self, w: &mut impl core::fmt::Write) -> core::fmt::Result {
+        writeln!(w, "clock_ns={} (one ktime reading; two per timed stage)", self.clock_ns.load(Ordering::Relaxed))?;
+        for (st, name) in self.stages.iter().zip(STAGE_NAMES) {
+            let n = st.count.load(Ordering::Relaxed);
+            let total = st.total_ns.load(Ordering::Relaxed);
+            writeln!(
+                w,
+                "{name} count={n} mean_ns={} max_ns={} total_ns={total}",
+                total.checked_div(n).unwrap_or(0),
+                st.max_ns.load(Ordering::Relaxed)
+            )?;
+        }
+        writeln!(
+            w,
+            "translations={} walks={}",
+            self.translations.load(Ordering::Relaxed),
+            self.walks.load(Ordering::Relaxed)
+        )
+    }
+}
+
+/// `a += v`, wrapping, for a cell with a single writer (the monitor lock's holder).
+fn bump(a: &AtomicU64, v: u64) {
+    a.store(a.load(Ordering::Relaxed).wrapping_add(v), Ordering::Relaxed);
+}
+
+/// The event path's stage profile (fresh on every load).
+pub(crate) static PROFILE: StageProfile = StageProfile::new();
+
+/// Times consecutive stages with one clock reading per boundary, leaving out the time the
+/// frame reads inside a stage took (they are recorded as their own stages).
+pub(crate) struct Stopwatch {
+    start: u64,
+    last: u64,
+    /// `ForeignFrames::read_ns` at the last lap.
+    last_read_ns: u64,
+}
+
+impl Stopwatch {
+    /// Starts now; `read_ns` is the foreign frames' current `read_ns`.
+    pub(crate) fn start(read_ns: u64) -> Self {
+        let now = crate::xen::now_ns();
+        Self { start: now, last: now, last_read_ns: read_ns }
+    }
+
+    /// Records the time since the previous lap (or the start) as `s`, less the frame reads
+    /// in it (`read_ns`: the foreign frames' `read_ns` now). Returns the lap's whole time.
+    pub(crate) fn lap(&mut self, s: Stage, read_ns: u64) -> u64 {
+        let now = crate::xen::now_ns();
+        let d = now.wrapping_sub(self.last);
+        let inner = read_ns.wrapping_sub(self.last_read_ns);
+        PROFILE.add(s, d.saturating_sub(inner));
+        self.last = now;
+        self.last_read_ns = read_ns;
+        d
+    }
+
+    /// Time from the start to the last lap.
+    pub(crate) fn total(&self) -> u64 {
+        self.last.wrapping_sub(self.start)
+    }
+}

@@ -42,7 +42,7 @@ use semguard_core::xen_abi::{
 
 use crate::alerts::AlertRing;
 use crate::config::{Config, FailMode, Mode};
-use crate::counters::{Counter, COUNTERS};
+use crate::counters::{Counter, Stage, Stopwatch, COUNTERS, PROFILE};
 use crate::filter::{comm_of_path, exec_path_arg, is_exit_group, tracking_bitmap, waiting_bitmap, BITMAP_BYTES};
 use crate::fmap::{ForeignFrames, SLOTS};
 use crate::policy::{LoadedPolicy, Summary};
@@ -255,23 +255,27 @@ impl Shared {
         }
         let rp = xen::ring_req_prod();
         let mut answered = 0usize;
+        let drain_t0 = xen::now_ns();
+        let mut sw = Stopwatch::start(self.frames.read_ns);
         while answered < RING_SLOTS {
             let Some(m) = self.monitor.as_mut() else { break };
             if m.req_cons == rp {
                 break;
             }
+            sw = Stopwatch::start(self.frames.read_ns);
             let mut buf = [0u8; VM_EVENT_SIZE];
             xen::ring_get(m.req_cons, &mut buf);
             m.req_cons = m.req_cons.wrapping_add(1);
-            let t0 = xen::now_ns();
-            let rsp = self.handle(&buf);
-            COUNTERS.record_event(xen::now_ns().wrapping_sub(t0));
+            let rsp = self.handle(&buf, &mut sw);
             let Some(m) = self.monitor.as_mut() else { break };
             let mut out = [0u8; VM_EVENT_SIZE];
             if rsp.to_bytes(&mut out).is_ok() {
                 xen::ring_put(m.rsp_prod_pvt, &out);
                 m.rsp_prod_pvt = m.rsp_prod_pvt.wrapping_add(1);
             }
+            sw.lap(Stage::Response, self.frames.read_ns);
+            PROFILE.add(Stage::Request, sw.total());
+            COUNTERS.record_event(sw.total());
             answered += 1;
         }
         if answered > 0 {
@@ -279,15 +283,19 @@ impl Shared {
                 xen::ring_push_responses(m.rsp_prod_pvt);
                 xen::notify();
             }
+            sw.lap(Stage::Notify, self.frames.read_ns);
+            PROFILE.add(Stage::Drain, xen::now_ns().wrapping_sub(drain_t0));
         }
     }
 
     /// One request → its response.
-    fn handle(&mut self, buf: &[u8; VM_EVENT_SIZE]) -> VmEventSt {
+    fn handle(&mut self, buf: &[u8; VM_EVENT_SIZE], sw: &mut Stopwatch) -> VmEventSt {
         COUNTERS.inc(Counter::Events);
         // 400 bytes always decode; the fields are validated next.
         let req = VmEventSt::from_bytes(buf).unwrap_or_default();
-        let ev = match req.syscall_event() {
+        let ev = req.syscall_event();
+        sw.lap(Stage::Ring, self.frames.read_ns);
+        let ev = match ev {
             Ok(ev) if ev.vcpu_id < MAX_VCPUS => ev,
             other => {
                 COUNTERS.inc(Counter::BadRequests);
@@ -301,7 +309,7 @@ impl Shared {
         let Some(m) = self.monitor.as_mut() else { return allow() };
         let cr3 = ev.regs.cr3 & !0xfff;
         match m.phase {
-            Phase::Tracking { pgd, .. } if pgd == cr3 => self.check(&req, &ev),
+            Phase::Tracking { pgd, .. } if pgd == cr3 => self.check(&req, &ev, sw),
             Phase::Tracking { .. } => {
                 // Reported under a filter that was just replaced.
                 COUNTERS.inc(Counter::Other);
@@ -311,7 +319,9 @@ impl Shared {
                 COUNTERS.inc(Counter::Other);
                 let d = syscall::decode(ev.entry, &ev.regs);
                 if let Some(arg) = exec_path_arg(d.abi(), d.nr()) {
-                    if self.exec_may_start_p(&ev, d.reg_arg(arg)) {
+                    let may = self.exec_may_start_p(&ev, d.reg_arg(arg));
+                    sw.lap(Stage::Find, self.frames.read_ns);
+                    if may {
                         if let Some(m) = self.monitor.as_mut() {
                             m.enter(Phase::Switching { from_p: None, events: 0 });
                         }
@@ -324,11 +334,13 @@ impl Shared {
                     if old == cr3 {
                         // P's exec failed (it goes on in its old address space): keep tracking it.
                         m.enter(Phase::Tracking { pgd: cr3, pid });
-                        return self.check(&req, &ev);
+                        return self.check(&req, &ev, sw);
                     }
                 }
                 let old_pgd = from_p.map(|(old, _)| old);
-                match self.find_p(ev.regs.cr3) {
+                let found = self.find_p(ev.regs.cr3);
+                sw.lap(Stage::Find, self.frames.read_ns);
+                match found {
                     // P still in its old address space: its exec is under way.
                     Ok(Some(p)) if Some(p.pgd.base()) == old_pgd => {}
                     Ok(Some(p)) => {
@@ -345,7 +357,7 @@ impl Shared {
                         }
                         if pgd == cr3 {
                             // P's first call of its new program.
-                            return self.check(&req, &ev);
+                            return self.check(&req, &ev, sw);
                         }
                     }
                     Ok(None) if from_p.is_some() => {
@@ -377,7 +389,7 @@ impl Shared {
     }
 
     /// Checks one of P's calls and builds the response (the kill in enforce mode).
-    fn check(&mut self, req: &VmEventSt, ev: &SyscallEvent) -> VmEventSt {
+    fn check(&mut self, req: &VmEventSt, ev: &SyscallEvent, sw: &mut Stopwatch) -> VmEventSt {
         let allow = || build_response(req, None).unwrap_or(VmEventSt { flags: VM_EVENT_FLAG_VCPU_PAUSED, ..*req });
         let Some(m) = self.monitor.as_mut() else { return allow() };
         let Some(policy) = m.policy.policy() else {
@@ -393,13 +405,15 @@ impl Shared {
                 _ => allow(),
             };
         };
-        let t0 = xen::now_ns();
         let root = m.paging.root_from_cr3::<Machine>(ev.regs.cr3);
         // Translations are only reused within this event.
         self.tcache.new_epoch();
+        let before = self.tcache.stats();
         let mut mem = GuestMemory::new(&mut self.frames, &mut self.tcache, root, m.paging);
         let decoded = syscall::decode(ev.entry, &ev.regs);
-        let (sc, verdict, undecodable) = match decoded.complete(&mut mem) {
+        let completed = decoded.complete(&mut mem);
+        let decode_ns = sw.lap(Stage::Decode, mem.reader_mut().read_ns);
+        let (sc, verdict, undecodable) = match completed {
             Ok(sc) => {
                 let v = Checker::new(policy).check(&mut m.pstate, &sc, &ev.regs, &mut mem);
                 (sc, v, None)
@@ -410,7 +424,13 @@ impl Shared {
                 (sc, Verdict::Allow, Some(va.0))
             }
         };
-        COUNTERS.record_check(xen::now_ns().wrapping_sub(t0));
+        let eval_ns = sw.lap(Stage::Eval, mem.reader_mut().read_ns);
+        COUNTERS.record_check(decode_ns.wrapping_add(eval_ns));
+        let after = self.tcache.stats();
+        PROFILE.add_translations(
+            (after.hits.wrapping_add(after.misses)).wrapping_sub(before.hits.wrapping_add(before.misses)),
+            after.misses.wrapping_sub(before.misses),
+        );
 
         let unverifiable = undecodable.is_some() || matches!(verdict, Verdict::Unverifiable { .. });
         if verdict.is_allow() && undecodable.is_none() {
@@ -508,6 +528,7 @@ pub(crate) fn attach(config: Config, policy: LoadedPolicy, profile: Profile) -> 
     let paging = PagingConfig::new(PagingMode::Level4, bits).map_err(|_| fail("paging configuration", EINVAL))?;
     let pstate = policy.policy().map(|p| Checker::new(p).new_process()).ok_or(fail("policy", EINVAL))?;
     xen::fmap_init(SLOTS as u32).map_err(|e| fail("allocating the foreign-mapping pool", e))?;
+    PROFILE.calibrate();
     with_shared(|s| {
         s.frames.set_ready(domid);
         s.alerts = AlertRing::new();
@@ -785,6 +806,19 @@ impl Write for BufWriter<'_> {
         }
         Ok(())
     }
+}
+
+/// sysfs `counters/profile`: the event path's time per stage (counters.rs `StageProfile`).
+#[no_mangle]
+pub(crate) extern "C" fn semguard_profile_show(buf: *mut u8, len: usize) -> usize {
+    if buf.is_null() {
+        return 0;
+    }
+    // SAFETY: sysfs's buffer of `len` bytes, ours for the call.
+    let out = unsafe { core::slice::from_raw_parts_mut(buf, len) };
+    let mut w = BufWriter { buf: out, len: 0 };
+    let _ = PROFILE.write(&mut w);
+    w.len
 }
 
 /// sysfs `counters/state`: one line about the monitor.

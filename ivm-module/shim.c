@@ -134,6 +134,13 @@ static ssize_t state_show(struct module_attribute *mattr, struct module_kobject 
 }
 static struct module_attribute state_attr = __ATTR(state, 0444, state_show, NULL);
 
+static ssize_t profile_show(struct module_attribute *mattr, struct module_kobject *mk, char *buf)
+{
+	/* A few lines, well under PAGE_SIZE; Rust truncates to fit. */
+	return semguard_profile_show(buf, PAGE_SIZE);
+}
+static struct module_attribute profile_attr = __ATTR(profile, 0444, profile_show, NULL);
+
 static struct attribute *counter_attrs[] = {
 	&counter_events.mattr.attr,
 	&counter_allowed.mattr.attr,
@@ -151,6 +158,7 @@ static struct attribute *counter_attrs[] = {
 	&counter_event_mean_ns.mattr.attr,
 	&counter_event_max_ns.mattr.attr,
 	&state_attr.attr,
+	&profile_attr.attr,
 	NULL,
 };
 

@@ -57,6 +57,8 @@ void semguard_shim_sysfs_remove(void);
 
 /* Defined in Rust: a line describing the monitor's state for /sys/module/semguard/counters/state. */
 size_t semguard_state_show(char *buf, size_t len);
+/* Defined in Rust: the event path's per-stage profile, /sys/module/semguard/counters/profile. */
+size_t semguard_profile_show(char *buf, size_t len);
 
 /* The control device /dev/semguard (shim.c); Rust answers its reads and writes. */
 int semguard_shim_dev_register(void);
