@@ -156,13 +156,14 @@ pub(crate) enum Stage {
     /// `Checker::check`: translation-cache lookups, page-table walk logic, invariant
     /// evaluation, trace automaton — without the frame reads.
     Eval = 2,
-    /// Frame reads whose frame was already mapped (slot lookup + copy).
+    /// Frame reads whose frame was already mapped (slot lookup + copy): counted only, their
+    /// time is part of the stage they happen in.
     FrameHit = 3,
     /// Frame reads that had to map the frame (`update_va_mapping_otherdomain` + TLB flush + copy).
     FrameMiss = 4,
     /// The verdict's consequences (alert, kill edit, phase change) and writing the response.
     Response = 5,
-    /// Publishing the responses and notifying Xen (once per drain).
+    /// Publishing the responses and notifying Xen (once per pass over the ring).
     Notify = 6,
     /// In the IRQ handler, while not tracking: reading an exec's path (waiting) or finding P
     /// in the task list (switching), without frame reads.
@@ -171,17 +172,61 @@ pub(crate) enum Stage {
     Request = 8,
     /// One run of the IRQ handler's drain (all its requests + notify).
     Drain = 9,
+    /// From the end of one drain to the start of the next: the guest running until its next
+    /// reported call, Xen's trap and request, the event channel and dom0's IRQ entry. Only
+    /// drains less than a second apart count (the rest are pauses of P, not event latency).
+    Idle = 10,
 }
 
-const STAGES: usize = 10;
+const STAGES: usize = 11;
 const STAGE_NAMES: [&str; STAGES] =
-    ["ring", "decode", "eval", "frame_hit", "frame_miss", "response", "notify", "find", "request", "drain"];
+    ["ring", "decode", "eval", "frame_hit", "frame_miss", "response", "notify", "find", "request", "drain", "idle"];
 
-/// count / total / max of one stage.
+/// Histogram buckets: 4 per power of two (≤ 19 % wide), enough for any u64.
+const BUCKETS: usize = 252;
+
+/// The bucket of `ns`: exact below 4, else 4 sub-buckets per octave.
+fn bucket(ns: u64) -> usize {
+    if ns < 4 {
+        return ns as usize;
+    }
+    let e = 63 - ns.leading_zeros() as usize; // 2..=63
+    let m = ((ns >> (e - 2)) & 3) as usize;
+    4 + (e - 2) * 4 + m
+}
+
+/// The smallest value in bucket `b` (inverse of [`bucket`]).
+fn bucket_floor(b: usize) -> u64 {
+    if b < 4 {
+        return b as u64;
+    }
+    let e = (b - 4) / 4 + 2;
+    let m = ((b - 4) % 4) as u64;
+    (4 + m) << (e - 2)
+}
+
+/// count / total / min / max and a histogram (for the median) of one stage.
 struct StageStat {
     count: AtomicU64,
     total_ns: AtomicU64,
+    min_ns: AtomicU64,
     max_ns: AtomicU64,
+    hist: [AtomicU64; BUCKETS],
+}
+
+impl StageStat {
+    /// Lower bound of the bucket holding the median (within 19 % of it).
+    fn median_ns(&self) -> u64 {
+        let n = self.count.load(Ordering::Relaxed);
+        let mut seen = 0u64;
+        for (b, c) in self.hist.iter().enumerate() {
+            seen = seen.saturating_add(c.load(Ordering::Relaxed));
+            if seen.saturating_mul(2) >= n && seen > 0 {
+                return bucket_floor(b);
+            }
+        }
+        0
+    }
 }
 
 /// The per-stage profile of the event path. Written under the monitor lock only (one writer
@@ -191,6 +236,8 @@ pub(crate) struct StageProfile {
     /// Translations asked of the translation cache by checks, and how many needed a walk.
     translations: AtomicU64,
     walks: AtomicU64,
+    /// Requests answered in the same IRQ after a notification (they came during it).
+    late: AtomicU64,
     /// Cost of one clock reading (`sg_now_ns`), measured at attach.
     clock_ns: AtomicU64,
 }
@@ -198,9 +245,16 @@ pub(crate) struct StageProfile {
 impl StageProfile {
     const fn new() -> Self {
         #[allow(clippy::declare_interior_mutable_const)]
-        const Z: StageStat =
-            StageStat { count: AtomicU64::new(0), total_ns: AtomicU64::new(0), max_ns: AtomicU64::new(0) };
-        Self { stages: [Z; STAGES], translations: AtomicU64::new(0), walks: AtomicU64::new(0), clock_ns: AtomicU64::new(0) }
+        const ZERO: AtomicU64 = AtomicU64::new(0);
+        #[allow(clippy::declare_interior_mutable_const)]
+        const Z: StageStat = StageStat {
+            count: ZERO,
+            total_ns: ZERO,
+            min_ns: AtomicU64::new(u64::MAX),
+            max_ns: ZERO,
+            hist: [ZERO; BUCKETS],
+        };
+        Self { stages: [Z; STAGES], translations: AtomicU64::new(0), walks: AtomicU64::new(0), late: ZERO, clock_ns: AtomicU64::new(0) }
     }
 
     /// Adds one occurrence of `s` that took `ns`. Caller holds the monitor lock.
@@ -211,6 +265,26 @@ impl StageProfile {
         if ns > st.max_ns.load(Ordering::Relaxed) {
             st.max_ns.store(ns, Ordering::Relaxed);
         }
+        if ns < st.min_ns.load(Ordering::Relaxed) {
+            st.min_ns.store(ns, Ordering::Relaxed);
+        }
+        if let Some(h) = st.hist.get(bucket(ns)) {
+            bump(h, 1);
+        }
+    }
+
+    /// Counts one occurrence of `s` without a time (frame hits: timing them would cost more
+    /// than they do). Caller holds the monitor lock.
+    pub(crate) fn count(&self, s: Stage) {
+        if let Some(st) = self.stages.get(s as usize) {
+            bump(&st.count, 1);
+        }
+    }
+
+    /// Counts `n` requests answered after a notification in the same IRQ. Caller holds the
+    /// monitor lock.
+    pub(crate) fn add_late(&self, n: u64) {
+        bump(&self.late, n);
     }
 
     /// Adds one check's translation-cache lookups and walks. Caller holds the monitor lock.
@@ -231,22 +305,30 @@ impl StageProfile {
 
     /// Writes the profile as text: one line per stage, then the translation counts.
     pub(crate) fn write(&self, w: &mut impl core::fmt::Write) -> core::fmt::Result {
-        writeln!(w, "clock_ns={} (one ktime reading; two per timed stage)", self.clock_ns.load(Ordering::Relaxed))?;
+        writeln!(w, "clock_ns={} (one ktime reading; one per stage boundary)", self.clock_ns.load(Ordering::Relaxed))?;
+        writeln!(w, "median_ns: lower bound of the histogram bucket (4 per power of two) holding the median")?;
         for (st, name) in self.stages.iter().zip(STAGE_NAMES) {
             let n = st.count.load(Ordering::Relaxed);
+            if name == "frame_hit" {
+                writeln!(w, "{name} count={n} (not timed: inside decode/eval/find)")?;
+                continue;
+            }
             let total = st.total_ns.load(Ordering::Relaxed);
+            let min = if n == 0 { 0 } else { st.min_ns.load(Ordering::Relaxed) };
             writeln!(
                 w,
-                "{name} count={n} mean_ns={} max_ns={} total_ns={total}",
+                "{name} count={n} min_ns={min} median_ns={} mean_ns={} max_ns={} total_ns={total}",
+                st.median_ns(),
                 total.checked_div(n).unwrap_or(0),
                 st.max_ns.load(Ordering::Relaxed)
             )?;
         }
         writeln!(
             w,
-            "translations={} walks={}",
+            "translations={} walks={} answered_after_notify={}",
             self.translations.load(Ordering::Relaxed),
-            self.walks.load(Ordering::Relaxed)
+            self.walks.load(Ordering::Relaxed),
+            self.late.load(Ordering::Relaxed)
         )
     }
 }
@@ -285,6 +367,11 @@ impl Stopwatch {
         self.last = now;
         self.last_read_ns = read_ns;
         d
+    }
+
+    /// When the last lap ended.
+    pub(crate) fn last(&self) -> u64 {
+        self.last
     }
 
     /// Time from the start to the last lap.

@@ -8,6 +8,21 @@
 //! address is translated again through the guest's current page tables, and a mapping only
 //! says "this slot shows frame M" — the bytes are read fresh each time. While a frame is mapped
 //! Xen holds a reference to it, so it cannot become another domain's memory.
+//!
+//! # TLB flushes
+//!
+//! Reusing a slot for another frame must not leave a stale translation of the slot's address
+//! on any CPU that could read through it later. Each slot remembers which dom0 CPUs may hold
+//! its translation: the CPUs that read through it since the last flush on every CPU (all of
+//! them, at first: the ballooned page's history is not known). A remap from the only such CPU
+//! (or when there is none) flushes only that CPU (`UVMF_LOCAL`); otherwise every dom0 vCPU
+//! (`UVMF_ALL`, an IPI in Xen). A CPU that never read through the slot since the last full
+//! flush cannot hold a translation, and one that reads later walks the new PTE — the same
+//! assumption Linux makes for its per-CPU `kmap_local` slots. All of it runs under the monitor
+//! lock with interrupts off, so the current CPU does not change during a read or a remap. The
+//! event-channel IRQ stays on one CPU (CPU 0, IRQF_NOBALANCING), so the event path's remaps are
+//! local; the poll and attach, which may run elsewhere, make the slots they touch need a full
+//! flush again.
 
 use semguard_core::addr::{Frame, Machine, PAGE_SIZE};
 use semguard_core::mem::{FrameError, FrameReader};
@@ -23,6 +38,20 @@ pub(crate) const SLOTS: usize = 64;
 struct Slot {
     /// The frame mapped here, if any.
     mfn: Option<u64>,
+    /// dom0 CPUs that may hold this slot's translation (bit n: CPU n; CPUs ≥ 64 set every bit).
+    cpus: u64,
+}
+
+/// A slot whose history is unknown: every CPU may hold a translation.
+const FRESH: Slot = Slot { mfn: None, cpus: u64::MAX };
+
+/// The bit of CPU `cpu` in [`Slot::cpus`] (every bit for CPUs the mask cannot name).
+fn cpu_bit(cpu: u32) -> u64 {
+    if cpu < 64 {
+        1u64 << cpu
+    } else {
+        u64::MAX
+    }
 }
 
 /// The pool's bookkeeping (the pages themselves are xen.c's).
@@ -37,6 +66,8 @@ pub(crate) struct ForeignFrames {
     pub(crate) maps: u64,
     /// Failed mappings (frames that are not the guest's).
     pub(crate) map_errors: u64,
+    /// Remaps that flushed every dom0 vCPU (the rest flushed only the current CPU).
+    pub(crate) global_flushes: u64,
     /// Time spent in frame reads (hits and misses), ns, so that the stages around them can
     /// leave it out.
     pub(crate) read_ns: u64,
@@ -45,14 +76,22 @@ pub(crate) struct ForeignFrames {
 impl ForeignFrames {
     /// An empty pool (not allocated yet).
     pub(crate) const fn new() -> Self {
-        Self { domid: 0, slots: [Slot { mfn: None }; SLOTS], hand: 0, ready: false, maps: 0, map_errors: 0, read_ns: 0 }
+        Self {
+            domid: 0, slots: [FRESH; SLOTS],
+            hand: 0,
+            ready: false,
+            maps: 0,
+            map_errors: 0,
+            global_flushes: 0,
+            read_ns: 0,
+        }
     }
 
     /// Marks the pool allocated for `domid` (after `xen::fmap_init` succeeded).
     pub(crate) fn set_ready(&mut self, domid: u16) {
         self.domid = domid;
         self.ready = true;
-        self.slots = [Slot { mfn: None }; SLOTS];
+        self.slots = [FRESH; SLOTS];
         self.hand = 0;
     }
 
@@ -63,27 +102,44 @@ impl ForeignFrames {
             if s.mfn.take().is_some() && xen::fmap_unmap(i as u32).is_err() {
                 failed += 1;
             }
+            s.cpus = u64::MAX;
         }
         self.ready = false;
         failed
     }
 
-    /// The slot showing `mfn`, mapping it into the next slot if none does.
-    fn slot_for(&mut self, mfn: u64) -> Result<usize, FrameError> {
+    /// The slot already showing `mfn`, if any (noting that this CPU reads through it now;
+    /// the lock keeps the reader on this CPU).
+    fn cached(&mut self, mfn: u64) -> Option<usize> {
+        if !self.ready {
+            return None;
+        }
+        let i = self.slots.iter().position(|s| s.mfn == Some(mfn))?;
+        let s = self.slots.get_mut(i)?;
+        s.cpus |= cpu_bit(xen::this_cpu());
+        Some(i)
+    }
+
+    /// Maps `mfn` into the next slot (round robin).
+    fn map(&mut self, mfn: u64) -> Result<usize, FrameError> {
         if !self.ready {
             return Err(FrameError::NotMapped { frame: mfn });
         }
-        if let Some(i) = self.slots.iter().position(|s| s.mfn == Some(mfn)) {
-            return Ok(i);
-        }
         let i = self.hand % SLOTS;
         self.hand = (i + 1) % SLOTS;
+        let me = cpu_bit(xen::this_cpu());
+        let all = self.slots.get(i).map_or(true, |s| s.cpus & !me != 0);
         // Replacing a present mapping is one hypercall; on failure the slot shows nothing.
         self.maps = self.maps.wrapping_add(1);
-        match xen::fmap_map(i as u32, mfn, self.domid) {
+        if all {
+            self.global_flushes = self.global_flushes.wrapping_add(1);
+        }
+        match xen::fmap_map(i as u32, mfn, self.domid, all) {
             Ok(()) => {
                 if let Some(s) = self.slots.get_mut(i) {
                     s.mfn = Some(mfn);
+                    // Flushed where needed: only this CPU, which reads next, may cache it now.
+                    s.cpus = me;
                 }
                 Ok(i)
             }
@@ -91,8 +147,10 @@ impl ForeignFrames {
                 self.map_errors = self.map_errors.wrapping_add(1);
                 if let Some(s) = self.slots.get_mut(i) {
                     if s.mfn.take().is_some() {
-                        // The old mapping may still be there: remove it so the slot is clean.
+                        // The old mapping may still be there: remove it so the slot is clean
+                        // (flushed everywhere).
                         let _ = xen::fmap_unmap(i as u32);
+                        s.cpus = 0;
                     }
                 }
                 Err(FrameError::NotMapped { frame: mfn })
@@ -107,15 +165,21 @@ impl FrameReader<Machine> for ForeignFrames {
         if end > PAGE_SIZE as usize {
             return Err(FrameError::OutOfBounds);
         }
+        if let Some(slot) = self.cached(frame.raw()) {
+            // Not timed (two clock readings would cost more than the read): a hit's time
+            // stays in the stage it happens in.
+            PROFILE.count(Stage::FrameHit);
+            xen::fmap_read(slot as u32, offset, buf);
+            return Ok(());
+        }
         let t0 = xen::now_ns();
-        let maps = self.maps;
-        let slot = self.slot_for(frame.raw());
+        let slot = self.map(frame.raw());
         if let Ok(slot) = slot {
             xen::fmap_read(slot as u32, offset, buf);
         }
         let d = xen::now_ns().wrapping_sub(t0);
         self.read_ns = self.read_ns.wrapping_add(d);
-        PROFILE.add(if self.maps == maps { Stage::FrameHit } else { Stage::FrameMiss }, d);
+        PROFILE.add(Stage::FrameMiss, d);
         slot.map(|_| ())
     }
 }

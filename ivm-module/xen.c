@@ -184,7 +184,12 @@ int sg_evtchn_bind(u16 domid, u32 remote_port)
 	err = HYPERVISOR_event_channel_op(EVTCHNOP_bind_interdomain, &bind);
 	if (err)
 		return err;
-	irq = bind_evtchn_to_irqhandler_lateeoi(bind.local_port, sg_irq_handler, 0, "semguard", NULL);
+	/*
+	 * Linux binds a new event channel to CPU 0; IRQF_NOBALANCING keeps it there (irqbalance
+	 * cannot move it), so the event path's remaps need only a local flush (fmap.rs).
+	 */
+	irq = bind_evtchn_to_irqhandler_lateeoi(bind.local_port, sg_irq_handler, IRQF_NOBALANCING,
+						"semguard", NULL);
 	if (irq < 0) {
 		close.port = bind.local_port;
 		HYPERVISOR_event_channel_op(EVTCHNOP_close, &close);
@@ -212,8 +217,8 @@ void sg_notify(void)
  * --- foreign mappings: guest frames read-only at kernel addresses ---
  * A pool of ballooned pages (xen_alloc_unpopulated_pages; their direct-map PTE is empty and
  * their pfn has no machine frame). A slot maps one guest frame by MFN (PV page tables hold
- * MFNs) with update_va_mapping_otherdomain, flushed on every dom0 vCPU so no CPU keeps a
- * stale translation when a slot is reused. Read-only, so Xen takes no type reference: the
+ * MFNs) with update_va_mapping_otherdomain; the old translation is flushed on every dom0 vCPU
+ * or, when the Rust side knows no other CPU may hold it, on this CPU only. Read-only, so Xen takes no type reference: the
  * guest's page-table pages can be mapped too.
  */
 static struct page **fmap_pages;
@@ -238,7 +243,9 @@ int sg_fmap_init(unsigned int n)
 	return 0;
 }
 
-int sg_fmap_map(unsigned int slot, u64 mfn, u16 domid)
+/* all_cpus: flush the slot's old translation on every dom0 vCPU, else on this CPU only
+ * (the Rust side tracks which CPUs may hold it: fmap.rs). */
+int sg_fmap_map(unsigned int slot, u64 mfn, u16 domid, bool all_cpus)
 {
 	unsigned long va;
 	pte_t pte;
@@ -247,8 +254,14 @@ int sg_fmap_map(unsigned int slot, u64 mfn, u16 domid)
 		return -EINVAL;
 	va = (unsigned long)page_address(fmap_pages[slot]);
 	pte = mfn_pte(mfn, PAGE_KERNEL_RO);
-	return _hypercall4(int, update_va_mapping_otherdomain, va, pte.pte, UVMF_INVLPG | UVMF_ALL,
-			   domid);
+	return _hypercall4(int, update_va_mapping_otherdomain, va, pte.pte,
+			   UVMF_INVLPG | (all_cpus ? UVMF_ALL : UVMF_LOCAL), domid);
+}
+
+/* Called with interrupts off (under sg_lock), so the CPU cannot change under the caller. */
+unsigned int sg_this_cpu(void)
+{
+	return raw_smp_processor_id();
 }
 
 int sg_fmap_unmap(unsigned int slot)

@@ -34,7 +34,8 @@ extern "C" {
     fn sg_evtchn_unbind();
     fn sg_notify();
     fn sg_fmap_init(n: c_uint) -> c_int;
-    fn sg_fmap_map(slot: c_uint, mfn: u64, domid: u16) -> c_int;
+    fn sg_fmap_map(slot: c_uint, mfn: u64, domid: u16, all_cpus: bool) -> c_int;
+    fn sg_this_cpu() -> c_uint;
     fn sg_fmap_unmap(slot: c_uint) -> c_int;
     fn sg_fmap_read(slot: c_uint, off: usize, buf: *mut u8, len: usize);
     fn sg_fmap_fini();
@@ -202,10 +203,19 @@ pub(crate) fn fmap_init(n: u32) -> Result {
     errno(unsafe { sg_fmap_init(n) })
 }
 
-/// Maps guest frame `mfn` of `domid` read-only at slot `slot`.
-pub(crate) fn fmap_map(slot: u32, mfn: u64, domid: u16) -> Result {
+/// Maps guest frame `mfn` of `domid` read-only at slot `slot`, flushing the slot's old
+/// translation on every dom0 vCPU (`all_cpus`) or only on this CPU (see fmap.rs: only when no
+/// other CPU may hold it).
+pub(crate) fn fmap_map(slot: u32, mfn: u64, domid: u16, all_cpus: bool) -> Result {
     // SAFETY: the callee checks `slot`; Xen checks that the frame is the guest's.
-    errno(unsafe { sg_fmap_map(slot, mfn, domid) })
+    errno(unsafe { sg_fmap_map(slot, mfn, domid, all_cpus) })
+}
+
+/// The CPU this runs on. Stable only while it cannot migrate: under the monitor lock
+/// (interrupts off), where fmap.rs calls it.
+pub(crate) fn this_cpu() -> u32 {
+    // SAFETY: reads the per-CPU CPU number; no preconditions.
+    unsafe { sg_this_cpu() }
 }
 
 /// Removes slot `slot`'s mapping.
