@@ -146,10 +146,9 @@ impl ForeignFrames {
             Err(_) => {
                 self.map_errors = self.map_errors.wrapping_add(1);
                 if let Some(s) = self.slots.get_mut(i) {
-                    if s.mfn.take().is_some() {
-                        // The old mapping may still be there: remove it so the slot is clean
-                        // (flushed everywhere).
-                        let _ = xen::fmap_unmap(i as u32);
+                    // The old mapping may still be there: remove it so the slot is clean
+                    // (flushed everywhere; if that fails too, keep assuming any CPU holds it).
+                    if s.mfn.take().is_some() && xen::fmap_unmap(i as u32).is_ok() {
                         s.cpus = 0;
                     }
                 }

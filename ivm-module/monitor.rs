@@ -260,10 +260,6 @@ impl Shared {
             return;
         }
         let drain_t0 = xen::now_ns();
-        let idle = drain_t0.wrapping_sub(self.last_drain_end);
-        if self.last_drain_end != 0 && idle < 1_000_000_000 {
-            PROFILE.add(Stage::Idle, idle);
-        }
         let mut sw = Stopwatch::start(self.frames.read_ns);
         let mut total = 0usize;
         // After a notification Xen resumes the vCPU, which may trap again before this handler
@@ -307,6 +303,12 @@ impl Shared {
             sw.lap(Stage::Notify, self.frames.read_ns);
         }
         if total > 0 {
+            // Only drains that answered something: an IRQ whose requests an earlier pass took
+            // is not the end of an idle period.
+            let idle = drain_t0.wrapping_sub(self.last_drain_end);
+            if self.last_drain_end != 0 && idle < 1_000_000_000 {
+                PROFILE.add(Stage::Idle, idle);
+            }
             PROFILE.add(Stage::Drain, sw.last().wrapping_sub(drain_t0));
             self.last_drain_end = sw.last();
         }
