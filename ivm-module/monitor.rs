@@ -32,7 +32,7 @@ use semguard_core::checker::{Checker, ProcessState};
 use semguard_core::eval::Verdict;
 use semguard_core::process::{find_first, FindError, ProcessInfo, Select};
 use semguard_core::profile::Profile;
-use semguard_core::syscall::{self, DecodeError, Syscall};
+use semguard_core::syscall::{self, DecodeError, Syscall, KILL_STATUS};
 use semguard_core::tcache::TranslationCache;
 use semguard_core::vmem::GuestMemory;
 use semguard_core::walker::{PagingConfig, PagingMode};
@@ -48,8 +48,6 @@ use crate::fmap::{ForeignFrames, SLOTS};
 use crate::policy::{LoadedPolicy, Summary};
 use crate::xen::{self, FAIL_OPEN, NR_FILTER};
 
-/// exit_group status of a process semguard kills (128 + SIGKILL, as a shell reports it).
-pub(crate) const KILL_STATUS: i32 = 137;
 /// Most tasks the finder visits (the list is guest data: bounded).
 const TASK_LIMIT: usize = 8192;
 /// Most vCPU ids accepted in a request (Xen's PV limit is far lower).

@@ -291,6 +291,12 @@ pub enum KillCondition {
     },
 }
 
+/// exit_group status of a process semguard kills: 128 + SIGKILL, as a shell reports it. The
+/// same status Xen's fail-closed teardown uses (`XEN_DOMCTL_MONITOR_SYSCALL_KILL_STATUS` in the
+/// patched domctl.h; sgmon's header test checks they agree), so a guest sees one status whoever
+/// killed P. Used by semguard.ko, the static tool's dry run and sgmon's default.
+pub const KILL_STATUS: i32 = 137;
+
 /// Rewrites the call trapped at `entry` into `exit_group(status)`, in place.
 ///
 /// - `Syscall64`: rax = 231, rdi = `status` sign-extended. This holds for x32 calls too:

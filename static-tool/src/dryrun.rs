@@ -39,8 +39,8 @@ use crate::sysargs::{self, ArgTy};
 const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
 /// `AUDIT_ARCH_I386`: an ia32 call (`int $0x80`, `sysenter`, compat `syscall`).
 const AUDIT_ARCH_I386: u32 = 0x4000_0003;
-/// Exit status of a P killed by the dry run (as if by SIGKILL, so it stands out).
-pub const KILL_STATUS: i32 = 137;
+/// Exit status of a P killed by the dry run: the module's (semguard-core's one definition).
+pub use semguard_core::syscall::KILL_STATUS;
 /// Longest path argument shown in a violation line.
 const SHOW_PATH: usize = 96;
 

@@ -297,6 +297,8 @@ mod tests {
             ("XEN_DOMCTL_MONITOR_SYSCALL_NR_BITS", NR_BITS as u64),
             ("XEN_DOMCTL_MONITOR_SYSCALL_NR_IA32", NR_IA32 as u64),
             ("DOMID_SELF", u64::from(DOMID_SELF)),
+            // Xen's fail-closed kill and semguard's kills report the same status.
+            ("XEN_DOMCTL_MONITOR_SYSCALL_KILL_STATUS", semguard_core::syscall::KILL_STATUS as u64),
         ] {
             chk(format!("(unsigned long long)({name}) == {v}ULL"));
         }
