@@ -180,6 +180,10 @@ impl FaultKind {
             Self::Decode => "decode",
         }
     }
+    /// Whether `fault_addr` means something for this fault (the guest address that failed).
+    pub const fn has_addr(self) -> bool {
+        matches!(self, Self::Memory | Self::StringTooLong | Self::Decode)
+    }
 }
 
 /// One alert.
@@ -562,7 +566,7 @@ impl fmt::Display for AlertRecord {
             AlertKind::Trace => write!(f, " state={}", self.trace_state)?,
             AlertKind::Unverifiable => {
                 write!(f, " fault={} at={}", self.fault.name(), self.at)?;
-                if matches!(self.fault, FaultKind::Memory | FaultKind::StringTooLong | FaultKind::Decode) {
+                if self.fault.has_addr() {
                     write!(f, " addr={:#x}", self.fault_addr)?;
                 }
             }

@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use std::io::Read;
 use std::path::Path;
 
-use semguard_core::alert::{decode_all, AlertKind, AlertRecord, FaultKind, NO_INVARIANT_ID, NO_INVARIANT_INDEX};
+use semguard_core::alert::{decode_all, AlertKind, AlertRecord, NO_INVARIANT_ID, NO_INVARIANT_INDEX};
 use semguard_core::policy::Policy;
 use semguard_core::syscall::Abi;
 
@@ -185,7 +185,7 @@ fn what(r: &AlertRecord) -> String {
         }
         AlertKind::Unverifiable => {
             let _ = write!(s, " ({}", r.fault.name());
-            if matches!(r.fault, FaultKind::Memory | FaultKind::StringTooLong | FaultKind::Decode) {
+            if r.fault.has_addr() {
                 let _ = write!(s, " at {:#x}", r.fault_addr);
             }
             s.push(')');
