@@ -159,10 +159,7 @@ impl Consumer {
                 // P stays paused in this call until the new filter is in Xen: nothing it does
                 // afterwards can be missed.
                 self.latching = None;
-                self.filter.pgd_match = ev.regs.cr3 & PGD_MASK_ONE;
-                self.filter.pgd_mask = PGD_MASK_ONE;
-                self.filter.bitmap = self.cfg.bitmap;
-                out.refilter = Some(self.filter.clone());
+                out.refilter = Some(self.narrow_to(ev.regs.cr3));
                 out.lines.push(format!(
                     "SGMON LATCH pgd={:#x} v={} seq={} entry={} nr={}",
                     self.filter.pgd_match,
@@ -184,10 +181,7 @@ impl Consumer {
                     // The caller is paused: the new filter is in place before anything after
                     // this call runs.
                     self.finder = None;
-                    self.filter.pgd_match = pgd & PGD_MASK_ONE;
-                    self.filter.pgd_mask = PGD_MASK_ONE;
-                    self.filter.bitmap = self.cfg.bitmap;
-                    out.refilter = Some(self.filter.clone());
+                    out.refilter = Some(self.narrow_to(pgd));
                     out.lines.push(format!(
                         "SGMON LATCH pgd={:#x} comm={} pid={tgid} v={} seq={} at_nr={} own={}",
                         self.filter.pgd_match,
@@ -330,6 +324,14 @@ impl Consumer {
             out.lines.push(format!("SGMON UNLATCH pgd={pgd:#x} reason=exit"));
         }
         out
+    }
+
+    /// The filter for P once found: its page-table base, the configured numbers.
+    fn narrow_to(&mut self, pgd: u64) -> Filter {
+        self.filter.pgd_match = pgd & PGD_MASK_ONE;
+        self.filter.pgd_mask = PGD_MASK_ONE;
+        self.filter.bitmap = self.cfg.bitmap;
+        self.filter.clone()
     }
 
     /// Does the number filter select this call (as Xen tests it: numbers >= 512 never are)?
