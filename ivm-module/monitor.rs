@@ -832,28 +832,35 @@ impl Write for BufWriter<'_> {
     }
 }
 
-/// sysfs `counters/profile`: the event path's time per stage (counters.rs `StageProfile`).
-#[no_mangle]
-pub(crate) extern "C" fn semguard_profile_show(buf: *mut u8, len: usize) -> usize {
+/// A sysfs `show`: `f` writes into sysfs's buffer (`buf`, `len` bytes), truncated; the
+/// number of bytes written.
+fn sysfs_show(buf: *mut u8, len: usize, f: impl FnOnce(&mut BufWriter<'_>)) -> usize {
     if buf.is_null() {
         return 0;
     }
-    // SAFETY: sysfs's buffer of `len` bytes, ours for the call.
+    // SAFETY: shim.c passes sysfs's buffer of `len` bytes, ours for the call.
     let out = unsafe { core::slice::from_raw_parts_mut(buf, len) };
     let mut w = BufWriter { buf: out, len: 0 };
-    let _ = PROFILE.write(&mut w);
+    f(&mut w);
     w.len
+}
+
+/// sysfs `counters/profile`: the event path's time per stage (counters.rs `StageProfile`).
+#[no_mangle]
+pub(crate) extern "C" fn semguard_profile_show(buf: *mut u8, len: usize) -> usize {
+    sysfs_show(buf, len, |w| {
+        let _ = PROFILE.write(w);
+    })
 }
 
 /// sysfs `counters/state`: one line about the monitor.
 #[no_mangle]
 pub(crate) extern "C" fn semguard_state_show(buf: *mut u8, len: usize) -> usize {
-    if buf.is_null() {
-        return 0;
-    }
-    // SAFETY: sysfs's buffer of `len` bytes, ours for the call.
-    let out = unsafe { core::slice::from_raw_parts_mut(buf, len) };
-    let mut w = BufWriter { buf: out, len: 0 };
+    sysfs_show(buf, len, |w| state_line(w))
+}
+
+/// The `counters/state` line.
+fn state_line(w: &mut BufWriter<'_>) {
     with_shared(|s| {
         let Some(m) = s.monitor.as_ref() else {
             let _ = w.write_str("detached\n");
@@ -880,5 +887,4 @@ pub(crate) extern "C" fn semguard_state_show(buf: *mut u8, len: usize) -> usize 
         }
         let _ = w.write_str("\n");
     });
-    w.len
 }
