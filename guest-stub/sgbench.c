@@ -4,13 +4,19 @@
  *
  *   SGBENCH rep=<r> op=<name> iters=<N> ns=<total> ns_per_call=<total/N>
  *
- *   sgbench [-r REPS] [-g] ITERS [OP...]   OP: getppid read1 openclose write4k (default: all)
- *   sgbench -i                             idle: marker call, then sleep until killed
+ *   sgbench [-r REPS] [-g] [-s N] ITERS [OP...]   OP: getppid read1 openclose write4k (default: all)
+ *   sgbench -i                                    idle: marker call, then sleep until killed
  *
  * -g: before timing, wait for a line on the FIFO bench.go_path (the scenario writes it once the
  * monitor is attached), then make the marker call sched_yield(0x5347) by which a consumer that
  * latches on it (sgmon --latch 24:0x5347) learns P's page-table base. Everything is repeated
  * REPS times in the same process, so one attachment covers every repetition.
+ *
+ * -s N: before timing, confine itself with a seccomp-bpf filter the way a user who protects a
+ * program from inside the guest would: an architecture check, then N compares of the system-call
+ * number (an allow list; every call it makes is in it, at the end, after N - k numbers it does not
+ * use), anything else kills the process. This is the in-guest alternative scripts/bench compares
+ * semguard with; it sees only the number and argument registers, never memory behind a pointer.
  *
  * The operations touch only the files named in `bench` (a global, so the policy can check the
  * calls' arguments against P's own variables — which is what the Assertion Checker costs).
@@ -18,10 +24,15 @@
  * meaningless).
  */
 #include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -106,6 +117,67 @@ static void marker(void)
     syscall(SYS_sched_yield, 0x5347);
 }
 
+/* Every call sgbench (static glibc) can make once the filter is on: the timed operations, the
+ * clock, stdio, exit. Anything else would kill it, which the benchmark reports as an error. */
+static const int seccomp_needed[] = {
+    SYS_read, SYS_write, SYS_open, SYS_openat, SYS_close, SYS_pread64, SYS_getppid,
+    SYS_clock_gettime, SYS_fstat, SYS_newfstatat, SYS_ioctl, SYS_lseek, SYS_brk, SYS_mmap,
+    SYS_munmap, SYS_rt_sigreturn, SYS_sched_yield, SYS_exit, SYS_exit_group,
+};
+#define N_NEEDED ((int)(sizeof(seccomp_needed) / sizeof(seccomp_needed[0])))
+#define SECCOMP_MAX_COMPARES 1000
+
+static int is_needed(int nr)
+{
+    for (int i = 0; i < N_NEEDED; i++)
+        if (seccomp_needed[i] == nr)
+            return 1;
+    return 0;
+}
+
+/* Installs the filter described in the header: N compares, the numbers sgbench needs last, so a
+ * call that the kernel cannot answer from its per-number cache runs through all of them. */
+static int seccomp_confine(int n)
+{
+    static struct sock_filter insns[4 + 2 * SECCOMP_MAX_COMPARES + 1];
+    struct sock_fprog prog;
+    int k = 0, filler = n - N_NEEDED, nr = 0;
+
+    if (n < N_NEEDED || n > SECCOMP_MAX_COMPARES) {
+        fprintf(stderr, "sgbench: -s needs %d..%d compares\n", N_NEEDED, SECCOMP_MAX_COMPARES);
+        return -1;
+    }
+    insns[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
+    insns[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0);
+    insns[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
+    insns[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
+    /* Each compare is followed by its own allow: a jump to one shared allow would not fit the
+     * 8-bit jump offset past 255 instructions. */
+    for (int i = 0; i < n; i++) {
+        int want;
+
+        if (i < filler) {
+            while (is_needed(nr))
+                nr++;
+            want = nr++;
+        } else {
+            want = seccomp_needed[i - filler];
+        }
+        insns[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)want, 0, 1);
+        insns[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+    }
+    insns[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
+    prog.len = (unsigned short)k;
+    prog.filter = insns;
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0) {
+        perror("sgbench: seccomp");
+        return -1;
+    }
+    printf("SGBENCH seccomp compares=%d instructions=%d\n", n, k);
+    fflush(stdout);
+    return 0;
+}
+
 /* Blocks until a line arrives on the FIFO at bench.go_path. */
 static int wait_go(void)
 {
@@ -127,7 +199,7 @@ static int wait_go(void)
 int main(int argc, char **argv)
 {
     long iters, reps = 1;
-    int status = 0, go = 0, a = 1;
+    int status = 0, go = 0, a = 1, compares = 0;
     int fd;
 
     for (; a < argc && argv[a][0] == '-'; a++) {
@@ -139,13 +211,17 @@ int main(int argc, char **argv)
             go = 1;
         } else if (strcmp(argv[a], "-r") == 0 && a + 1 < argc) {
             reps = atol(argv[++a]);
+        } else if (strcmp(argv[a], "-s") == 0 && a + 1 < argc) {
+            compares = atoi(argv[++a]);
+            if (compares <= 0)
+                break;
         } else {
             break;
         }
     }
     iters = a < argc ? atol(argv[a]) : 0;
     if (iters <= 0 || reps <= 0) {
-        fprintf(stderr, "usage: sgbench [-r REPS] [-g] ITERS [getppid|read1|openclose|write4k]...\n"
+        fprintf(stderr, "usage: sgbench [-r REPS] [-g] [-s N] ITERS [getppid|read1|openclose|write4k]...\n"
                         "       sgbench -i\n");
         return 2;
     }
@@ -161,6 +237,8 @@ int main(int argc, char **argv)
         perror("sgbench: go fifo");
         return 1;
     }
+    if (compares > 0 && seccomp_confine(compares) != 0)
+        return 1;
     for (long rep = 1; rep <= reps; rep++) {
         for (size_t k = 0; k < sizeof(ops) / sizeof(ops[0]); k++) {
             int wanted = a >= argc;

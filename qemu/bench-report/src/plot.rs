@@ -1,5 +1,5 @@
 //! The per-call cost plot: one group of bars per operation, one bar per configuration (median
-//! ns per call, logarithmic axis — monitored and unmonitored calls differ by orders of
+//! cost per call in the run's unit, logarithmic axis — monitored and unmonitored calls differ by orders of
 //! magnitude), a whisker for the min–max spread over repetitions.
 
 use std::path::Path;
@@ -30,7 +30,7 @@ pub fn draw(r: &Results, path: &Path) -> Result<(), String> {
     let n_ops = r.ops.len().max(1);
     let ops = r.ops.clone();
     let mut chart = ChartBuilder::on(&root)
-        .caption("system-call cost in the monitored guest (median ns per call, log scale)", ("sans-serif", 18))
+        .caption("system-call cost in the monitored guest (median per call, log scale)", ("sans-serif", 18))
         .margin(12)
         .x_label_area_size(32)
         .y_label_area_size(70)
@@ -50,7 +50,7 @@ pub fn draw(r: &Results, path: &Path) -> Result<(), String> {
             }
         })
         .y_label_formatter(&|y| format!("{y:.0}"))
-        .y_desc("ns per call")
+        .y_desc(format!("{} per call", r.unit))
         .draw()
         .map_err(|e| err(&e))?;
 
