@@ -8,12 +8,14 @@
 //! - **Introspection Library**: [`regs`], [`syscall`], [`addr`], [`walker`], [`tcache`],
 //!   [`mem`], [`vmem`], [`profile`], [`process`] — reading the monitored VM.
 //! - **Assertion Checker**: [`policy`], [`eval`], [`checker`] ([`crc`] for the policy checksum) — pairing each system call with
-//!   its invariant and deciding.
+//!   its invariant and deciding; [`decision`]: one trapped call → the action and the response,
+//!   the same for every consumer; [`tracking`]: following P (phases, the filter Xen gets).
 //! - [`alert`]: the alert record semguard.ko reports per violation (`/dev/semguard`).
-//! - [`xen_abi`]: the vm_event request/response layout shared with the patched Xen.
+//! - [`xen_abi`]: the vm_event request/response layout shared with the patched Xen; [`ring`]:
+//!   the consumer's half of its ring.
 
 #![no_std]
-#![forbid(unsafe_op_in_unsafe_fn)]
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 #[cfg(test)]
@@ -23,15 +25,18 @@ pub mod addr;
 pub mod alert;
 pub mod checker;
 pub mod crc;
+pub mod decision;
 pub mod eval;
 pub mod mem;
 pub mod policy;
 pub mod process;
 pub mod profile;
 pub mod regs;
+pub mod ring;
 pub mod syscall;
 pub mod syscall_names;
 pub mod tcache;
+pub mod tracking;
 pub mod vmem;
 pub mod walker;
 pub mod xen_abi;

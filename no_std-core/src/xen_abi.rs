@@ -109,6 +109,23 @@ pub const RING_RSP_EVENT: usize = 12;
 const _: () = assert!(RING_HEADER_SIZE + RING_SLOTS * VM_EVENT_SIZE <= 4096);
 const _: () = assert!(RING_HEADER_SIZE + 2 * RING_SLOTS * VM_EVENT_SIZE > 4096);
 
+// The syscall monitor's filter (`XEN_DOMCTL_monitor_op`, `XEN_DOMCTL_MONITOR_EVENT_SYSCALL`,
+// patched `domctl.h`). Used by semguard.ko (passed unchanged to xenabi.c, which fills Xen's own
+// struct) and sgmon (which encodes the domctl itself; its test `layout_matches_xen_headers`
+// checks these values against the header).
+
+/// `XEN_DOMCTL_MONITOR_SYSCALL_NR_FILTER`: report only the numbers set in the bitmap.
+pub const MONITOR_SYSCALL_NR_FILTER: u32 = 1 << 0;
+/// `XEN_DOMCTL_MONITOR_SYSCALL_FAIL_OPEN`: a call that cannot be reported (ring full, no
+/// consumer) goes on; otherwise Xen kills the caller.
+pub const MONITOR_SYSCALL_FAIL_OPEN: u32 = 1 << 1;
+/// `XEN_DOMCTL_MONITOR_SYSCALL_NR_BITS`: bits in the number bitmap.
+pub const MONITOR_SYSCALL_NR_BITS: usize = 1024;
+/// `XEN_DOMCTL_MONITOR_SYSCALL_NR_IA32`: the first bit of the ia32 half (x86-64 numbers below).
+pub const MONITOR_SYSCALL_NR_IA32: usize = 512;
+/// Bytes of the number bitmap.
+pub const MONITOR_SYSCALL_BITMAP_BYTES: usize = MONITOR_SYSCALL_NR_BITS / 8;
+
 /// Little-endian, fixed-layout encoding of the ABI structs without `unsafe`.
 trait Wire: Sized + Copy + Default {
     /// Encoded size in bytes (equal to `size_of::<Self>()`, asserted per struct).

@@ -1,5 +1,6 @@
-//! The back end of the vm_event ring (Xen's `BACK_RING_*` macros) over a shared page whose
-//! layout comes from semguard-core's `xen_abi` (header offsets, slot count, slot size).
+//! The consumer's half of the vm_event ring (Xen's `BACK_RING_*` macros) over a shared page
+//! whose layout comes from [`xen_abi`](crate::xen_abi) (header offsets, slot count, slot size).
+//! semguard.ko and sgmon both drive it; each implements [`SharedPage`] over its own mapping.
 //!
 //! Xen produces requests (`req_prod`) and consumes responses (`rsp_prod`); we keep the private
 //! `req_cons` and `rsp_prod_pvt`. Indices are free-running `u32`s (wrapping), slot = index %
@@ -7,10 +8,11 @@
 //! range: the count of unconsumed requests is clamped exactly as `RING_HAS_UNCONSUMED_REQUESTS`
 //! does, and reported as an error when it exceeds the ring.
 
-use semguard_core::xen_abi::{RING_HEADER_SIZE, RING_REQ_PROD, RING_RSP_PROD, RING_SLOTS, VM_EVENT_SIZE};
+use crate::xen_abi::{RING_HEADER_SIZE, RING_REQ_PROD, RING_RSP_PROD, RING_SLOTS, VM_EVENT_SIZE};
 
 /// Size of the ring page.
 pub const PAGE_SIZE: usize = 4096;
+const _: () = assert!(RING_HEADER_SIZE + RING_SLOTS * VM_EVENT_SIZE <= PAGE_SIZE);
 
 /// Access to the shared page (the real one is mapped from Xen; tests use plain memory). Reads
 /// and writes of the producer indices must be single, untorn 32-bit accesses.
@@ -25,7 +27,7 @@ pub trait SharedPage {
     fn write(&mut self, off: usize, data: &[u8]);
     /// Full memory barrier (`xen_mb()`): orders index accesses against slot accesses.
     fn barrier(&self) {
-        std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+        core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -101,10 +103,10 @@ impl BackRing {
 }
 
 /// A page in ordinary memory (tests; also documents the semantics the mapped page follows).
-#[cfg(test)]
-pub struct PlainPage(pub Vec<u8>);
+#[cfg(any(test, feature = "testing"))]
+pub struct PlainPage(pub [u8; PAGE_SIZE]);
 
-#[cfg(test)]
+#[cfg(any(test, feature = "testing"))]
 impl SharedPage for PlainPage {
     fn load_u32(&self, off: usize) -> u32 {
         let mut b = [0; 4];
@@ -143,7 +145,7 @@ mod tests {
 
     #[test]
     fn consume_answer_publish() {
-        let mut page = PlainPage(vec![0; PAGE_SIZE]);
+        let mut page = PlainPage([0; PAGE_SIZE]);
         let mut r = BackRing::new();
         assert_eq!(r.unconsumed(&page), Ok(0));
         produce(&mut page, 0xa1);
@@ -161,7 +163,7 @@ mod tests {
 
     #[test]
     fn indices_wrap() {
-        let mut page = PlainPage(vec![0; PAGE_SIZE]);
+        let mut page = PlainPage([0; PAGE_SIZE]);
         let start = u32::MAX - 2;
         page.store_u32(RING_REQ_PROD, start);
         let mut r = BackRing { req_cons: start, rsp_prod_pvt: start };
@@ -180,7 +182,7 @@ mod tests {
 
     #[test]
     fn held_requests_limit_what_can_be_consumed() {
-        let mut page = PlainPage(vec![0; PAGE_SIZE]);
+        let mut page = PlainPage([0; PAGE_SIZE]);
         let mut r = BackRing::new();
         // One request held unanswered, then Xen fills the rest of the ring.
         produce(&mut page, 1);
@@ -194,7 +196,7 @@ mod tests {
 
     #[test]
     fn bogus_producer_is_an_error() {
-        let mut page = PlainPage(vec![0; PAGE_SIZE]);
+        let mut page = PlainPage([0; PAGE_SIZE]);
         let r = BackRing::new();
         page.store_u32(RING_REQ_PROD, 9);
         assert_eq!(r.unconsumed(&page), Err(RingCorrupt { req_prod: 9, req_cons: 0 }));

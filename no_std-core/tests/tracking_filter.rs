@@ -1,12 +1,10 @@
-//! The module's syscall filter and call classification (ivm-module/filter.rs, compiled here from
-//! the same file the kernel module builds): which numbers Xen reports of P for a policy, what
-//! the waiting phase watches, and the comm an exec predicts.
+//! The monitor's syscall filter and call classification (semguard_core::tracking): which
+//! numbers Xen reports of P for a policy, what the waiting phase watches, and the comm an exec
+//! predicts.
 
-#[allow(dead_code)]
-#[path = "../../filter.rs"]
-mod filter;
-
-use filter::{comm_of_path, exec_path_arg, is_exit_group, tracking_bitmap, waiting_bitmap, BITMAP_BYTES, NR_IA32};
+use semguard_core::tracking::{
+    comm_of_path, exec_path_arg, is_exit_group, tracking_bitmap, waiting_bitmap, BITMAP_BYTES, NR_IA32,
+};
 use semguard_core::policy::format::POLICY_DENY_OTHER_ABIS;
 use semguard_core::policy::{
     examples, AutomatonSpec, CodeWriter, DefaultAction, InvariantSpec, Policy, PolicyBuilder, RuleAction, RuleSpec,
