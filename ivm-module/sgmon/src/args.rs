@@ -1,6 +1,8 @@
 //! Command line of `sgmon`.
 
 use crate::domctl::{bitmap_set, NR_BITMAP_BYTES, NR_IA32};
+use semguard_core::decision::{self, Enforcement, FailMode};
+use std::fmt;
 
 /// Usage text (printed on `--help` and on errors).
 pub const USAGE: &str = "\
@@ -14,7 +16,8 @@ MODE:
   off     disable a ring a killed consumer left (XEN_VM_EVENT_DISABLE) and exit
   check   evaluate --policy FILE.sgp on every selected call (the Assertion Checker, guest
           memory through foreign mappings); a VERDICT line for each call it does not allow
-  enforce as check, and rewrite those calls to exit_group(--status) (fail closed)
+  enforce as check, and rewrite those calls to exit_group(--status) (a call whose invariant
+          cannot be decided too, unless --fail open)
 Process (default --any):
   --any               every process of the domain (pgd mask 0)
   --pgd ADDR          the process whose page-table base (event cr3) is ADDR
@@ -36,8 +39,11 @@ Trigger for kill/hold:
   --status S          exit status for kill/enforce (default 1)
 Policy:
   --policy FILE       compiled policy (semguard policy compile) for check/enforce
-Other:
-  --fail-open         calls that cannot be reported run (default: killed, status 137)
+Failure (as semguard.ko's fail=):
+  --fail closed|open  closed (default): a call Xen cannot report (ring full, no consumer) is
+                      killed with status 137, and enforce kills a call it cannot decide;
+                      open: both run
+  --fail-open         the same as --fail open
 Signals: TERM/INT stop (monitor and ring disabled, DONE line), USR1 disables the monitor,
 USR2 enables it again.";
 
@@ -98,6 +104,38 @@ pub enum Trigger {
     Nr(CallSpec),
 }
 
+/// Why the command line was not accepted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ArgError {
+    /// `-h`/`--help`: print the usage, succeed.
+    Help,
+    /// Not a valid command line (the message says why).
+    Invalid(String),
+}
+
+impl fmt::Display for ArgError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Help => f.write_str("help requested"),
+            Self::Invalid(why) => f.write_str(why),
+        }
+    }
+}
+
+impl std::error::Error for ArgError {}
+
+impl From<String> for ArgError {
+    fn from(why: String) -> Self {
+        Self::Invalid(why)
+    }
+}
+
+impl From<&str> for ArgError {
+    fn from(why: &str) -> Self {
+        Self::Invalid(why.to_string())
+    }
+}
+
 /// Parsed command line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
@@ -113,14 +151,28 @@ pub struct Config {
     pub trigger: Option<Trigger>,
     /// exit_group status for kill.
     pub status: i32,
-    /// Fail-open flag.
-    pub fail_open: bool,
+    /// Fail closed or open: Xen's filter flag for calls it cannot report, and what enforce
+    /// does with a call it cannot decide.
+    pub fail: FailMode,
     /// Policy file for check/enforce.
     pub policy: Option<String>,
     /// Process name for `Select::Comm`.
     pub comm: Option<String>,
     /// Guest-kernel profile file for `--comm`.
     pub profile: Option<String>,
+}
+
+impl Config {
+    /// How check/enforce map a call that does not pass to an action (semguard-core's one
+    /// mapping): check only reports (audit), enforce kills. `None` in the other modes.
+    pub fn enforcement(&self) -> Option<Enforcement> {
+        let mode = match self.mode {
+            Mode::Check => decision::Mode::Audit,
+            Mode::Enforce => decision::Mode::Enforce,
+            Mode::Watch | Mode::Count | Mode::Kill | Mode::Hold | Mode::Off => return None,
+        };
+        Some(Enforcement { mode, fail: self.fail })
+    }
 }
 
 fn parse_u64(s: &str) -> Result<u64, String> {
@@ -148,14 +200,14 @@ fn parse_latch(s: &str, ia32: bool) -> Result<Select, String> {
 }
 
 /// Parses `args` (without the program name).
-pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Config, String> {
+pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Config, ArgError> {
     let mut it = args.into_iter();
     let mut pos = Vec::new();
     let mut select = None;
     let mut bitmap: Option<[u8; NR_BITMAP_BYTES]> = None;
     let mut trigger = None;
     let mut status = 1i32;
-    let mut fail_open = false;
+    let mut fail = FailMode::Closed;
     let mut policy = None;
     let mut comm = None;
     let mut profile = None;
@@ -169,7 +221,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Config, String> 
     while let Some(a) = it.next() {
         let mut val = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
         match a.as_str() {
-            "-h" | "--help" => return Err(String::new()),
+            "-h" | "--help" => return Err(ArgError::Help),
             "--any" => set_select(&mut select, Select::Any)?,
             "--pgd" => {
                 let v = parse_u64(&val("--pgd")?)?;
@@ -199,26 +251,33 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Config, String> 
                 let v = val("--status")?;
                 status = v.parse().map_err(|_| format!("bad --status '{v}'"))?;
             }
-            "--fail-open" => fail_open = true,
+            "--fail" => {
+                fail = match val("--fail")?.as_str() {
+                    "closed" => FailMode::Closed,
+                    "open" => FailMode::Open,
+                    v => return Err(format!("--fail '{v}': closed or open").into()),
+                }
+            }
+            "--fail-open" => fail = FailMode::Open,
             "--policy" => policy = Some(val("--policy")?),
             "--profile" => profile = Some(val("--profile")?),
             "--comm" => {
                 let name = val("--comm")?;
                 // TASK_COMM_LEN 16: at most 15 bytes are compared (the kernel truncates).
                 if name.is_empty() || name.len() > 15 || name.contains('\0') {
-                    return Err(format!("--comm '{name}': 1 to 15 bytes"));
+                    return Err(format!("--comm '{name}': 1 to 15 bytes").into());
                 }
                 comm = Some(name);
                 set_select(&mut select, Select::Comm)?
             }
-            s if s.starts_with('-') => return Err(format!("unknown option {s}")),
+            s if s.starts_with('-') => return Err(format!("unknown option {s}").into()),
             _ => pos.push(a),
         }
     }
     let [domid, mode] = <[String; 2]>::try_from(pos).map_err(|_| "expected DOMID MODE".to_string())?;
     let domid: u16 = domid.parse().map_err(|_| format!("bad DOMID '{domid}'"))?;
     if domid == 0 || domid >= crate::domctl::DOMID_SELF {
-        return Err(format!("DOMID {domid} is not a guest domain"));
+        return Err(format!("DOMID {domid} is not a guest domain").into());
     }
     let mode = match mode.as_str() {
         "watch" => Mode::Watch,
@@ -228,7 +287,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Config, String> 
         "off" => Mode::Off,
         "check" => Mode::Check,
         "enforce" => Mode::Enforce,
-        m => return Err(format!("unknown mode '{m}'")),
+        m => return Err(format!("unknown mode '{m}'").into()),
     };
     match (mode, &policy) {
         (Mode::Check | Mode::Enforce, None) => return Err("check and enforce need --policy FILE".into()),
@@ -253,7 +312,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Config, String> 
         bitmap,
         trigger,
         status,
-        fail_open,
+        fail,
         policy,
         comm,
         profile,
@@ -266,7 +325,7 @@ mod tests {
     use crate::domctl::bitmap_test;
 
     fn p(s: &str) -> Result<Config, String> {
-        parse(s.split_whitespace().map(String::from))
+        parse(s.split_whitespace().map(String::from)).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -281,7 +340,7 @@ mod tests {
                 bitmap: None,
                 trigger: None,
                 status: 1,
-                fail_open: false,
+                fail: FailMode::Closed,
                 policy: None,
                 comm: None,
                 profile: None
@@ -334,11 +393,32 @@ mod tests {
         assert!(p("watch").is_err());
         assert!(p("1 watch --bogus").is_err());
         assert!(p("1 --pgd").unwrap_err().contains("needs a value"));
-        assert!(p("1 --fail-open watch").unwrap().fail_open);
+        assert_eq!(p("1 --fail-open watch").unwrap().fail, FailMode::Open);
         let c = p("1 --latch 24:0x5347 --policy /p/x.sgp --status 137 enforce").unwrap();
         assert_eq!((c.mode, c.policy.as_deref(), c.status), (Mode::Enforce, Some("/p/x.sgp"), 137));
         assert_eq!(p("1 --policy x.sgp check").unwrap().mode, Mode::Check);
         assert!(p("1 check").unwrap_err().contains("--policy"));
         assert!(p("1 --policy x.sgp watch").is_err());
+    }
+
+    #[test]
+    fn fail_mode_and_enforcement() {
+        use semguard_core::decision::Mode as DMode;
+        assert_eq!(p("1 --fail open watch").unwrap().fail, FailMode::Open);
+        assert_eq!(p("1 --fail closed watch").unwrap().fail, FailMode::Closed);
+        assert!(p("1 --fail shut watch").unwrap_err().contains("closed or open"));
+        assert_eq!(p("1 watch").unwrap().enforcement(), None);
+        let c = p("1 --policy x.sgp enforce").unwrap();
+        assert_eq!(c.enforcement(), Some(Enforcement::DEFAULT), "enforce fails closed by default");
+        let c = p("1 --policy x.sgp --fail-open enforce").unwrap();
+        assert_eq!(c.enforcement(), Some(Enforcement { mode: DMode::Enforce, fail: FailMode::Open }));
+        let c = p("1 --policy x.sgp check").unwrap();
+        assert_eq!(c.enforcement().map(|e| e.mode), Some(DMode::Audit), "check only reports");
+    }
+
+    #[test]
+    fn help_is_not_an_error_message() {
+        assert_eq!(parse(["--help".to_string()]), Err(ArgError::Help));
+        assert_eq!(parse(["1".to_string()]), Err(ArgError::Invalid("expected DOMID MODE".into())));
     }
 }

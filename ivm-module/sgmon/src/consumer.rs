@@ -3,13 +3,13 @@
 
 use crate::args::{CallSpec, Config, Mode, Select, Trigger};
 use crate::domctl::{bitmap_set, bitmap_test, Filter, NR_BITMAP_BYTES, NR_IA32, PGD_MASK_ONE};
-use crate::policy::{Finder, Judge, Judgement};
+use crate::policy::{Finder, Judge};
+use semguard_core::decision::{resume_response, Enforcement, FailMode, Finding};
+use semguard_core::process::FindError;
 use semguard_core::regs::EntryKind;
 use semguard_core::syscall::{decode, Decoded, KillCondition};
-use semguard_core::xen_abi::{
-    build_response, kill_response, SyscallEvent, VmEventSt, VM_EVENT_FLAG_VCPU_PAUSED, VM_EVENT_SIZE,
-};
-use std::fmt::Write as _;
+use semguard_core::xen_abi::{kill_response, SyscallEvent, VmEventSt, VM_EVENT_SIZE};
+use std::fmt::{self, Write as _};
 
 /// Counters for the DONE line.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -66,12 +66,12 @@ pub struct Consumer {
     filter: Filter,
     /// Latch still waiting for its marker.
     latching: Option<(CallSpec, Option<u64>)>,
-    /// The Assertion Checker (check/enforce).
-    judge: Option<Box<dyn Judge>>,
+    /// check/enforce: the Assertion Checker and how what it does not allow becomes an action.
+    judge: Option<(Box<dyn Judge>, Enforcement)>,
     /// `--comm`: the task-list search, until it finds P.
     finder: Option<Box<dyn Finder>>,
     /// Last search error printed (printed once per distinct error).
-    find_error: Option<String>,
+    find_error: Option<FindError>,
     /// Ring index from which requests were reported under the current filter: ones before it
     /// (other vCPUs' calls queued while the latch replaced the filter) passed the old one.
     filter_from: Option<u32>,
@@ -108,8 +108,9 @@ impl Consumer {
             // Every call of every process until P is found: any of them can trigger the search.
             Select::Comm => (0, 0, None, None),
         };
-        let filter = Filter { pgd_match, pgd_mask, bitmap, fail_open: cfg.fail_open };
+        let filter = Filter { pgd_match, pgd_mask, bitmap, fail_open: cfg.fail == FailMode::Open };
         let finder = if cfg.select == Select::Comm { finder } else { None };
+        let judge = judge.zip(cfg.enforcement());
         Self { cfg, filter, latching, judge, finder, find_error: None, filter_from: None, stats: Stats::default() }
     }
 
@@ -141,18 +142,16 @@ impl Consumer {
             Err(e) => {
                 self.stats.bad += 1;
                 out.lines.push(format!("SGMON BAD v={} reason={} error={e:?}", req.vcpu_id, req.reason));
-                // Echo it (as semguard.ko does) so no vCPU is left paused on our account; Xen
-                // drops a response that matches nothing outstanding.
-                out.action = encode(&VmEventSt { flags: VM_EVENT_FLAG_VCPU_PAUSED, ..req });
+                // Answer it (semguard-core's resume_response, as semguard.ko does) so no vCPU
+                // is left paused on our account; Xen drops a response that matches nothing
+                // outstanding.
+                out.action = encode(&resume_response(&req));
                 return out;
             }
         };
         let d = decode(ev.entry, &ev.regs);
         let spec = spec_of(ev.entry, &d);
-        let answer = |req: &VmEventSt| match build_response(req, None) {
-            Ok(rsp) => encode(&rsp),
-            Err(_) => Action::Drop, // unreachable: syscall_event() succeeded
-        };
+        let answer = |req: &VmEventSt| encode(&resume_response(req));
 
         if let Some((marker, arg)) = self.latching {
             if spec == marker && arg.is_none_or(|a| d.reg_arg(0) == Some(a)) {
@@ -200,8 +199,8 @@ impl Consumer {
                 }
                 Err(e) => {
                     self.stats.ignored += 1;
-                    if self.find_error.as_deref() != Some(e.as_str()) {
-                        out.lines.push(format!("SGMON FIND error={e}"));
+                    if self.find_error != Some(e) {
+                        out.lines.push(format!("SGMON FIND error={e:?}"));
                         self.find_error = Some(e);
                     }
                     out.action = answer(&req);
@@ -258,31 +257,30 @@ impl Consumer {
             Some(Trigger::Nr(s)) => s == spec,
             None => false,
         };
-        if let Some(j) = self.judge.as_mut() {
-            let (what, detail) = match j.judge(&ev) {
-                Judgement::Allow => {
-                    self.stats.allowed += 1;
-                    ("allow", String::new())
+        if let Some((j, enforcement)) = self.judge.as_mut() {
+            // semguard-core's decision: decode, check, the operator's enforcement → action.
+            let decision = j.judge(&ev, *enforcement);
+            match &decision.finding {
+                None => self.stats.allowed += 1,
+                Some(f) => {
+                    if f.is_unverifiable() {
+                        self.stats.unverifiable += 1;
+                    } else {
+                        self.stats.violations += 1;
+                    }
+                    out.lines.push(format!(
+                        "SGMON VERDICT n={n} entry={} nr={} name={} verdict={} detail={}",
+                        entry_name(ev.entry),
+                        d.nr(),
+                        d.name().unwrap_or("?"),
+                        verdict_word(f),
+                        Detail(f)
+                    ));
                 }
-                Judgement::Violation(s) => {
-                    self.stats.violations += 1;
-                    ("violation", s)
-                }
-                Judgement::Unverifiable(s) => {
-                    self.stats.unverifiable += 1;
-                    ("unverifiable", s)
-                }
-            };
-            if what != "allow" {
-                out.lines.push(format!(
-                    "SGMON VERDICT n={n} entry={} nr={} name={} verdict={what} detail={detail}",
-                    entry_name(ev.entry),
-                    d.nr(),
-                    d.name().unwrap_or("?")
-                ));
-                // Fail closed: what the checker cannot decide is killed like a violation.
-                triggered = self.cfg.mode == Mode::Enforce;
             }
+            // Enforce kills what the mapping kills (violations; undecided calls unless failing
+            // open); check only reports.
+            triggered = !decision.resumes();
         }
         out.action = match (self.cfg.mode, triggered) {
             (Mode::Kill | Mode::Enforce, true) => match kill_response(&req, self.cfg.status) {
@@ -302,7 +300,7 @@ impl Consumer {
                     ));
                     encode(&rsp)
                 }
-                Err(_) => Action::Drop,
+                Err(_) => Action::Drop, // unreachable: syscall_event() succeeded
             },
             (Mode::Hold, true) => {
                 self.stats.held += 1;
@@ -379,6 +377,28 @@ fn encode(rsp: &VmEventSt) -> Action {
     }
 }
 
+/// The `verdict=` word of a VERDICT line.
+pub fn verdict_word(f: &Finding) -> &'static str {
+    if f.is_unverifiable() {
+        "unverifiable"
+    } else {
+        "violation"
+    }
+}
+
+/// The `detail=` of a VERDICT line (display only): the checker's verdict as its Debug, or the
+/// unreadable 6th argument of an ia32 fast entry.
+pub struct Detail<'a>(pub &'a Finding);
+
+impl fmt::Display for Detail<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Finding::Verdict(v) => write!(f, "{v:?}"),
+            Finding::StackUnreadable { va, error } => write!(f, "6th argument unreadable at {:#x}: {error:?}", va.0),
+        }
+    }
+}
+
 /// `SGMON EVENT n=.. v=.. seq=.. entry=.. nr=.. name=.. args=a,b,c,d,e,f rip=.. rsp=.. cr3=..`
 /// (`?` for an argument only guest memory holds).
 pub fn event_line(n: u64, ev: &SyscallEvent, d: &Decoded) -> String {
@@ -411,8 +431,13 @@ pub fn event_line(n: u64, ev: &SyscallEvent, d: &Decoded) -> String {
 mod tests {
     use super::*;
     use crate::args::parse;
+    use semguard_core::addr::GuestVirtAddr;
+    use semguard_core::decision::Decision;
+    use semguard_core::eval::{Values, Verdict, ViolationKind};
+    use semguard_core::mem::MemError;
     use semguard_core::regs::Registers;
-    use semguard_core::xen_abi::{VmEventSyscall, VmEventU, VM_EVENT_FLAG_SET_REGISTERS};
+    use semguard_core::syscall::Syscall;
+    use semguard_core::xen_abi::{VmEventSyscall, VmEventU, VM_EVENT_FLAG_SET_REGISTERS, VM_EVENT_FLAG_VCPU_PAUSED};
 
     fn cfg(s: &str) -> Config {
         parse(s.split_whitespace().map(String::from)).unwrap()
@@ -528,15 +553,20 @@ mod tests {
         assert!(o.lines[0].contains("entry=sysenter nr=64 name=getppid args=0x0,0x0,0x0,0x0,0x0,? "), "{}", o.lines[0]);
     }
 
-    /// Judges by the first argument: 0 allow, 1 violation, else unverifiable.
+    /// Judges by the first argument: 0 allow, 1 violation, else unverifiable (an unreadable
+    /// stack); the action is semguard-core's mapping.
     struct ByArg;
     impl Judge for ByArg {
-        fn judge(&mut self, ev: &SyscallEvent) -> Judgement {
-            match ev.regs.rdi {
-                0 => Judgement::Allow,
-                1 => Judgement::Violation("bad".into()),
-                _ => Judgement::Unverifiable("unreadable".into()),
-            }
+        fn judge(&mut self, ev: &SyscallEvent, enforcement: Enforcement) -> Decision {
+            let bad = Verdict::Violation { invariant: None, kind: ViolationKind::Denied, values: Values::new() };
+            let finding = match ev.regs.rdi {
+                0 => None,
+                1 => Some(Finding::Verdict(bad)),
+                _ => Some(Finding::StackUnreadable { va: GuestVirtAddr(0x7ffe_0000), error: MemError::Overflow }),
+            };
+            let d = decode(ev.entry, &ev.regs);
+            let call = Syscall { abi: d.abi(), nr: d.nr(), args: [0; 6], user_rip: d.user_rip() };
+            Decision { call, finding, action: finding.map(|f| enforcement.action(f.is_unverifiable())) }
         }
     }
 
@@ -546,7 +576,8 @@ mod tests {
         let o = c.handle(&req(1, EntryKind::Syscall64, 1, 0, 0), 0);
         assert!(o.lines.is_empty(), "allowed calls are only counted");
         let o = c.handle(&req(2, EntryKind::Syscall64, 1, 1, 0), 0);
-        assert!(o.lines[0].starts_with("SGMON VERDICT n=2 entry=lstar nr=1 name=write verdict=violation detail=bad"));
+        assert!(o.lines[0]
+            .starts_with("SGMON VERDICT n=2 entry=lstar nr=1 name=write verdict=violation detail=Violation {"));
         assert_eq!(rsp(&o.action).flags & VM_EVENT_FLAG_SET_REGISTERS, 0, "check mode only reports");
         let mut c = Consumer::new(cfg("1 --policy p.sgp --status 137 enforce"), Some(Box::new(ByArg)), None);
         assert_eq!(
@@ -562,13 +593,49 @@ mod tests {
         assert!(c.summary().contains("allowed=1 violations=1 unverifiable=1"));
     }
 
+    #[test]
+    fn enforce_fails_closed_or_open_on_undecided_calls() {
+        // Closed (the default): killed like a violation, the VERDICT line says why.
+        let mut c = Consumer::new(cfg("1 --policy p.sgp --status 137 enforce"), Some(Box::new(ByArg)), None);
+        let o = c.handle(&req(1, EntryKind::Syscall64, 1, 7, 0), 0);
+        assert_eq!(
+            o.lines[0],
+            "SGMON VERDICT n=1 entry=lstar nr=1 name=write verdict=unverifiable \
+             detail=6th argument unreadable at 0x7ffe0000: Overflow"
+        );
+        assert!(o.lines[1].starts_with("SGMON KILL n=1 "));
+        assert_eq!(rsp(&o.action).data.rax, 231);
+        // Open: reported, counted, and the call runs; a violation is still killed.
+        let mut c = Consumer::new(cfg("1 --policy p.sgp --fail open enforce"), Some(Box::new(ByArg)), None);
+        let o = c.handle(&req(1, EntryKind::Syscall64, 1, 7, 0), 0);
+        assert!(o.lines[0].contains(" verdict=unverifiable ") && o.lines.len() == 1, "{:?}", o.lines);
+        assert_eq!(rsp(&o.action).flags & VM_EVENT_FLAG_SET_REGISTERS, 0, "failed open");
+        let r = rsp(&c.handle(&req(2, EntryKind::Syscall64, 1, 1, 0), 0).action);
+        assert_eq!(r.data.rax, 231);
+        let s = c.stats;
+        assert_eq!((s.violations, s.unverifiable, s.killed), (1, 1, 1));
+        assert!(c.filter().fail_open, "--fail open is Xen's filter flag too");
+        // Check mode never kills, whatever the fail mode.
+        let mut c = Consumer::new(cfg("1 --policy p.sgp check"), Some(Box::new(ByArg)), None);
+        let o = c.handle(&req(1, EntryKind::Syscall64, 1, 7, 0), 0);
+        assert_eq!((o.lines.len(), rsp(&o.action).flags & VM_EVENT_FLAG_SET_REGISTERS), (1, 0));
+        assert_eq!(c.stats.unverifiable, 1);
+    }
+
+    #[test]
+    fn verdict_detail_is_the_checkers_verdict() {
+        let v = Verdict::Violation { invariant: None, kind: ViolationKind::DefaultDeny, values: Values::new() };
+        assert_eq!(Detail(&Finding::Verdict(v)).to_string(), format!("{v:?}"));
+        assert_eq!(verdict_word(&Finding::Verdict(v)), "violation");
+    }
+
     /// Finds P (pgd 0x7000, tgid 42) once the caller's cr3 is 0x9000 (the task exists then).
     struct FindAt9000;
     impl Finder for FindAt9000 {
-        fn find(&mut self, cr3: u64) -> Result<Option<(u64, u32)>, String> {
+        fn find(&mut self, cr3: u64) -> Result<Option<(u64, u32)>, FindError> {
             match cr3 {
                 0x9000 => Ok(Some((0x7000, 42))),
-                0x6000 => Err("Cycle".into()),
+                0x6000 => Err(FindError::Cycle { at: GuestVirtAddr(0xffff_8880_0001_0000), visited: 3 }),
                 _ => Ok(None),
             }
         }
@@ -581,7 +648,8 @@ mod tests {
         let o = c.handle(&req(1, EntryKind::Syscall64, 0, 0, 0x5000), 0);
         assert!(o.lines.is_empty() && o.refilter.is_none());
         let o = c.handle(&req(2, EntryKind::Syscall64, 0, 0, 0x6000), 0);
-        assert_eq!(o.lines, ["SGMON FIND error=Cycle"]);
+        assert_eq!(o.lines.len(), 1);
+        assert!(o.lines[0].starts_with("SGMON FIND error=Cycle "), "{}", o.lines[0]);
         assert!(c.handle(&req(3, EntryKind::Syscall64, 0, 0, 0x6000), 0).lines.is_empty(), "each error once");
         // Found from another process's call: new filter, that call is not P's.
         let o = c.handle(&req(4, EntryKind::Syscall64, 1, 0, 0x9000), 0);
@@ -605,7 +673,7 @@ mod tests {
 
     struct FindSelf;
     impl Finder for FindSelf {
-        fn find(&mut self, _cr3: u64) -> Result<Option<(u64, u32)>, String> {
+        fn find(&mut self, _cr3: u64) -> Result<Option<(u64, u32)>, FindError> {
             Ok(Some((0x7000, 1)))
         }
     }
@@ -637,6 +705,7 @@ mod tests {
         let r = rsp(&o.action);
         assert_eq!((r.flags, r.u.syscall().seq, r.data.rax), (VM_EVENT_FLAG_VCPU_PAUSED, 9, 1));
         assert!(o.lines[0].starts_with("SGMON BAD v=0 reason=31 error=BadEntryKind"));
+        assert_eq!(r, resume_response(&VmEventSt::from_bytes(&b).unwrap()), "the core's answer to a bad request");
         assert_eq!((c.stats.bad, c.stats.events), (1, 0));
     }
 }

@@ -10,13 +10,12 @@ mod args;
 mod consumer;
 mod domctl;
 mod policy;
-mod ring;
 mod xen;
 
 use args::{Config, Mode};
 use consumer::{Action, Consumer};
 use domctl::*;
-use ring::BackRing;
+use semguard_core::ring::BackRing;
 use std::io::{self, Write};
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
@@ -151,7 +150,8 @@ fn make_judge(
 ) -> Result<Option<Box<dyn policy::Judge>>, Failure> {
     let Some(pol) = pol else { return Ok(None) };
     let mapper = ForeignMapper::open(cfg.domid).map_err(|e| failure("open", &e))?;
-    let judge = policy::PolicyJudge::new(pol, host_phys_bits()?, policy::CachedFrames::new(mapper)).map_err(Failure)?;
+    let judge = policy::PolicyJudge::new(pol, host_phys_bits()?, policy::CachedFrames::new(mapper))
+        .map_err(|e| Failure(format!("paging configuration: {e:?}")))?;
     Ok(Some(Box::new(judge)))
 }
 
@@ -171,7 +171,7 @@ fn make_finder(
     let profile = semguard_core::profile::Profile::decode(&bytes).map_err(|e| Failure(format!("profile: {e:?}")))?;
     let mapper = ForeignMapper::open(cfg.domid).map_err(|e| failure("open", &e))?;
     let f = policy::CommFinder::new(name, profile, host_phys_bits()?, policy::CachedFrames::new(mapper))
-        .map_err(Failure)?;
+        .map_err(|e| Failure(format!("paging configuration: {e:?}")))?;
     Ok(Some(Box::new(f)))
 }
 
@@ -264,7 +264,7 @@ fn monitor_loop(
 fn main() -> ExitCode {
     let cfg = match args::parse(std::env::args().skip(1)) {
         Ok(c) => c,
-        Err(e) if e.is_empty() => {
+        Err(args::ArgError::Help) => {
             println!("{}", args::USAGE);
             return ExitCode::SUCCESS;
         }

@@ -1,6 +1,7 @@
-//! `check`/`enforce` modes: the Assertion Checker (semguard-core's `Checker`) on every selected
-//! call, reading P's memory the way semguard.ko does — a page-table walk from the event's CR3
-//! over machine frames (`FrameReader<Machine>`), a translation cache that lives for one event
+//! `check`/`enforce` modes: semguard-core's decision (`decision::check_event`: decode, the
+//! Assertion Checker, the one verdict → action mapping) on every selected call, reading P's
+//! memory the way semguard.ko does — a page-table walk from the event's CR3 over machine
+//! frames (`FrameReader<Machine>`), a translation cache that lives for one event
 //! (`new_epoch()` per event) — but through privcmd foreign mappings of the guest's frames
 //! instead of the kernel's. The user-space baseline for the module's per-event cost.
 //!
@@ -10,32 +11,21 @@
 
 use semguard_core::addr::{Frame, Machine, PAGE_SIZE};
 use semguard_core::checker::{Checker, ProcessState};
-use semguard_core::eval::Verdict;
+use semguard_core::decision::{check_event, Decision, Enforcement};
 use semguard_core::mem::{FrameError, FrameReader};
 use semguard_core::policy::Policy;
 use semguard_core::process::{find_first, FindError, Select as FindSelect};
 use semguard_core::profile::Profile;
-use semguard_core::syscall::{decode, DecodeError, Syscall};
 use semguard_core::tcache::TranslationCache;
 use semguard_core::vmem::GuestMemory;
-use semguard_core::walker::{PagingConfig, PagingMode};
+use semguard_core::walker::{ConfigError, PagingConfig, PagingMode};
 use semguard_core::xen_abi::SyscallEvent;
-
-/// What the checker said about one call.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Judgement {
-    /// Let it run.
-    Allow,
-    /// The policy is violated.
-    Violation(String),
-    /// The invariant could not be decided (fail closed in enforce mode).
-    Unverifiable(String),
-}
 
 /// Decides calls against a policy; implemented by [`PolicyJudge`] (tests can use any reader).
 pub trait Judge {
-    /// Judges one of P's calls.
-    fn judge(&mut self, ev: &SyscallEvent) -> Judgement;
+    /// Decides one of P's calls, `enforcement` mapping what does not pass to an action
+    /// (semguard-core's [`check_event`] and [`Enforcement::action`]).
+    fn judge(&mut self, ev: &SyscallEvent, enforcement: Enforcement) -> Decision;
 }
 
 /// The Assertion Checker over guest memory read through `R`.
@@ -50,39 +40,29 @@ pub struct PolicyJudge<'p, R: FrameReader<Machine>> {
 impl<'p, R: FrameReader<Machine>> PolicyJudge<'p, R> {
     /// A judge for `policy`; `phys_bits` is the host's MAXPHYADDR (machine addresses in PV
     /// page tables are host-physical).
-    pub fn new(policy: Policy<'p>, phys_bits: u8, reader: R) -> Result<Self, String> {
-        let paging = PagingConfig::new(PagingMode::Level4, phys_bits.clamp(32, 52))
-            .map_err(|e| format!("paging configuration: {e:?}"))?;
+    pub fn new(policy: Policy<'p>, phys_bits: u8, reader: R) -> Result<Self, ConfigError> {
+        let paging = PagingConfig::new(PagingMode::Level4, phys_bits.clamp(32, 52))?;
         let checker = Checker::new(policy);
         Ok(Self { state: checker.new_process(), checker, paging, tcache: TranslationCache::default(), reader })
     }
 }
 
 impl<R: FrameReader<Machine>> Judge for PolicyJudge<'_, R> {
-    fn judge(&mut self, ev: &SyscallEvent) -> Judgement {
+    fn judge(&mut self, ev: &SyscallEvent, enforcement: Enforcement) -> Decision {
         let root = self.paging.root_from_cr3::<Machine>(ev.regs.cr3);
         // Guest page tables change between events: translations are reused within one only.
         self.tcache.new_epoch();
         let mut mem = GuestMemory::new(&mut self.reader, &mut self.tcache, root, self.paging);
-        let sc: Syscall = match decode(ev.entry, &ev.regs).complete(&mut mem) {
-            Ok(sc) => sc,
-            Err(DecodeError::StackUnreadable { va, error }) => {
-                return Judgement::Unverifiable(format!("6th argument unreadable at {:#x}: {error:?}", va.0));
-            }
-        };
-        match self.checker.check(&mut self.state, &sc, &ev.regs, &mut mem) {
-            Verdict::Allow => Judgement::Allow,
-            v @ Verdict::Violation { .. } => Judgement::Violation(format!("{v:?}")),
-            v @ Verdict::Unverifiable { .. } => Judgement::Unverifiable(format!("{v:?}")),
-        }
+        check_event(&self.checker, &mut self.state, ev, &mut mem, enforcement)
     }
 }
 
 /// Finds P's page-table base by name (`--comm`).
 pub trait Finder {
     /// Looks for the process in the task list as seen through page-table base `cr3` (any
-    /// process's tables map the guest kernel). `Ok(Some((pgd, tgid)))` when found.
-    fn find(&mut self, cr3: u64) -> Result<Option<(u64, u32)>, String>;
+    /// process's tables map the guest kernel). `Ok(Some((pgd, tgid)))` when found, `Ok(None)`
+    /// when the list has no such process (yet).
+    fn find(&mut self, cr3: u64) -> Result<Option<(u64, u32)>, FindError>;
 }
 
 /// Tasks visited at most per search (the list is guest data: bounded).
@@ -99,22 +79,21 @@ pub struct CommFinder<R: FrameReader<Machine>> {
 
 impl<R: FrameReader<Machine>> CommFinder<R> {
     /// A finder for process `name` with the guest-kernel `profile`.
-    pub fn new(name: &str, profile: Profile, phys_bits: u8, reader: R) -> Result<Self, String> {
-        let paging = PagingConfig::new(PagingMode::Level4, phys_bits.clamp(32, 52))
-            .map_err(|e| format!("paging configuration: {e:?}"))?;
+    pub fn new(name: &str, profile: Profile, phys_bits: u8, reader: R) -> Result<Self, ConfigError> {
+        let paging = PagingConfig::new(PagingMode::Level4, phys_bits.clamp(32, 52))?;
         Ok(Self { name: name.as_bytes().to_vec(), profile, paging, tcache: TranslationCache::default(), reader })
     }
 }
 
 impl<R: FrameReader<Machine>> Finder for CommFinder<R> {
-    fn find(&mut self, cr3: u64) -> Result<Option<(u64, u32)>, String> {
+    fn find(&mut self, cr3: u64) -> Result<Option<(u64, u32)>, FindError> {
         let root = self.paging.root_from_cr3::<Machine>(cr3);
         self.tcache.new_epoch();
         let mut mem = GuestMemory::new(&mut self.reader, &mut self.tcache, root, self.paging);
         match find_first(&mut mem, &self.profile, FindSelect::Comm(&self.name), TASK_LIMIT) {
             Ok(p) => Ok(Some((p.pgd.base(), p.tgid))),
             Err(FindError::NotFound { .. }) => Ok(None),
-            Err(e) => Err(format!("{e:?}")),
+            Err(e) => Err(e),
         }
     }
 }
@@ -200,6 +179,9 @@ impl<M: MapFrame> FrameReader<Machine> for CachedFrames<M> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use semguard_core::alert::Action;
+    use semguard_core::decision::{FailMode, Finding, Mode};
+    use semguard_core::eval::{EvalFault, Verdict};
     use semguard_core::policy::examples::{self, nr};
     use semguard_core::regs::{EntryKind, Registers};
     use std::collections::HashMap;
@@ -258,20 +240,28 @@ mod tests {
         let policy = Policy::decode(&blob[..n]).unwrap();
         let mut j = PolicyJudge::new(policy, 40, CachedFrames::new(Mapper(&frames))).unwrap();
 
-        assert_eq!(j.judge(&write_event(10, 0x100 << 12)), Judgement::Allow);
-        assert!(matches!(j.judge(&write_event(5000, 0x100 << 12)), Judgement::Violation(_)));
+        let e = Enforcement::DEFAULT;
+        assert_eq!(j.judge(&write_event(10, 0x100 << 12), e).finding, None);
+        let d = j.judge(&write_event(5000, 0x100 << 12), e);
+        assert!(matches!(d.finding, Some(Finding::Verdict(Verdict::Violation { .. }))), "{d:?}");
+        assert_eq!(d.action, Some(Action::Killed));
         // Another address space without the variable mapped: cannot decide, never "allow".
         frames_missing(&mut j);
-        // 4 table frames + the data frame, each mapped once across the three events (frame
-        // 0x900 does not exist: its mapping fails).
+        // 4 table frames + the data frame, each mapped once across the events (frame 0x900
+        // does not exist: its mapping fails).
         assert_eq!(j.reader.maps, 5);
     }
 
     fn frames_missing<R: FrameReader<Machine>>(j: &mut PolicyJudge<'_, R>) {
-        match j.judge(&write_event(10, 0x900 << 12)) {
-            Judgement::Unverifiable(s) => assert!(s.contains("Memory"), "{s}"),
+        let d = j.judge(&write_event(10, 0x900 << 12), Enforcement::DEFAULT);
+        match d.finding {
+            Some(Finding::Verdict(Verdict::Unverifiable { reason: EvalFault::Memory { .. }, .. })) => {}
             other => panic!("expected unverifiable, got {other:?}"),
         }
+        // The core's one mapping: fail closed kills it, fail open lets it run.
+        assert_eq!(d.action, Some(Action::Killed));
+        let open = Enforcement { mode: Mode::Enforce, fail: FailMode::Open };
+        assert_eq!(j.judge(&write_event(10, 0x900 << 12), open).action, Some(Action::FailedOpen));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! `xen/evtchn.h` (not installed on the build host), computed with `_IOC` below.
 
 use crate::domctl::{Domctl, DOMCTL_SIZE, HYPERVISOR_DOMCTL, NR_BITMAP_BYTES};
-use crate::ring::{SharedPage, PAGE_SIZE};
+use semguard_core::ring::{SharedPage, PAGE_SIZE};
 use std::ffi::CStr;
 use std::fs::{File, OpenOptions};
 use std::io;
