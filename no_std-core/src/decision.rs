@@ -145,10 +145,15 @@ impl Decision {
     /// `exit_group(KILL_STATUS)`). The kill's [`KillCondition`] says whether the guest kernel
     /// certainly runs it.
     pub fn response(&self, req: &VmEventSt) -> (VmEventSt, Option<KillCondition>) {
+        self.response_with_status(req, KILL_STATUS)
+    }
+
+    /// [`Decision::response`] with another exit status for the kill (sgmon's `--status`).
+    pub fn response_with_status(&self, req: &VmEventSt, status: i32) -> (VmEventSt, Option<KillCondition>) {
         if self.resumes() {
             return (resume_response(req), None);
         }
-        match kill_response(req, KILL_STATUS) {
+        match kill_response(req, status) {
             Ok((rsp, cond)) => (rsp, Some(cond)),
             // Not a valid syscall request: nothing to edit, only a vCPU to release.
             Err(_) => (resume_response(req), None),
