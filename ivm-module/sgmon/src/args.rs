@@ -1,7 +1,8 @@
 //! Command line of `sgmon`.
 
-use crate::domctl::{bitmap_set, NR_BITMAP_BYTES, NR_IA32};
+use crate::domctl::bitmap_set;
 use semguard_core::decision::{self, Enforcement, FailMode};
+use semguard_core::xen_abi::{MONITOR_SYSCALL_BITMAP_BYTES, MONITOR_SYSCALL_NR_IA32};
 use std::fmt;
 
 /// Usage text (printed on `--help` and on errors).
@@ -91,7 +92,7 @@ pub struct CallSpec {
 impl CallSpec {
     /// Its bit in the monitor's number bitmap.
     pub fn bit(self) -> usize {
-        self.nr as usize + if self.ia32 { NR_IA32 } else { 0 }
+        self.nr as usize + if self.ia32 { MONITOR_SYSCALL_NR_IA32 } else { 0 }
     }
 }
 
@@ -146,7 +147,7 @@ pub struct Config {
     /// Process selection.
     pub select: Select,
     /// Number bitmap, `None` = every number.
-    pub bitmap: Option<[u8; NR_BITMAP_BYTES]>,
+    pub bitmap: Option<[u8; MONITOR_SYSCALL_BITMAP_BYTES]>,
     /// kill/hold trigger.
     pub trigger: Option<Trigger>,
     /// exit_group status for kill.
@@ -185,8 +186,8 @@ fn parse_u64(s: &str) -> Result<u64, String> {
 
 fn parse_nr(s: &str, ia32: bool) -> Result<CallSpec, String> {
     let nr = parse_u64(s)?;
-    if nr >= NR_IA32 as u64 {
-        return Err(format!("system-call number {nr} out of range (0..{NR_IA32})"));
+    if nr >= MONITOR_SYSCALL_NR_IA32 as u64 {
+        return Err(format!("system-call number {nr} out of range (0..{MONITOR_SYSCALL_NR_IA32})"));
     }
     Ok(CallSpec { ia32, nr: nr as u32 })
 }
@@ -204,7 +205,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Config, ArgError
     let mut it = args.into_iter();
     let mut pos = Vec::new();
     let mut select = None;
-    let mut bitmap: Option<[u8; NR_BITMAP_BYTES]> = None;
+    let mut bitmap: Option<[u8; MONITOR_SYSCALL_BITMAP_BYTES]> = None;
     let mut trigger = None;
     let mut status = 1i32;
     let mut fail = FailMode::Closed;
@@ -232,7 +233,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Config, ArgError
             "--nr" | "--nr32" => {
                 let ia32 = a == "--nr32";
                 let list = val(&a)?;
-                let bm = bitmap.get_or_insert([0; NR_BITMAP_BYTES]);
+                let bm = bitmap.get_or_insert([0; MONITOR_SYSCALL_BITMAP_BYTES]);
                 for n in list.split(',').filter(|s| !s.is_empty()) {
                     // In range by parse_nr, so the bit exists.
                     bitmap_set(bm, parse_nr(n, ia32)?.bit());
@@ -352,12 +353,12 @@ mod tests {
     fn bitmap_from_both_halves() {
         let c = p("1 --nr 110,1 --nr32 64 --nr 231 count").unwrap();
         let bm = c.bitmap.unwrap();
-        for bit in [110, 1, 231, 512 + 64] {
+        for bit in [110, 1, 231, MONITOR_SYSCALL_NR_IA32 + 64] {
             assert!(bitmap_test(&bm, bit), "bit {bit}");
         }
-        assert!(!bitmap_test(&bm, 64) && !bitmap_test(&bm, 512 + 110));
+        assert!(!bitmap_test(&bm, 64) && !bitmap_test(&bm, MONITOR_SYSCALL_NR_IA32 + 110));
         assert_eq!(bm.iter().map(|b| b.count_ones()).sum::<u32>(), 4);
-        assert!(p("1 --nr 512 watch").unwrap_err().contains("out of range"));
+        assert!(p(&format!("1 --nr {MONITOR_SYSCALL_NR_IA32} watch")).unwrap_err().contains("out of range"));
         assert!(p("1 --nr32 x watch").is_err());
     }
 

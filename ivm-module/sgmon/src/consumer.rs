@@ -2,13 +2,17 @@
 //! response. No I/O here, so the host tests drive it with requests built by semguard-core.
 
 use crate::args::{CallSpec, Config, Mode, Select, Trigger};
-use crate::domctl::{bitmap_set, bitmap_test, Filter, NR_BITMAP_BYTES, NR_IA32, PGD_MASK_ONE};
+use crate::domctl::{bitmap_set, bitmap_test, Filter};
 use crate::policy::{Finder, Judge};
-use semguard_core::decision::{resume_response, Enforcement, FailMode, Finding};
+use semguard_core::alert::Action as CoreAction;
+use semguard_core::decision::{resume_response, Decision, Enforcement, FailMode, Finding};
 use semguard_core::process::FindError;
 use semguard_core::regs::EntryKind;
-use semguard_core::syscall::{decode, Decoded, KillCondition};
-use semguard_core::xen_abi::{kill_response, SyscallEvent, VmEventSt, VM_EVENT_SIZE};
+use semguard_core::syscall::{decode, Decoded, KillCondition, Syscall};
+use semguard_core::tracking::PGD_MASK;
+use semguard_core::xen_abi::{
+    SyscallEvent, VmEventSt, MONITOR_SYSCALL_BITMAP_BYTES, MONITOR_SYSCALL_NR_IA32, VM_EVENT_SIZE,
+};
 use std::fmt::{self, Write as _};
 
 /// Counters for the DONE line.
@@ -24,7 +28,8 @@ pub struct Stats {
     pub held: u64,
     /// Calls from another page-table base than the selected one (Xen's pgd filter failed).
     pub foreign: u64,
-    /// Calls whose number is outside the bitmap (Xen reports numbers >= 512 always).
+    /// Calls whose number is outside the bitmap (Xen always reports numbers from
+    /// `MONITOR_SYSCALL_NR_IA32` up).
     pub outside: u64,
     /// Latch-number calls from other processes or with another marker argument.
     pub ignored: u64,
@@ -99,9 +104,9 @@ impl Consumer {
     pub fn new(cfg: Config, judge: Option<Box<dyn Judge>>, finder: Option<Box<dyn Finder>>) -> Self {
         let (pgd_match, pgd_mask, bitmap, latching) = match cfg.select {
             Select::Any => (0, 0, cfg.bitmap, None),
-            Select::Pgd(a) => (a & PGD_MASK_ONE, PGD_MASK_ONE, cfg.bitmap, None),
+            Select::Pgd(a) => (a & PGD_MASK, PGD_MASK, cfg.bitmap, None),
             Select::Latch(spec, arg) => {
-                let mut bm = [0u8; NR_BITMAP_BYTES];
+                let mut bm = [0u8; MONITOR_SYSCALL_BITMAP_BYTES];
                 bitmap_set(&mut bm, spec.bit());
                 (0, 0, Some(bm), Some((spec, arg)))
             }
@@ -252,15 +257,17 @@ impl Consumer {
             out.lines.push(event_line(n, &ev, &d));
         }
         let killed_before = self.stats.killed;
-        let mut triggered = match self.cfg.trigger {
+        let triggered = match self.cfg.trigger {
             Some(Trigger::At(k)) => k == n,
             Some(Trigger::Nr(s)) => s == spec,
             None => false,
         };
+        // The decision on this call, if any: semguard-core's (decode, check, the operator's
+        // enforcement → action) in check/enforce, a kill for kill mode's trigger.
+        let mut decision = None;
         if let Some((j, enforcement)) = self.judge.as_mut() {
-            // semguard-core's decision: decode, check, the operator's enforcement → action.
-            let decision = j.judge(&ev, *enforcement);
-            match &decision.finding {
+            let decided = j.judge(&ev, *enforcement);
+            match &decided.finding {
                 None => self.stats.allowed += 1,
                 Some(f) => {
                     if f.is_unverifiable() {
@@ -278,36 +285,37 @@ impl Consumer {
                     ));
                 }
             }
-            // Enforce kills what the mapping kills (violations; undecided calls unless failing
-            // open); check only reports.
-            triggered = !decision.resumes();
+            decision = Some(decided);
+        } else if self.cfg.mode == Mode::Kill && triggered {
+            decision = Some(trigger_kill(&d));
         }
-        out.action = match (self.cfg.mode, triggered) {
-            (Mode::Kill | Mode::Enforce, true) => match kill_response(&req, self.cfg.status) {
-                Ok((rsp, cond)) => {
-                    self.stats.killed += 1;
-                    let cond = match cond {
-                        KillCondition::Certain => "certain".to_string(),
-                        KillCondition::NeedsReadableStack { va } => format!("needs-stack@{:#x}", va.0),
-                    };
-                    out.lines.push(format!(
-                        "SGMON KILL n={n} v={} seq={} entry={} nr={} status={} cond={cond}",
-                        ev.vcpu_id,
-                        ev.seq,
-                        entry_name(ev.entry),
-                        spec.nr,
-                        self.cfg.status
-                    ));
-                    encode(&rsp)
-                }
-                Err(_) => Action::Drop, // unreachable: syscall_event() succeeded
-            },
-            (Mode::Hold, true) => {
-                self.stats.held += 1;
-                out.lines.push(format!("SGMON HOLD n={n} v={} seq={} nr={}", ev.vcpu_id, ev.seq, spec.nr));
-                Action::Hold
+        out.action = if self.cfg.mode == Mode::Hold && triggered {
+            self.stats.held += 1;
+            out.lines.push(format!("SGMON HOLD n={n} v={} seq={} nr={}", ev.vcpu_id, ev.seq, spec.nr));
+            Action::Hold
+        } else if let Some(decision) = decision {
+            // semguard-core's answer to the decision: resume, or the call rewritten to
+            // exit_group(--status). Enforce kills what the core's mapping kills (violations;
+            // undecided calls unless failing open), check never, kill mode's trigger always.
+            let (rsp, cond) = decision.response_with_status(&req, self.cfg.status);
+            if let Some(cond) = cond {
+                self.stats.killed += 1;
+                let cond = match cond {
+                    KillCondition::Certain => "certain".to_string(),
+                    KillCondition::NeedsReadableStack { va } => format!("needs-stack@{:#x}", va.0),
+                };
+                out.lines.push(format!(
+                    "SGMON KILL n={n} v={} seq={} entry={} nr={} status={} cond={cond}",
+                    ev.vcpu_id,
+                    ev.seq,
+                    entry_name(ev.entry),
+                    spec.nr,
+                    self.cfg.status
+                ));
             }
-            _ => answer(&req),
+            encode(&rsp)
+        } else {
+            answer(&req)
         };
         // P ends in this call (its exit_group, or the one we made of it): its page-table frame
         // goes back to the guest's allocator and the next process may get it at once. Select
@@ -317,7 +325,7 @@ impl Consumer {
         if ends_p && !matches!(self.cfg.select, Select::Any) {
             let pgd = self.filter.pgd_match;
             self.filter.pgd_match = 0; // frame 0 is never a guest's page table
-            self.filter.pgd_mask = PGD_MASK_ONE;
+            self.filter.pgd_mask = PGD_MASK;
             out.refilter = Some(self.filter.clone());
             out.lines.push(format!("SGMON UNLATCH pgd={pgd:#x} reason=exit"));
         }
@@ -326,17 +334,18 @@ impl Consumer {
 
     /// The filter for P once found: its page-table base, the configured numbers.
     fn narrow_to(&mut self, pgd: u64) -> Filter {
-        self.filter.pgd_match = pgd & PGD_MASK_ONE;
-        self.filter.pgd_mask = PGD_MASK_ONE;
+        self.filter.pgd_match = pgd & PGD_MASK;
+        self.filter.pgd_mask = PGD_MASK;
         self.filter.bitmap = self.cfg.bitmap;
         self.filter.clone()
     }
 
-    /// Does the number filter select this call (as Xen tests it: numbers >= 512 never are)?
+    /// Does the number filter select this call (as Xen tests it: numbers from
+    /// `MONITOR_SYSCALL_NR_IA32` up never are)?
     fn number_selected(&self, rax: u64, spec: CallSpec) -> bool {
         match &self.filter.bitmap {
             None => true,
-            Some(bm) => rax < NR_IA32 as u64 && bitmap_test(bm, spec.bit()),
+            Some(bm) => rax < MONITOR_SYSCALL_NR_IA32 as u64 && bitmap_test(bm, spec.bit()),
         }
     }
 
@@ -367,6 +376,19 @@ impl Consumer {
             self.filter.pgd_match
         )
     }
+}
+
+/// Kill mode's trigger as a decision: kill the call (no finding: the operator chose it). The
+/// 6th argument of an ia32 fast entry lives in P's memory and is not read (0): the kill does
+/// not need it.
+fn trigger_kill(d: &Decoded) -> Decision {
+    let call = Syscall {
+        abi: d.abi(),
+        nr: d.nr(),
+        args: std::array::from_fn(|i| d.reg_arg(i).unwrap_or(0)),
+        user_rip: d.user_rip(),
+    };
+    Decision { call, finding: None, action: Some(CoreAction::Killed) }
 }
 
 fn encode(rsp: &VmEventSt) -> Action {
@@ -432,11 +454,9 @@ mod tests {
     use super::*;
     use crate::args::parse;
     use semguard_core::addr::GuestVirtAddr;
-    use semguard_core::decision::Decision;
     use semguard_core::eval::{Values, Verdict, ViolationKind};
     use semguard_core::mem::MemError;
     use semguard_core::regs::Registers;
-    use semguard_core::syscall::Syscall;
     use semguard_core::xen_abi::{VmEventSyscall, VmEventU, VM_EVENT_FLAG_SET_REGISTERS, VM_EVENT_FLAG_VCPU_PAUSED};
 
     fn cfg(s: &str) -> Config {
@@ -472,7 +492,7 @@ mod tests {
         // The marker: new filter for its pgd, then answered.
         let o = c.handle(&req(2, EntryKind::Syscall64, 24, 0x5347, 0x3ead_1000), 0);
         let nf = o.refilter.unwrap();
-        assert_eq!((nf.pgd_match, nf.pgd_mask), (0x3ead_1000, PGD_MASK_ONE));
+        assert_eq!((nf.pgd_match, nf.pgd_mask), (0x3ead_1000, PGD_MASK));
         assert!(bitmap_test(&nf.bitmap.unwrap(), 110) && !bitmap_test(&nf.bitmap.unwrap(), 24));
         assert!(o.lines[0].starts_with("SGMON LATCH pgd=0x3ead1000 "));
         assert_eq!(rsp(&o.action).flags & VM_EVENT_FLAG_SET_REGISTERS, 0);
@@ -504,7 +524,7 @@ mod tests {
         assert!(o.refilter.is_none(), "an ordinary call changes nothing");
         let o = c.handle(&req(3, EntryKind::Syscall64, 231, 0, 0x3ead1000), 2);
         let f = o.refilter.expect("exit_group unlatches");
-        assert_eq!((f.pgd_match, f.pgd_mask), (0, PGD_MASK_ONE));
+        assert_eq!((f.pgd_match, f.pgd_mask), (0, PGD_MASK));
         assert!(matches!(o.action, Action::Answer(_)), "P's exit_group still runs");
         assert!(o.lines.iter().any(|l| l == "SGMON UNLATCH pgd=0x3ead1000 reason=exit"));
         // A kill ends P too; with --any nothing is narrowed.
@@ -530,7 +550,15 @@ mod tests {
         assert_eq!((r.data.rax, r.data.rbx), (252, 9));
         let r = rsp(&c.handle(&req(2, EntryKind::Syscall64, 64, 0, 0x1000), 0).action);
         assert_eq!(r.flags & VM_EVENT_FLAG_SET_REGISTERS, 0, "64-bit 64 is uname's neighbour, not the trigger");
-        assert_eq!(c.stats.killed, 1);
+        // SYSENTER: the core's kill says it needs P's stack to be readable.
+        let o = c.handle(&req(3, EntryKind::Sysenter, 64, 0, 0x1000), 0);
+        assert_eq!(rsp(&o.action).data.rax, 252);
+        assert!(
+            o.lines.iter().any(|l| l.ends_with("entry=sysenter nr=64 status=9 cond=needs-stack@0x0")),
+            "{:?}",
+            o.lines
+        );
+        assert_eq!(c.stats.killed, 2);
     }
 
     #[test]
@@ -654,7 +682,7 @@ mod tests {
         // Found from another process's call: new filter, that call is not P's.
         let o = c.handle(&req(4, EntryKind::Syscall64, 1, 0, 0x9000), 0);
         let f = o.refilter.unwrap();
-        assert_eq!((f.pgd_match, f.pgd_mask), (0x7000, PGD_MASK_ONE));
+        assert_eq!((f.pgd_match, f.pgd_mask), (0x7000, PGD_MASK));
         assert!(bitmap_test(&f.bitmap.unwrap(), 110));
         assert!(o.lines[0].starts_with("SGMON LATCH pgd=0x7000 comm=sysseq pid=42 "), "{}", o.lines[0]);
         assert!(matches!(o.action, Action::Answer(_)));

@@ -1,10 +1,14 @@
 //! The two domctls a syscall-monitor consumer issues (`XEN_DOMCTL_vm_event_op`,
 //! `XEN_DOMCTL_monitor_op`), encoded at the byte offsets of the patched `xen/include/public/domctl.h`.
 //!
-//! semguard-core's `xen_abi` owns the vm_event request/response and ring layout; the domctl
-//! side is only needed by a user-space consumer (semguard.ko's C shim includes the header), so
-//! it lives here. The test `layout_matches_xen_headers` compiles every offset and constant below
-//! as `_Static_assert`s against the patched header, like `xen_abi`'s test does.
+//! semguard-core's `xen_abi` owns the vm_event request/response, the ring layout and the
+//! monitor filter's constants (`MONITOR_SYSCALL_*`), which sgmon uses as they are. The domctl
+//! byte offsets live here because sgmon is the only Rust encoder of a domctl (semguard.ko's C
+//! shim fills Xen's own struct). The test `layout_matches_xen_headers` is the one check of the
+//! domctl layout: it compiles every offset and constant below, and the core's filter
+//! constants, as `_Static_assert`s against the patched header.
+
+use semguard_core::xen_abi::{MONITOR_SYSCALL_BITMAP_BYTES, MONITOR_SYSCALL_FAIL_OPEN, MONITOR_SYSCALL_NR_FILTER};
 
 /// `__HYPERVISOR_domctl`.
 pub const HYPERVISOR_DOMCTL: u64 = 36;
@@ -28,16 +32,6 @@ pub const XEN_DOMCTL_MONITOR_OP_ENABLE: u32 = 0;
 pub const XEN_DOMCTL_MONITOR_OP_DISABLE: u32 = 1;
 /// `XEN_DOMCTL_MONITOR_EVENT_SYSCALL`.
 pub const XEN_DOMCTL_MONITOR_EVENT_SYSCALL: u32 = 31;
-/// `XEN_DOMCTL_MONITOR_SYSCALL_NR_FILTER`.
-pub const XEN_DOMCTL_MONITOR_SYSCALL_NR_FILTER: u32 = 1 << 0;
-/// `XEN_DOMCTL_MONITOR_SYSCALL_FAIL_OPEN`.
-pub const XEN_DOMCTL_MONITOR_SYSCALL_FAIL_OPEN: u32 = 1 << 1;
-/// `XEN_DOMCTL_MONITOR_SYSCALL_NR_BITS`: bits in the number bitmap.
-pub const NR_BITS: usize = 1024;
-/// `XEN_DOMCTL_MONITOR_SYSCALL_NR_IA32`: first bit of the ia32 half.
-pub const NR_IA32: usize = 512;
-/// Bytes of the number bitmap.
-pub const NR_BITMAP_BYTES: usize = NR_BITS / 8;
 /// `DOMID_SELF`.
 pub const DOMID_SELF: u16 = 0x7ff0;
 
@@ -84,7 +78,8 @@ impl Domctl {
     }
 
     /// `monitor_op { op, event = SYSCALL, u.syscall = {...} }` for `domain`; `bitmap_va` is the
-    /// address of the 128-byte bitmap in memory Xen can copy from.
+    /// address of the number bitmap ([`MONITOR_SYSCALL_BITMAP_BYTES`]) in memory Xen can copy
+    /// from.
     pub fn monitor_syscall(domain: u16, op: u32, filter: &Filter, bitmap_va: u64) -> Self {
         let mut d = Self::new(XEN_DOMCTL_MONITOR_OP, domain);
         d.put_u32(OFF_MON_OP, op);
@@ -135,23 +130,20 @@ pub struct Filter {
     /// 0 = every process.
     pub pgd_mask: u64,
     /// `None` = every number (no `NR_FILTER` flag).
-    pub bitmap: Option<[u8; NR_BITMAP_BYTES]>,
+    pub bitmap: Option<[u8; MONITOR_SYSCALL_BITMAP_BYTES]>,
     /// Resume instead of kill when a call cannot be reported.
     pub fail_open: bool,
 }
-
-/// Mask for "this page-table base": the low 12 bits of CR3 are flags/PCID, not the frame.
-pub const PGD_MASK_ONE: u64 = !0xfff;
 
 impl Filter {
     /// Flags word of `u.syscall`.
     pub fn flags(&self) -> u32 {
         let mut f = 0;
         if self.bitmap.is_some() {
-            f |= XEN_DOMCTL_MONITOR_SYSCALL_NR_FILTER;
+            f |= MONITOR_SYSCALL_NR_FILTER;
         }
         if self.fail_open {
-            f |= XEN_DOMCTL_MONITOR_SYSCALL_FAIL_OPEN;
+            f |= MONITOR_SYSCALL_FAIL_OPEN;
         }
         f
     }
@@ -163,7 +155,7 @@ impl Filter {
 }
 
 /// Sets bit `bit` of a number bitmap (bit n is bit n % 8 of byte n / 8); false if out of range.
-pub fn bitmap_set(bitmap: &mut [u8; NR_BITMAP_BYTES], bit: usize) -> bool {
+pub fn bitmap_set(bitmap: &mut [u8; MONITOR_SYSCALL_BITMAP_BYTES], bit: usize) -> bool {
     match bitmap.get_mut(bit / 8) {
         Some(b) => {
             *b |= 1 << (bit % 8);
@@ -174,13 +166,15 @@ pub fn bitmap_set(bitmap: &mut [u8; NR_BITMAP_BYTES], bit: usize) -> bool {
 }
 
 /// Is bit `bit` set?
-pub fn bitmap_test(bitmap: &[u8; NR_BITMAP_BYTES], bit: usize) -> bool {
+pub fn bitmap_test(bitmap: &[u8; MONITOR_SYSCALL_BITMAP_BYTES], bit: usize) -> bool {
     bitmap.get(bit / 8).is_some_and(|b| b & (1 << (bit % 8)) != 0)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use semguard_core::tracking::PGD_MASK;
+    use semguard_core::xen_abi::{MONITOR_SYSCALL_NR_BITS, MONITOR_SYSCALL_NR_IA32};
     use std::fmt::Write as _;
     use std::path::PathBuf;
     use std::process::Command;
@@ -203,14 +197,14 @@ mod tests {
 
     #[test]
     fn monitor_op_bytes_and_flags() {
-        let mut bm = [0u8; NR_BITMAP_BYTES];
+        let mut bm = [0u8; MONITOR_SYSCALL_BITMAP_BYTES];
         assert!(bitmap_set(&mut bm, 110));
-        assert!(bitmap_set(&mut bm, NR_IA32 + 64));
-        assert!(!bitmap_set(&mut bm, NR_BITS));
+        assert!(bitmap_set(&mut bm, MONITOR_SYSCALL_NR_IA32 + 64));
+        assert!(!bitmap_set(&mut bm, MONITOR_SYSCALL_NR_BITS));
         assert_eq!(bm[13], 1 << 6);
         assert_eq!(bm[72], 1);
         assert!(bitmap_test(&bm, 110) && !bitmap_test(&bm, 111) && !bitmap_test(&bm, 5000));
-        let f = Filter { pgd_match: 0x3ead_1000, pgd_mask: PGD_MASK_ONE, bitmap: Some(bm), fail_open: true };
+        let f = Filter { pgd_match: 0x3ead_1000, pgd_mask: PGD_MASK, bitmap: Some(bm), fail_open: true };
         let d = Domctl::monitor_syscall(1, XEN_DOMCTL_MONITOR_OP_ENABLE, &f, 0x7f00_0000_0800);
         assert_eq!(d.0[0..4], 77u32.to_le_bytes());
         assert_eq!(d.0[16..20], 0u32.to_le_bytes());
@@ -292,11 +286,14 @@ mod tests {
             ("XEN_DOMCTL_MONITOR_OP_ENABLE", u64::from(XEN_DOMCTL_MONITOR_OP_ENABLE)),
             ("XEN_DOMCTL_MONITOR_OP_DISABLE", u64::from(XEN_DOMCTL_MONITOR_OP_DISABLE)),
             ("XEN_DOMCTL_MONITOR_EVENT_SYSCALL", u64::from(XEN_DOMCTL_MONITOR_EVENT_SYSCALL)),
-            ("XEN_DOMCTL_MONITOR_SYSCALL_NR_FILTER", u64::from(XEN_DOMCTL_MONITOR_SYSCALL_NR_FILTER)),
-            ("XEN_DOMCTL_MONITOR_SYSCALL_FAIL_OPEN", u64::from(XEN_DOMCTL_MONITOR_SYSCALL_FAIL_OPEN)),
-            ("XEN_DOMCTL_MONITOR_SYSCALL_NR_BITS", NR_BITS as u64),
-            ("XEN_DOMCTL_MONITOR_SYSCALL_NR_IA32", NR_IA32 as u64),
             ("DOMID_SELF", u64::from(DOMID_SELF)),
+            // semguard-core's filter constants (xen_abi::MONITOR_SYSCALL_*), shared with
+            // semguard.ko: checked against the header here, where the domctl is.
+            ("XEN_DOMCTL_MONITOR_SYSCALL_NR_FILTER", u64::from(MONITOR_SYSCALL_NR_FILTER)),
+            ("XEN_DOMCTL_MONITOR_SYSCALL_FAIL_OPEN", u64::from(MONITOR_SYSCALL_FAIL_OPEN)),
+            ("XEN_DOMCTL_MONITOR_SYSCALL_NR_BITS", MONITOR_SYSCALL_NR_BITS as u64),
+            ("XEN_DOMCTL_MONITOR_SYSCALL_NR_IA32", MONITOR_SYSCALL_NR_IA32 as u64),
+            ("XEN_DOMCTL_MONITOR_SYSCALL_NR_BITS / 8", MONITOR_SYSCALL_BITMAP_BYTES as u64),
             // Xen's fail-closed kill and semguard's kills report the same status.
             ("XEN_DOMCTL_MONITOR_SYSCALL_KILL_STATUS", semguard_core::syscall::KILL_STATUS as u64),
         ] {

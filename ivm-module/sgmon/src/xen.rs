@@ -3,8 +3,9 @@
 //! Every `unsafe` is here; the ioctl numbers and structs are Linux's uapi `xen/privcmd.h` and
 //! `xen/evtchn.h` (not installed on the build host), computed with `_IOC` below.
 
-use crate::domctl::{Domctl, DOMCTL_SIZE, HYPERVISOR_DOMCTL, NR_BITMAP_BYTES};
+use crate::domctl::{Domctl, DOMCTL_SIZE, HYPERVISOR_DOMCTL};
 use semguard_core::ring::{SharedPage, PAGE_SIZE};
+use semguard_core::xen_abi::MONITOR_SYSCALL_BITMAP_BYTES;
 use std::ffi::CStr;
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -162,7 +163,7 @@ pub struct Privcmd {
 
 /// Where the bitmap lies in the hypercall page (after the 144-byte domctl).
 pub const BITMAP_OFFSET: usize = 2048;
-const _: () = assert!(DOMCTL_SIZE <= BITMAP_OFFSET && BITMAP_OFFSET + NR_BITMAP_BYTES <= PAGE_SIZE);
+const _: () = assert!(DOMCTL_SIZE <= BITMAP_OFFSET && BITMAP_OFFSET + MONITOR_SYSCALL_BITMAP_BYTES <= PAGE_SIZE);
 
 fn open_rw(path: &str) -> io::Result<File> {
     OpenOptions::new().read(true).write(true).open(path)
@@ -179,7 +180,7 @@ impl Privcmd {
 
     /// Issues `dc` (with `bitmap` placed in the hypercall page when given); returns the domctl
     /// as Xen left it (OUT fields).
-    pub fn domctl(&mut self, dc: &Domctl, bitmap: Option<&[u8; NR_BITMAP_BYTES]>) -> io::Result<Domctl> {
+    pub fn domctl(&mut self, dc: &Domctl, bitmap: Option<&[u8; MONITOR_SYSCALL_BITMAP_BYTES]>) -> io::Result<Domctl> {
         if let Some(bm) = bitmap {
             self.buf.write(BITMAP_OFFSET, bm);
         }
