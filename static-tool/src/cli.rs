@@ -5,6 +5,7 @@ use std::ffi::OsString;
 use std::path::Path;
 
 use clap::{Parser, Subcommand};
+use semguard_core::decision::{Enforcement, FailMode, Mode};
 
 use crate::compile;
 use crate::diag::ToolError;
@@ -123,11 +124,15 @@ pub struct Outcome {
 }
 
 fn read_text(path: &str) -> Result<String, ToolError> {
-    std::fs::read_to_string(path).map_err(|e| ToolError(format!("{path}: {e}")))
+    std::fs::read_to_string(path).map_err(|e| ToolError::io(path, e))
+}
+
+fn read(path: &str) -> Result<Vec<u8>, ToolError> {
+    std::fs::read(path).map_err(|e| ToolError::io(path, e))
 }
 
 fn write(path: &str, data: &[u8]) -> Result<(), ToolError> {
-    std::fs::write(path, data).map_err(|e| ToolError(format!("{path}: {e}")))
+    std::fs::write(path, data).map_err(|e| ToolError::io(path, e))
 }
 
 /// Runs the command line `args` (including the program name).
@@ -160,9 +165,11 @@ fn dispatch(cli: Cli) -> Result<Outcome, ToolError> {
             let src = read_text(&source)?;
             let kp = match &profile {
                 Some(p) => {
-                    let bytes = std::fs::read(p).map_err(|e| ToolError(format!("{p}: {e}")))?;
-                    semguard_core::profile::Profile::decode(&bytes)
-                        .map_err(|e| ToolError(format!("{p}: not a guest-kernel profile: {e:?}")))?;
+                    let bytes = read(p)?;
+                    semguard_core::profile::Profile::decode(&bytes).map_err(|error| ToolError::Profile {
+                        context: format!("{p}: not a guest-kernel profile"),
+                        error,
+                    })?;
                     Some(bytes)
                 }
                 None => None,
@@ -195,15 +202,18 @@ fn dispatch(cli: Cli) -> Result<Outcome, ToolError> {
             }
         }
         Cmd::Policy(PolicyCmd::Show { policy }) => {
-            let blob = std::fs::read(&policy).map_err(|e| ToolError(format!("{policy}: {e}")))?;
-            let text = show::show(&blob).map_err(|e| ToolError(format!("{policy}: {e}")))?;
+            let blob = read(&policy)?;
+            let text = show::show(&blob).map_err(|error| ToolError::Policy { path: Some(policy), error })?;
             Ok(Outcome { code: 0, stdout: text, stderr: String::new() })
         }
         Cmd::Policy(PolicyCmd::Check { policy, audit, fail_open, alerts, command }) => {
-            let blob = std::fs::read(&policy).map_err(|e| ToolError(format!("{policy}: {e}")))?;
-            let mode = crate::dryrun::Mode { enforce: !audit, fail_open };
-            let report =
-                crate::dryrun::run(&blob, &command, mode, None).map_err(|e| ToolError(format!("{policy}: {e}")))?;
+            let blob = read(&policy)?;
+            let enforcement = Enforcement {
+                mode: if audit { Mode::Audit } else { Mode::Enforce },
+                fail: if fail_open { FailMode::Open } else { FailMode::Closed },
+            };
+            let report = crate::dryrun::run(&blob, &command, enforcement, None)
+                .map_err(|error| ToolError::Check { policy, error: Box::new(error) })?;
             if let Some(path) = &alerts {
                 let bytes: Vec<u8> = report.findings.iter().flat_map(|f| f.record.encode()).collect();
                 write(path, &bytes)?;
@@ -236,13 +246,13 @@ fn dispatch(cli: Cli) -> Result<Outcome, ToolError> {
         }
         Cmd::Alerts { json, policy, device } => {
             let blob = match &policy {
-                Some(p) => Some(std::fs::read(p).map_err(|e| ToolError(format!("{p}: {e}")))?),
+                Some(p) => Some(read(p)?),
                 None => None,
             };
             let decoded = match (&blob, &policy) {
                 (Some(b), Some(p)) => Some(
                     semguard_core::policy::Policy::decode(b)
-                        .map_err(|e| ToolError(format!("{p}: not a valid policy: {e:?}")))?,
+                        .map_err(|error| ToolError::Policy { path: Some(p.clone()), error })?,
                 ),
                 _ => None,
             };

@@ -1,7 +1,7 @@
 //! `semguard policy compile`: invariant source + P's ELF/DWARF → policy blob.
 
 use crate::codegen;
-use crate::diag::{Diag, Source, ToolError};
+use crate::diag::{Diag, ElfProblem, Source, ToolError};
 use crate::dwarf::Program;
 use crate::elf::Elf;
 use crate::ir::PolicyIr;
@@ -27,13 +27,10 @@ pub fn load_program(path: &str) -> Result<Program, ToolError> {
 /// [`load_program`] for an already parsed ELF.
 pub fn program_from_elf(elf: Elf) -> Result<Program, ToolError> {
     if !elf.x86_64 {
-        return Err(ToolError(format!("{}: not an x86-64 program", elf.path)));
+        return Err(ToolError::elf(&elf.path, ElfProblem::NotX86_64));
     }
     if elf.position_independent {
-        return Err(ToolError(format!(
-            "{}: P is position-independent (PIE or shared object), so its variables and call sites move at every run; link it with -static or -no-pie",
-            elf.path
-        )));
+        return Err(ToolError::elf(&elf.path, ElfProblem::PositionIndependent));
     }
     Program::new(elf)
 }

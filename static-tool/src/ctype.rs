@@ -240,7 +240,7 @@ impl TypeArena {
     }
 
     /// The member called `name` of record `id`, looking through anonymous members; returns
-    /// its absolute offset in the record and the member. Bounded by [`NAME_DEPTH`] levels.
+    /// its absolute offset in the record and the member. Bounded by `NAME_DEPTH` levels.
     pub fn member(&self, id: TypeId, name: &str) -> Option<(u64, Member)> {
         self.member_at(id, name, 0)
     }

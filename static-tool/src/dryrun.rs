@@ -1,12 +1,13 @@
 //! `semguard policy check P.sgp -- P ARGS…`: the Assertion Checker dry run on the host.
 //!
 //! Runs P under ptrace and stops it at every system-call entry, the same point where Xen stops
-//! it in the Mon-VM. There the call is decoded from P's registers with the core's
-//! [`decode`](semguard_core::syscall::decode), checked with the core's [`Checker`] (reading P's
-//! variables through `/proc/PID/mem`, [`ProcMem`]) and, in enforce mode, a violation kills P
-//! before the call runs with the core's [`kill_edit`] — the call becomes `exit_group` — as
-//! semguard.ko does. A policy can so be proven against P's benign and exploit inputs before
-//! the kernel module and the Xen test bed are involved.
+//! it in the Mon-VM. There the call goes through the decision semguard.ko and `sgmon` make,
+//! semguard-core's [`check_event`]: decoded from P's registers, checked with the core's
+//! [`Checker`] (reading P's variables through `/proc/PID/mem`, [`ProcMem`]) and mapped through
+//! the operator's [`Enforcement`] to an action. A call that is not to resume kills P before it
+//! runs with the core's [`kill_edit`] — the call becomes `exit_group` — as semguard.ko does. A
+//! policy can so be proven against P's benign and exploit inputs before the kernel module and
+//! the Xen test bed are involved.
 //!
 //! What differs from the Mon-VM: the host kernel instead of the guest's (the same static P
 //! makes the same calls, but a kernel may answer differently), `cr3` is 0 (no guest page
@@ -24,12 +25,14 @@ use std::process::Command;
 use semguard_core::addr::GuestVirtAddr;
 use semguard_core::alert::{Action, AlertRecord};
 use semguard_core::checker::Checker;
+use semguard_core::decision::{check_event, Enforcement, FailMode, Finding as CoreFinding};
 use semguard_core::eval::{EvalFault, Verdict, ViolationKind};
 use semguard_core::mem::{MemError, VirtMemory};
 use semguard_core::policy::Policy;
 use semguard_core::regs::{EntryKind, Registers};
-use semguard_core::syscall::{decode, kill_edit, Syscall};
+use semguard_core::syscall::{kill_edit, Syscall};
 use semguard_core::walker::{WalkError, WalkErrorKind};
+use semguard_core::xen_abi::SyscallEvent;
 
 use crate::diag::ToolError;
 use crate::show::call_name;
@@ -44,15 +47,6 @@ pub use semguard_core::syscall::KILL_STATUS;
 /// Longest path argument shown in a violation line.
 const SHOW_PATH: usize = 96;
 
-/// How the dry run reacts to a violation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Mode {
-    /// Kill P before a violating call runs (otherwise record it and let it run).
-    pub enforce: bool,
-    /// An unverifiable invariant lets the call run (otherwise it counts as a violation).
-    pub fail_open: bool,
-}
-
 /// One call that did not pass.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Finding {
@@ -62,6 +56,9 @@ pub struct Finding {
     pub call: Syscall,
     /// The Assertion Checker's verdict.
     pub verdict: Verdict,
+    /// What the dry run did with the call (semguard-core's mapping of the operator's
+    /// [`Enforcement`]): killed P, audited it, or let it run failed open.
+    pub action: Action,
     /// The invariant's name from the policy (`openat: notes_file`), if it has one.
     pub invariant_name: Option<String>,
     /// One readable line.
@@ -177,7 +174,7 @@ impl VirtMemory for ProcMem {
 }
 
 fn errno(what: &str) -> ToolError {
-    ToolError(format!("{what}: {}", std::io::Error::last_os_error()))
+    ToolError::Os { what: what.to_string(), error: std::io::Error::last_os_error() }
 }
 
 /// ptrace(2); the error is errno.
@@ -192,7 +189,7 @@ fn ptrace_raw(req: libc::c_uint, pid: i32, addr: usize, data: usize) -> Result<l
 }
 
 fn ptrace(req: libc::c_uint, pid: i32, addr: usize, data: usize) -> Result<libc::c_long, ToolError> {
-    ptrace_raw(req, pid, addr, data).map_err(|e| ToolError(format!("ptrace({req:#x}, {pid}): {e}")))
+    ptrace_raw(req, pid, addr, data).map_err(|error| ToolError::Ptrace { request: req, pid, error })
 }
 
 fn get_regs(pid: i32) -> Result<libc::user_regs_struct, ToolError> {
@@ -236,12 +233,12 @@ fn core_regs(r: &libc::user_regs_struct) -> Registers {
     }
 }
 
-/// `filename="/tmp/x"` for the path arguments of `sc` (by their Linux names).
+/// `filename="/tmp/x"` for the path (and name) arguments of `sc` ([`ArgTy::Path`]).
 fn path_args(sc: &Syscall, mem: &mut ProcMem) -> String {
     let Some(args) = sc.name().and_then(sysargs::args) else { return String::new() };
     let mut s = String::new();
     for (i, (name, ty)) in args.iter().enumerate() {
-        if *ty != ArgTy::CharPtr || !(name.contains("name") || name.contains("path")) {
+        if *ty != ArgTy::Path {
             continue;
         }
         let Some(&ptr) = sc.args.get(i) else { continue };
@@ -317,15 +314,15 @@ fn describe(event: u64, sc: &Syscall, v: &Verdict, policy: &Policy<'_>, mem: &mu
 pub fn run(
     policy_blob: &[u8],
     command: &[OsString],
-    mode: Mode,
+    enforcement: Enforcement,
     stdin: Option<std::fs::File>,
 ) -> Result<Report, ToolError> {
-    let policy = Policy::decode(policy_blob).map_err(|e| ToolError(format!("not a valid policy: {e:?}")))?;
+    let policy = Policy::decode(policy_blob)?;
     let checker = Checker::new(policy);
     let Some((prog, args)) = command.split_first() else {
-        return Err(ToolError("no program to run".into()));
+        return Err(ToolError::Usage("no program to run"));
     };
-    let p_meta = std::fs::metadata(prog).map_err(|e| ToolError(format!("{}: {e}", prog.to_string_lossy())))?;
+    let p_meta = std::fs::metadata(prog).map_err(|e| ToolError::io(prog.to_string_lossy(), e))?;
 
     let mut cmd = Command::new(prog);
     cmd.args(args);
@@ -348,7 +345,7 @@ pub fn run(
             Ok(())
         });
     }
-    let child = cmd.spawn().map_err(|e| ToolError(format!("{}: {e}", prog.to_string_lossy())))?;
+    let child = cmd.spawn().map_err(|e| ToolError::io(prog.to_string_lossy(), e))?;
     let pid = child.id() as i32;
 
     // The first stop: only the child can be waited for yet.
@@ -370,7 +367,7 @@ pub fn run(
     let mut status = 0;
     wait(&mut status)?;
     if !libc::WIFSTOPPED(status) {
-        return Err(ToolError(format!("{} did not start (wait status {status:#x})", prog.to_string_lossy())));
+        return Err(ToolError::NotStarted { program: prog.to_string_lossy().into_owned(), status });
     }
     // P's threads share its address space, so Xen reports their calls too: follow them
     // (TRACECLONE), but not forked children, which have their own (the module watches one).
@@ -382,7 +379,7 @@ pub fn run(
         .map(|c| c.into_iter().filter(|&b| b != b'\n').collect())
         .unwrap_or_default();
     // Threads share one address space: the leader's /proc/PID/mem reads it.
-    let mut mem = ProcMem::open(pid).map_err(|e| ToolError(format!("/proc/{pid}/mem: {e}")))?;
+    let mut mem = ProcMem::open(pid).map_err(|e| ToolError::io(format!("/proc/{pid}/mem"), e))?;
 
     let mut report = Report {
         events: 0,
@@ -404,7 +401,7 @@ pub fn run(
             Ok(_) => Ok(()),
             // The thread is gone (killed with its group); its exit is reported next.
             Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(()),
-            Err(e) => Err(ToolError(format!("resuming thread {tid}: {e}"))),
+            Err(error) => Err(ToolError::Os { what: format!("resuming thread {tid}"), error }),
         }
     };
     resume(pid, 0, checking)?;
@@ -458,7 +455,7 @@ pub fn run(
                 let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
                 let still_p = std::fs::metadata(format!("/proc/{pid}/exe"))
                     .is_ok_and(|m| m.dev() == p_meta.dev() && m.ino() == p_meta.ino());
-                mem = ProcMem::open(pid).map_err(|e| ToolError(format!("/proc/{pid}/mem: {e}")))?;
+                mem = ProcMem::open(pid).map_err(|e| ToolError::io(format!("/proc/{pid}/mem"), e))?;
                 if still_p {
                     state.reset(&checker);
                 } else if checking {
@@ -492,58 +489,63 @@ pub fn run(
             // Under ptrace every ia32 entry shows all six arguments in registers (the kernel
             // has already fetched a fast entry's sixth), as int $0x80 has them.
             AUDIT_ARCH_I386 => EntryKind::Int80,
-            other => return Err(ToolError(format!("system call of unknown architecture {other:#x}"))),
-        };
-        let mut r = core_regs(&regs);
-        let Some(sc) = decode(entry, &r).registers_only() else {
-            return Err(ToolError("an ia32 call with an argument in memory".into()));
+            other => return Err(ToolError::UnknownArch(other)),
         };
         report.events += 1;
-        let v = checker.check(&mut state, &sc, &r, &mut mem);
-        let blocks = match v {
-            Verdict::Allow => {
-                report.allowed += 1;
-                false
-            }
-            Verdict::Violation { .. } => {
-                report.violations += 1;
-                true
-            }
-            Verdict::Unverifiable { .. } => {
-                report.unverifiable += 1;
-                if mode.fail_open {
-                    report.allowed += 1;
-                } else {
-                    report.violations += 1;
-                }
-                !mode.fail_open
+        // No guest page tables (cr3 and user_pgd 0) and one vCPU; the event number as seq.
+        let ev = SyscallEvent { vcpu_id: 0, entry, seq: report.events as u32, user_pgd: 0, regs: core_regs(&regs) };
+        // The module's decision: decode, check, the operator's enforcement → action.
+        let decision = check_event(&checker, &mut state, &ev, &mut mem, enforcement);
+        let verdict = match decision.finding {
+            None => None,
+            Some(CoreFinding::Verdict(v)) => Some(v),
+            // Both entries above decode with all six arguments in registers, so the decoder
+            // reads nothing from P's memory.
+            Some(CoreFinding::StackUnreadable { .. }) => {
+                return Err(ToolError::Unexpected("an ia32 call with an argument in memory"))
             }
         };
-        if !v.is_allow() {
+        // The counts: an unverifiable call is a violation when failing closed and allowed when
+        // failing open, in enforce and audit mode alike.
+        match decision.finding {
+            None => report.allowed += 1,
+            Some(f) if f.is_unverifiable() => {
+                report.unverifiable += 1;
+                match enforcement.fail {
+                    FailMode::Open => report.allowed += 1,
+                    FailMode::Closed => report.violations += 1,
+                }
+            }
+            Some(_) => report.violations += 1,
+        }
+        if let (Some(v), Some(action)) = (verdict, decision.action) {
+            let sc = decision.call;
             let (mut text, invariant_name) = describe(report.events, &sc, &v, checker.policy(), &mut mem);
             if tid != pid {
                 let _ = write!(text, " (thread {tid})");
             }
-            let action = match (blocks, mode.enforce) {
-                (true, true) => Action::Killed,
-                (true, false) => Action::Audited,
-                (false, _) => Action::FailedOpen,
-            };
             let policy_id = checker.policy().policy_id();
-            let Some(mut record) =
-                AlertRecord::from_verdict(&v, &sc, entry, action, policy_id, 0, 0, pid as u32, &comm)
-            else {
-                return Err(ToolError("no alert record for a non-allow verdict".into()));
+            let Some(mut record) = decision.alert(&ev, policy_id, 0, pid as u32, &comm) else {
+                return Err(ToolError::Unexpected("no alert record for a non-allow verdict"));
             };
             record.seq = report.findings.len() as u64;
             record.time_ns = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
-            report.findings.push(Finding { event: report.events, call: sc, verdict: v, invariant_name, text, record });
+            report.findings.push(Finding {
+                event: report.events,
+                call: sc,
+                verdict: v,
+                action,
+                invariant_name,
+                text,
+                record,
+            });
         }
-        if blocks && mode.enforce {
+        if !decision.resumes() {
             // The module's edit: the call becomes exit_group(KILL_STATUS), which ends every
             // thread of P. ptrace runs the number in orig_rax.
+            let mut r = ev.regs;
             kill_edit(entry, &mut r, KILL_STATUS);
             let mut w = regs;
             w.orig_rax = r.rax;
@@ -551,7 +553,7 @@ pub fn run(
             w.rdi = r.rdi;
             w.rbx = r.rbx;
             ptrace(libc::PTRACE_SETREGS, tid, 0, &w as *const _ as usize)?;
-            killed = Some(report.findings.len() - 1);
+            killed = report.findings.len().checked_sub(1);
         }
         resume(tid, 0, checking)?;
     }

@@ -80,7 +80,7 @@ pub struct Program {
 }
 
 fn gerr(path: &str) -> impl Fn(gimli::Error) -> ToolError + '_ {
-    move |e| ToolError(format!("{path}: bad DWARF: {e}"))
+    move |error| ToolError::Dwarf { path: path.to_string(), error }
 }
 
 impl Program {

@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use object::{Object, ObjectSection, ObjectSymbol};
 
-use crate::diag::ToolError;
+use crate::diag::{ElfProblem, ToolError};
 
 /// What an ELF symbol names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,6 +56,8 @@ pub struct Elf {
     pub x86_64: bool,
     /// True for ET_DYN (PIE or shared object): addresses are relative to a load base.
     pub position_independent: bool,
+    /// The entry point from the ELF header (`e_entry`; 0 if none).
+    pub entry: u64,
     /// Symbols by name (the first definition wins; local symbols of the same name are kept
     /// in `all_symbols`).
     pub symbols: HashMap<String, Sym>,
@@ -78,20 +80,21 @@ const EXTRA_SECTIONS: [&str; 1] = [".BTF"];
 impl Elf {
     /// Reads and parses `path`.
     pub fn read(path: &str) -> Result<Elf, ToolError> {
-        let data = std::fs::read(path).map_err(|e| ToolError(format!("{path}: {e}")))?;
+        let data = std::fs::read(path).map_err(|e| ToolError::io(path, e))?;
         Self::parse(path, &data)
     }
 
     /// Parses an ELF image held in memory; `path` is only for messages.
     pub fn parse(path: &str, data: &[u8]) -> Result<Elf, ToolError> {
-        let file = object::File::parse(data).map_err(|e| ToolError(format!("{path}: not an ELF file: {e}")))?;
+        let file = object::File::parse(data).map_err(|e| ToolError::elf(path, ElfProblem::NotElf(Some(e))))?;
         if file.format() != object::BinaryFormat::Elf {
-            return Err(ToolError(format!("{path}: not an ELF file")));
+            return Err(ToolError::elf(path, ElfProblem::NotElf(None)));
         }
         let mut elf = Elf {
             path: path.to_string(),
             x86_64: file.architecture() == object::Architecture::X86_64,
             position_independent: file.kind() == object::ObjectKind::Dynamic,
+            entry: file.entry(),
             symbols: HashMap::new(),
             all_symbols: Vec::new(),
             code: Vec::new(),
@@ -126,12 +129,13 @@ impl Elf {
         elf.all_symbols.sort_by(|a, b| (a.addr, &a.name).cmp(&(b.addr, &b.name)));
         for sec in file.sections() {
             let Ok(name) = sec.name() else { continue };
+            let section_err = |error| ToolError::elf(path, ElfProblem::Section { name: name.to_string(), error });
             if name.starts_with(".debug_") || name.starts_with(".zdebug_") {
-                let bytes = sec.uncompressed_data().map_err(|e| ToolError(format!("{path}: section {name}: {e}")))?;
+                let bytes = sec.uncompressed_data().map_err(section_err)?;
                 let canonical = name.replacen(".zdebug_", ".debug_", 1);
                 elf.debug.insert(canonical, Rc::from(&*bytes));
             } else if EXTRA_SECTIONS.contains(&name) {
-                let bytes = sec.uncompressed_data().map_err(|e| ToolError(format!("{path}: section {name}: {e}")))?;
+                let bytes = sec.uncompressed_data().map_err(section_err)?;
                 elf.extra.insert(name.to_string(), bytes.into_owned());
             } else if sec.kind() == object::SectionKind::Text {
                 if let Ok(bytes) = sec.data() {

@@ -49,15 +49,15 @@ pub fn json_str(s: &str) -> String {
 
 /// The files of one sysfs directory, sorted by name: (name, trimmed content).
 fn read_dir_files(dir: &Path) -> Result<Vec<(String, String)>, ToolError> {
-    let rd = std::fs::read_dir(dir).map_err(|e| ToolError(format!("{}: {e}", dir.display())))?;
+    let rd = std::fs::read_dir(dir).map_err(|e| ToolError::io(dir.display(), e))?;
     let mut out = Vec::new();
     for e in rd {
-        let e = e.map_err(|e| ToolError(format!("{}: {e}", dir.display())))?;
+        let e = e.map_err(|e| ToolError::io(dir.display(), e))?;
         let path = e.path();
         if !path.is_file() {
             continue;
         }
-        let text = std::fs::read_to_string(&path).map_err(|err| ToolError(format!("{}: {err}", path.display())))?;
+        let text = std::fs::read_to_string(&path).map_err(|e| ToolError::io(path.display(), e))?;
         out.push((e.file_name().to_string_lossy().into_owned(), text.trim_end().to_string()));
     }
     out.sort();
@@ -67,12 +67,12 @@ fn read_dir_files(dir: &Path) -> Result<Vec<(String, String)>, ToolError> {
 /// `semguard status`: counters, state and parameters of the loaded module under `sys`.
 pub fn status(sys: &Path, json: bool) -> Result<String, ToolError> {
     if !sys.is_dir() {
-        return Err(ToolError(format!("semguard.ko is not loaded (no {})", sys.display())));
+        return Err(ToolError::ModuleNotLoaded { sys: sys.display().to_string() });
     }
     let counters_dir = sys.join("counters");
     let counters = read_dir_files(&counters_dir)?;
     if counters.is_empty() {
-        return Err(ToolError(format!("{}: no counters (is this semguard.ko?)", counters_dir.display())));
+        return Err(ToolError::NoCounters { dir: counters_dir.display().to_string() });
     }
     let params = if sys.join("parameters").is_dir() { read_dir_files(&sys.join("parameters"))? } else { Vec::new() };
     let mut s = String::new();
@@ -103,18 +103,18 @@ pub fn status(sys: &Path, json: bool) -> Result<String, ToolError> {
 
 /// Reads every record the device (or a file of records) has for a new reader.
 pub fn read_records(device: &Path) -> Result<Vec<AlertRecord>, ToolError> {
-    let mut f = std::fs::File::open(device).map_err(|e| {
-        let hint = if e.kind() == std::io::ErrorKind::NotFound && device == Path::new(DEVICE) {
-            " (is semguard.ko loaded?)"
+    let mut f = std::fs::File::open(device).map_err(|error| {
+        let path = device.display().to_string();
+        if error.kind() == std::io::ErrorKind::NotFound && device == Path::new(DEVICE) {
+            ToolError::NoDevice { path, error }
         } else {
-            ""
-        };
-        ToolError(format!("{}: {e}{hint}", device.display()))
+            ToolError::Io { path, error }
+        }
     })?;
     let mut bytes = Vec::new();
     let mut chunk = vec![0u8; READ_CHUNK];
     for _ in 0..MAX_READS {
-        let n = f.read(&mut chunk).map_err(|e| ToolError(format!("{}: {e}", device.display())))?;
+        let n = f.read(&mut chunk).map_err(|e| ToolError::io(device.display(), e))?;
         if n == 0 {
             break;
         }
@@ -122,9 +122,7 @@ pub fn read_records(device: &Path) -> Result<Vec<AlertRecord>, ToolError> {
     }
     let mut out = Vec::new();
     for (i, r) in decode_all(&bytes).enumerate() {
-        let r = r.map_err(|e| {
-            ToolError(format!("{}: record {i} (byte {}): {e}", device.display(), i * semguard_core::alert::RECORD_SIZE))
-        })?;
+        let r = r.map_err(|error| ToolError::AlertRecord { path: device.display().to_string(), index: i, error })?;
         out.push(r);
     }
     Ok(out)

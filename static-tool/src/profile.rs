@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use btf_rs::{Btf, Type};
-use semguard_core::profile::{Profile, ProfileFields, ENCODED_LEN};
+use semguard_core::profile::{Profile, ProfileError, ProfileFields, ENCODED_LEN};
 
 use crate::ctype::{CType, RecordKind};
 use crate::diag::ToolError;
@@ -34,8 +34,8 @@ pub enum LayoutSource {
     Dwarf,
 }
 
-fn btf_err(e: btf_rs::Error) -> ToolError {
-    ToolError(format!("bad BTF: {e}"))
+fn profile_err(context: &str, error: ProfileError) -> ToolError {
+    ToolError::Profile { context: context.to_string(), error }
 }
 
 /// Size of a BTF type, following modifiers and arrays (bounded).
@@ -106,14 +106,15 @@ fn btf_flatten(btf: &Btf, s: &btf_rs::Struct, base: u64, depth: usize, out: &mut
 
 /// The layout of `struct name` from BTF bytes.
 pub fn btf_layout(btf: &Btf, name: &str) -> Result<Layout, ToolError> {
-    let types = btf.resolve_types_by_name(name).map_err(|_| ToolError(format!("BTF has no `struct {name}`")))?;
+    let types =
+        btf.resolve_types_by_name(name).map_err(|_| ToolError::KernelLayout(format!("BTF has no `struct {name}`")))?;
     let s = types
         .iter()
         .find_map(|t| match t {
             Type::Struct(s) if s.size() > 0 => Some(s.clone()),
             _ => None,
         })
-        .ok_or_else(|| ToolError(format!("BTF has no definition of `struct {name}`")))?;
+        .ok_or_else(|| ToolError::KernelLayout(format!("BTF has no definition of `struct {name}`")))?;
     let mut members = HashMap::new();
     btf_flatten(btf, &s, 0, 0, &mut members);
     Ok(Layout { size: s.size() as u64, members })
@@ -123,8 +124,9 @@ pub fn btf_layout(btf: &Btf, name: &str) -> Result<Layout, ToolError> {
 pub fn dwarf_layout(prog: &mut Program, name: &str) -> Result<Layout, ToolError> {
     let id = prog
         .record(RecordKind::Struct, name)
-        .ok_or_else(|| ToolError(format!("DWARF has no definition of `struct {name}`")))?;
-    let size = prog.size_of(id).ok_or_else(|| ToolError(format!("`struct {name}` has no size in DWARF")))?;
+        .ok_or_else(|| ToolError::KernelLayout(format!("DWARF has no definition of `struct {name}`")))?;
+    let size =
+        prog.size_of(id).ok_or_else(|| ToolError::KernelLayout(format!("`struct {name}` has no size in DWARF")))?;
     let mut members = HashMap::new();
     let mut stack = vec![(id, 0u64, 0usize)];
     while let Some((rec, base, depth)) = stack.pop() {
@@ -160,16 +162,18 @@ pub fn system_map_symbol(map: &str, symbol: &str) -> Option<u64> {
 /// Builds the profile fields from the two structure layouts and `init_task`'s address.
 pub fn fields_from_layouts(init_task: u64, task: &Layout, mm: &Layout) -> Result<ProfileFields, ToolError> {
     let get = |l: &Layout, s: &str, m: &str, want: Option<u64>| -> Result<(u64, u64), ToolError> {
-        let &(off, size) = l.members.get(m).ok_or_else(|| ToolError(format!("`struct {s}` has no member `{m}`")))?;
+        let &(off, size) =
+            l.members.get(m).ok_or_else(|| ToolError::KernelLayout(format!("`struct {s}` has no member `{m}`")))?;
         if let Some(w) = want {
             if size != w {
-                return Err(ToolError(format!("`{s}.{m}` is {size} bytes, expected {w}")));
+                return Err(ToolError::KernelLayout(format!("`{s}.{m}` is {size} bytes, expected {w}")));
             }
         }
         Ok((off, size))
     };
-    let u32_of =
-        |v: u64, what: &str| u32::try_from(v).map_err(|_| ToolError(format!("{what} = {v} does not fit in 32 bits")));
+    let u32_of = |v: u64, what: &str| {
+        u32::try_from(v).map_err(|_| ToolError::KernelLayout(format!("{what} = {v} does not fit in 32 bits")))
+    };
     let tasks = get(task, "task_struct", "tasks", Some(16))?;
     let comm = get(task, "task_struct", "comm", None)?;
     let pid = get(task, "task_struct", "pid", Some(4))?;
@@ -177,11 +181,14 @@ pub fn fields_from_layouts(init_task: u64, task: &Layout, mm: &Layout) -> Result
     let mmf = get(task, "task_struct", "mm", Some(8))?;
     let real_parent = match task.members.get("real_parent") {
         Some(&(off, 8)) => Some(u32_of(off, "offsetof(task_struct, real_parent)")?),
-        Some(&(_, size)) => return Err(ToolError(format!("`task_struct.real_parent` is {size} bytes, expected 8"))),
+        Some(&(_, size)) => {
+            return Err(ToolError::KernelLayout(format!("`task_struct.real_parent` is {size} bytes, expected 8")))
+        }
         None => None,
     };
     let pgd = get(mm, "mm_struct", "pgd", Some(8))?;
-    let comm_len = u16::try_from(comm.1).map_err(|_| ToolError(format!("`task_struct.comm` is {} bytes", comm.1)))?;
+    let comm_len = u16::try_from(comm.1)
+        .map_err(|_| ToolError::KernelLayout(format!("`task_struct.comm` is {} bytes", comm.1)))?;
     Ok(ProfileFields {
         init_task,
         task_struct_size: u32_of(task.size, "sizeof(struct task_struct)")?,
@@ -200,11 +207,11 @@ pub fn fields_from_layouts(init_task: u64, task: &Layout, mm: &Layout) -> Result
 /// The profile of a kernel: its ELF image (`vmlinux`) and System.map text. Returns the
 /// validated fields and where the layout came from.
 pub fn extract(vmlinux: Elf, system_map: &str) -> Result<(ProfileFields, LayoutSource), ToolError> {
-    let init_task =
-        system_map_symbol(system_map, "init_task").ok_or_else(|| ToolError("System.map has no `init_task`".into()))?;
+    let init_task = system_map_symbol(system_map, "init_task")
+        .ok_or_else(|| ToolError::KernelLayout("System.map has no `init_task`".into()))?;
     if let Some(sym) = vmlinux.symbols.get("init_task") {
         if sym.addr != init_task {
-            return Err(ToolError(format!(
+            return Err(ToolError::KernelLayout(format!(
                 "System.map says init_task is at {init_task:#x} but {} says {:#x}: they come from different builds",
                 vmlinux.path, sym.addr
             )));
@@ -212,26 +219,26 @@ pub fn extract(vmlinux: Elf, system_map: &str) -> Result<(ProfileFields, LayoutS
     }
     let path = vmlinux.path.clone();
     let (task, mm, source) = if let Some(bytes) = vmlinux.extra.get(".BTF") {
-        let btf = Btf::from_bytes(bytes).map_err(btf_err)?;
+        let btf = Btf::from_bytes(bytes)?;
         (btf_layout(&btf, "task_struct")?, btf_layout(&btf, "mm_struct")?, LayoutSource::Btf)
     } else if vmlinux.has_dwarf() {
         let mut prog = Program::new(vmlinux)?;
         (dwarf_layout(&mut prog, "task_struct")?, dwarf_layout(&mut prog, "mm_struct")?, LayoutSource::Dwarf)
     } else {
-        return Err(ToolError(format!(
+        return Err(ToolError::KernelLayout(format!(
             "{path} has neither .BTF nor DWARF: build the kernel with CONFIG_DEBUG_INFO_BTF or CONFIG_DEBUG_INFO"
         )));
     };
     let f = fields_from_layouts(init_task, &task, &mm)?;
-    Profile::new(f).map_err(|e| ToolError(format!("the extracted profile is not valid: {e:?}")))?;
+    Profile::new(f).map_err(|error| profile_err("the extracted profile is not valid", error))?;
     Ok((f, source))
 }
 
 /// Encodes validated fields (64 bytes).
 pub fn encode(f: ProfileFields) -> Result<Vec<u8>, ToolError> {
-    let p = Profile::new(f).map_err(|e| ToolError(format!("invalid profile: {e:?}")))?;
+    let p = Profile::new(f).map_err(|error| profile_err("invalid profile", error))?;
     let mut out = vec![0u8; ENCODED_LEN];
-    let n = p.encode(&mut out).map_err(|e| ToolError(format!("cannot encode the profile: {e:?}")))?;
+    let n = p.encode(&mut out).map_err(|error| profile_err("cannot encode the profile", error))?;
     out.truncate(n);
     Ok(out)
 }
@@ -299,28 +306,40 @@ mod tests {
 
         let mut t = task.clone();
         t.members.remove("pid");
-        assert_eq!(fields_from_layouts(1, &t, &mm).unwrap_err().0, "`struct task_struct` has no member `pid`");
+        assert_eq!(
+            fields_from_layouts(1, &t, &mm).unwrap_err().to_string(),
+            "`struct task_struct` has no member `pid`"
+        );
         let mut t = task.clone();
         t.members.insert("tgid".into(), (2468, 8));
-        assert_eq!(fields_from_layouts(1, &t, &mm).unwrap_err().0, "`task_struct.tgid` is 8 bytes, expected 4");
+        assert_eq!(
+            fields_from_layouts(1, &t, &mm).unwrap_err().to_string(),
+            "`task_struct.tgid` is 8 bytes, expected 4"
+        );
         let mut t = task.clone();
         t.members.insert("real_parent".into(), (2480, 4));
-        assert_eq!(fields_from_layouts(1, &t, &mm).unwrap_err().0, "`task_struct.real_parent` is 4 bytes, expected 8");
+        assert_eq!(
+            fields_from_layouts(1, &t, &mm).unwrap_err().to_string(),
+            "`task_struct.real_parent` is 4 bytes, expected 8"
+        );
         let mut t = task.clone();
         t.members.remove("real_parent");
         assert_eq!(fields_from_layouts(1, &t, &mm).unwrap().task_real_parent, None);
         let mut t = task.clone();
         t.size = 1 << 40;
         assert_eq!(
-            fields_from_layouts(1, &t, &mm).unwrap_err().0,
+            fields_from_layouts(1, &t, &mm).unwrap_err().to_string(),
             "sizeof(struct task_struct) = 1099511627776 does not fit in 32 bits"
         );
         let m2 = Layout { size: 8, members: HashMap::new() };
-        assert_eq!(fields_from_layouts(1, &task, &m2).unwrap_err().0, "`struct mm_struct` has no member `pgd`");
+        assert_eq!(
+            fields_from_layouts(1, &task, &m2).unwrap_err().to_string(),
+            "`struct mm_struct` has no member `pgd`"
+        );
         // A user-space init_task address is refused by the core's validation.
         assert!(encode(fields_from_layouts(0x1000, &task, &mm).unwrap())
             .unwrap_err()
-            .0
+            .to_string()
             .starts_with("invalid profile: InitTask"));
     }
 }

@@ -5,12 +5,10 @@
 use std::fmt::Write;
 
 use semguard_core::policy::op::Disassembler;
-use semguard_core::policy::{ConstKind, DefaultAction, Insn, Policy, RuleAction};
+use semguard_core::policy::{ConstKind, DefaultAction, Insn, Policy, PolicyError, RuleAction};
 use semguard_core::profile::Profile;
 use semguard_core::syscall::Abi;
 use semguard_core::syscall_names;
-
-use crate::diag::ToolError;
 
 /// How many set elements are printed before `…`.
 const SET_PREVIEW: usize = 16;
@@ -68,8 +66,8 @@ fn const_summary(p: &Policy<'_>, index: u16) -> String {
 }
 
 /// The disassembly of `blob`, or why it does not decode.
-pub fn show(blob: &[u8]) -> Result<String, ToolError> {
-    let p = Policy::decode(blob).map_err(|e| ToolError(format!("not a valid policy: {e}")))?;
+pub fn show(blob: &[u8]) -> Result<String, PolicyError> {
+    let p = Policy::decode(blob)?;
     let mut o = String::new();
     let (major, minor) = p.version();
     let _ = writeln!(

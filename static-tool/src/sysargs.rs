@@ -15,8 +15,11 @@ pub enum ArgTy {
         /// `long`/`unsigned long`/`size_t`: word-sized (4 bytes on ia32).
         word: bool,
     },
-    /// `char *` (paths, names, buffers declared as `char *`).
+    /// `char *` (buffers and strings declared as `char *` that name nothing).
     CharPtr,
+    /// `const char *` naming a file or another kernel object by a NUL-terminated string (a
+    /// path, a host or module name): a `char *` the dry run also shows as text.
+    Path,
     /// `void *` and pointers to kernel structures P's DWARF may not know.
     VoidPtr,
     /// Pointer to `struct NAME` (typed if P's DWARF has that struct, else `void *`).
@@ -43,6 +46,7 @@ const LOFF: ArgTy = Int { size: 8, signed: true, word: false };
 /// `umode_t` (unsigned short in the kernel, passed in a register).
 const MODE: ArgTy = Int { size: 2, signed: false, word: false };
 const STR: ArgTy = CharPtr;
+const PATH: ArgTy = Path;
 const PTR: ArgTy = VoidPtr;
 const PINT: ArgTy = IntPtr { size: 4, signed: true };
 const PU32: ArgTy = IntPtr { size: 4, signed: false };
@@ -55,11 +59,11 @@ type Table = &'static [(&'static str, &'static [(&'static str, ArgTy)])];
 static ARGS: Table = &[
     ("read", &[("fd", UINT), ("buf", STR), ("count", SIZE)]),
     ("write", &[("fd", UINT), ("buf", STR), ("count", SIZE)]),
-    ("open", &[("filename", STR), ("flags", INT), ("mode", MODE)]),
+    ("open", &[("filename", PATH), ("flags", INT), ("mode", MODE)]),
     ("close", &[("fd", UINT)]),
-    ("stat", &[("filename", STR), ("statbuf", StructPtr("stat"))]),
+    ("stat", &[("filename", PATH), ("statbuf", StructPtr("stat"))]),
     ("fstat", &[("fd", UINT), ("statbuf", StructPtr("stat"))]),
-    ("lstat", &[("filename", STR), ("statbuf", StructPtr("stat"))]),
+    ("lstat", &[("filename", PATH), ("statbuf", StructPtr("stat"))]),
     ("poll", &[("ufds", StructPtr("pollfd")), ("nfds", UINT), ("timeout_msecs", INT)]),
     ("lseek", &[("fd", UINT), ("offset", LONG), ("whence", UINT)]),
     ("mmap", &[("addr", ULONG), ("len", ULONG), ("prot", ULONG), ("flags", ULONG), ("fd", ULONG), ("off", ULONG)]),
@@ -74,7 +78,7 @@ static ARGS: Table = &[
     ("pwrite64", &[("fd", UINT), ("buf", STR), ("count", SIZE), ("pos", LOFF)]),
     ("readv", &[("fd", ULONG), ("vec", StructPtr("iovec")), ("vlen", ULONG)]),
     ("writev", &[("fd", ULONG), ("vec", StructPtr("iovec")), ("vlen", ULONG)]),
-    ("access", &[("filename", STR), ("mode", INT)]),
+    ("access", &[("filename", PATH), ("mode", INT)]),
     ("pipe", &[("fildes", PINT)]),
     ("select", &[("n", INT), ("inp", PTR), ("outp", PTR), ("exp", PTR), ("tvp", StructPtr("timeval"))]),
     ("sched_yield", &[]),
@@ -106,7 +110,7 @@ static ARGS: Table = &[
     ("clone", &[("clone_flags", ULONG), ("newsp", ULONG), ("parent_tidptr", PINT), ("child_tidptr", PINT), ("tls", ULONG)]),
     ("fork", &[]),
     ("vfork", &[]),
-    ("execve", &[("filename", STR), ("argv", PTR), ("envp", PTR)]),
+    ("execve", &[("filename", PATH), ("argv", PTR), ("envp", PTR)]),
     ("exit", &[("error_code", INT)]),
     ("wait4", &[("upid", INT), ("stat_addr", PINT), ("options", INT), ("ru", StructPtr("rusage"))]),
     ("kill", &[("pid", INT), ("sig", INT)]),
@@ -115,25 +119,25 @@ static ARGS: Table = &[
     ("flock", &[("fd", UINT), ("cmd", UINT)]),
     ("fsync", &[("fd", UINT)]),
     ("fdatasync", &[("fd", UINT)]),
-    ("truncate", &[("path", STR), ("length", LONG)]),
+    ("truncate", &[("path", PATH), ("length", LONG)]),
     ("ftruncate", &[("fd", UINT), ("length", LONG)]),
     ("getdents", &[("fd", UINT), ("dirent", PTR), ("count", UINT)]),
     ("getcwd", &[("buf", STR), ("size", ULONG)]),
-    ("chdir", &[("filename", STR)]),
+    ("chdir", &[("filename", PATH)]),
     ("fchdir", &[("fd", UINT)]),
-    ("rename", &[("oldname", STR), ("newname", STR)]),
-    ("mkdir", &[("pathname", STR), ("mode", MODE)]),
-    ("rmdir", &[("pathname", STR)]),
-    ("creat", &[("pathname", STR), ("mode", MODE)]),
-    ("link", &[("oldname", STR), ("newname", STR)]),
-    ("unlink", &[("pathname", STR)]),
-    ("symlink", &[("oldname", STR), ("newname", STR)]),
-    ("readlink", &[("path", STR), ("buf", STR), ("bufsiz", INT)]),
-    ("chmod", &[("filename", STR), ("mode", MODE)]),
+    ("rename", &[("oldname", PATH), ("newname", PATH)]),
+    ("mkdir", &[("pathname", PATH), ("mode", MODE)]),
+    ("rmdir", &[("pathname", PATH)]),
+    ("creat", &[("pathname", PATH), ("mode", MODE)]),
+    ("link", &[("oldname", PATH), ("newname", PATH)]),
+    ("unlink", &[("pathname", PATH)]),
+    ("symlink", &[("oldname", PATH), ("newname", PATH)]),
+    ("readlink", &[("path", PATH), ("buf", STR), ("bufsiz", INT)]),
+    ("chmod", &[("filename", PATH), ("mode", MODE)]),
     ("fchmod", &[("fd", UINT), ("mode", MODE)]),
-    ("chown", &[("filename", STR), ("user", UINT), ("group", UINT)]),
+    ("chown", &[("filename", PATH), ("user", UINT), ("group", UINT)]),
     ("fchown", &[("fd", UINT), ("user", UINT), ("group", UINT)]),
-    ("lchown", &[("filename", STR), ("user", UINT), ("group", UINT)]),
+    ("lchown", &[("filename", PATH), ("user", UINT), ("group", UINT)]),
     ("umask", &[("mask", INT)]),
     ("gettimeofday", &[("tv", StructPtr("timeval")), ("tz", StructPtr("timezone"))]),
     ("getrlimit", &[("resource", UINT), ("rlim", StructPtr("rlimit"))]),
@@ -165,21 +169,21 @@ static ARGS: Table = &[
     ("capget", &[("header", PTR), ("dataptr", PTR)]),
     ("capset", &[("header", PTR), ("data", PTR)]),
     ("sigaltstack", &[("uss", PTR), ("uoss", PTR)]),
-    ("mknod", &[("filename", STR), ("mode", MODE), ("dev", UINT)]),
+    ("mknod", &[("filename", PATH), ("mode", MODE), ("dev", UINT)]),
     ("personality", &[("personality", UINT)]),
-    ("statfs", &[("pathname", STR), ("buf", StructPtr("statfs"))]),
+    ("statfs", &[("pathname", PATH), ("buf", StructPtr("statfs"))]),
     ("fstatfs", &[("fd", UINT), ("buf", StructPtr("statfs"))]),
     ("prctl", &[("option", INT), ("arg2", ULONG), ("arg3", ULONG), ("arg4", ULONG), ("arg5", ULONG)]),
     ("arch_prctl", &[("option", INT), ("arg2", ULONG)]),
     ("setrlimit", &[("resource", UINT), ("rlim", StructPtr("rlimit"))]),
-    ("chroot", &[("filename", STR)]),
+    ("chroot", &[("filename", PATH)]),
     ("sync", &[]),
-    ("mount", &[("dev_name", STR), ("dir_name", STR), ("type", STR), ("flags", ULONG), ("data", PTR)]),
-    ("umount2", &[("name", STR), ("flags", INT)]),
+    ("mount", &[("dev_name", PATH), ("dir_name", PATH), ("type", STR), ("flags", ULONG), ("data", PTR)]),
+    ("umount2", &[("name", PATH), ("flags", INT)]),
     ("reboot", &[("magic1", INT), ("magic2", INT), ("cmd", UINT), ("arg", PTR)]),
-    ("sethostname", &[("name", STR), ("len", INT)]),
+    ("sethostname", &[("name", PATH), ("len", INT)]),
     ("init_module", &[("umod", PTR), ("len", ULONG), ("uargs", STR)]),
-    ("delete_module", &[("name_user", STR), ("flags", UINT)]),
+    ("delete_module", &[("name_user", PATH), ("flags", UINT)]),
     ("gettid", &[]),
     ("tkill", &[("pid", INT), ("sig", INT)]),
     ("time", &[("tloc", IntPtr { size: 8, signed: true })]),
@@ -196,17 +200,17 @@ static ARGS: Table = &[
     ("epoll_wait", &[("epfd", INT), ("events", PTR), ("maxevents", INT), ("timeout", INT)]),
     ("epoll_ctl", &[("epfd", INT), ("op", INT), ("fd", INT), ("event", PTR)]),
     ("tgkill", &[("tgid", INT), ("pid", INT), ("sig", INT)]),
-    ("openat", &[("dfd", INT), ("filename", STR), ("flags", INT), ("mode", MODE)]),
-    ("mkdirat", &[("dfd", INT), ("pathname", STR), ("mode", MODE)]),
-    ("fchownat", &[("dfd", INT), ("filename", STR), ("user", UINT), ("group", UINT), ("flag", INT)]),
-    ("newfstatat", &[("dfd", INT), ("filename", STR), ("statbuf", StructPtr("stat")), ("flag", INT)]),
-    ("unlinkat", &[("dfd", INT), ("pathname", STR), ("flag", INT)]),
-    ("renameat", &[("olddfd", INT), ("oldname", STR), ("newdfd", INT), ("newname", STR)]),
-    ("linkat", &[("olddfd", INT), ("oldname", STR), ("newdfd", INT), ("newname", STR), ("flags", INT)]),
-    ("symlinkat", &[("oldname", STR), ("newdfd", INT), ("newname", STR)]),
-    ("readlinkat", &[("dfd", INT), ("pathname", STR), ("buf", STR), ("bufsiz", INT)]),
-    ("fchmodat", &[("dfd", INT), ("filename", STR), ("mode", MODE)]),
-    ("faccessat", &[("dfd", INT), ("filename", STR), ("mode", INT)]),
+    ("openat", &[("dfd", INT), ("filename", PATH), ("flags", INT), ("mode", MODE)]),
+    ("mkdirat", &[("dfd", INT), ("pathname", PATH), ("mode", MODE)]),
+    ("fchownat", &[("dfd", INT), ("filename", PATH), ("user", UINT), ("group", UINT), ("flag", INT)]),
+    ("newfstatat", &[("dfd", INT), ("filename", PATH), ("statbuf", StructPtr("stat")), ("flag", INT)]),
+    ("unlinkat", &[("dfd", INT), ("pathname", PATH), ("flag", INT)]),
+    ("renameat", &[("olddfd", INT), ("oldname", PATH), ("newdfd", INT), ("newname", PATH)]),
+    ("linkat", &[("olddfd", INT), ("oldname", PATH), ("newdfd", INT), ("newname", PATH), ("flags", INT)]),
+    ("symlinkat", &[("oldname", PATH), ("newdfd", INT), ("newname", PATH)]),
+    ("readlinkat", &[("dfd", INT), ("pathname", PATH), ("buf", STR), ("bufsiz", INT)]),
+    ("fchmodat", &[("dfd", INT), ("filename", PATH), ("mode", MODE)]),
+    ("faccessat", &[("dfd", INT), ("filename", PATH), ("mode", INT)]),
     ("pselect6", &[("n", INT), ("inp", PTR), ("outp", PTR), ("exp", PTR), ("tsp", StructPtr("timespec")), ("sig", PTR)]),
     ("ppoll", &[("ufds", StructPtr("pollfd")), ("nfds", UINT), ("tsp", StructPtr("timespec")), ("sigmask", PTR), ("sigsetsize", SIZE)]),
     ("set_robust_list", &[("head", PTR), ("len", SIZE)]),
@@ -216,17 +220,17 @@ static ARGS: Table = &[
     ("dup3", &[("oldfd", UINT), ("newfd", UINT), ("flags", INT)]),
     ("pipe2", &[("fildes", PINT), ("flags", INT)]),
     ("prlimit64", &[("pid", INT), ("resource", UINT), ("new_rlim", PTR), ("old_rlim", PTR)]),
-    ("renameat2", &[("olddfd", INT), ("oldname", STR), ("newdfd", INT), ("newname", STR), ("flags", UINT)]),
+    ("renameat2", &[("olddfd", INT), ("oldname", PATH), ("newdfd", INT), ("newname", PATH), ("flags", UINT)]),
     ("getrandom", &[("ubuf", STR), ("len", SIZE), ("flags", UINT)]),
-    ("memfd_create", &[("uname", STR), ("flags", UINT)]),
-    ("execveat", &[("fd", INT), ("filename", STR), ("argv", PTR), ("envp", PTR), ("flags", INT)]),
-    ("statx", &[("dfd", INT), ("filename", STR), ("flags", UINT), ("mask", UINT), ("buffer", PTR)]),
+    ("memfd_create", &[("uname", PATH), ("flags", UINT)]),
+    ("execveat", &[("fd", INT), ("filename", PATH), ("argv", PTR), ("envp", PTR), ("flags", INT)]),
+    ("statx", &[("dfd", INT), ("filename", PATH), ("flags", UINT), ("mask", UINT), ("buffer", PTR)]),
     ("rseq", &[("rseq", PTR), ("rseq_len", UINT), ("flags", INT), ("sig", UINT)]),
     ("pidfd_open", &[("pid", INT), ("flags", UINT)]),
     ("clone3", &[("uargs", PTR), ("size", SIZE)]),
     ("close_range", &[("fd", UINT), ("max_fd", UINT), ("flags", UINT)]),
-    ("openat2", &[("dfd", INT), ("filename", STR), ("how", PTR), ("usize", SIZE)]),
-    ("faccessat2", &[("dfd", INT), ("filename", STR), ("mode", INT), ("flags", INT)]),
+    ("openat2", &[("dfd", INT), ("filename", PATH), ("how", PTR), ("usize", SIZE)]),
+    ("faccessat2", &[("dfd", INT), ("filename", PATH), ("mode", INT), ("flags", INT)]),
 ];
 
 /// Arguments of system call `name`, if the table has it.
@@ -291,6 +295,10 @@ mod tests {
         assert_eq!(args("write").map(|a| a[2].0), Some("count"));
         assert_eq!(args("open").map(|a| a[1]), Some(("flags", INT)));
         assert!(args("no_such_call").is_none());
+        // Paths and names are typed as such (the dry run shows them), buffers are not.
+        assert_eq!(args("openat").map(|a| a[1]), Some(("filename", PATH)));
+        assert_eq!(args("rename").map(|a| (a[0].1, a[1].1)), Some((PATH, PATH)));
+        assert_eq!(args("write").map(|a| a[1]), Some(("buf", STR)));
         assert_eq!(constant("AT_FDCWD"), Some(-100));
         assert_eq!(constant("O_CLOEXEC"), Some(0x80000));
     }

@@ -704,7 +704,7 @@ impl Checker<'_> {
                 };
                 Val::R { ir, sc: Sc::Int { signed }, ty: Some(t) }
             }
-            ArgTy::CharPtr => {
+            ArgTy::CharPtr | ArgTy::Path => {
                 let c = self.prog.types.char();
                 let p = self.prog.types.pointer(c);
                 Val::R { ir: arg, sc: Sc::Ptr(c), ty: Some(p) }

@@ -431,15 +431,31 @@ fn several_errors_are_reported_together_and_rendered_with_the_line() {
 }
 
 #[test]
+fn program_loading_errors_are_typed() {
+    use semguard_static_tool::diag::{ElfProblem, ToolError};
+    let pie = common::build("app-pie", &["app.c", "app2.c"], &["-g", "-O0", "-fpie", "-pie"]);
+    let e = load_program(pie.to_str().unwrap()).err().unwrap();
+    assert!(matches!(&e, ToolError::Elf { problem: ElfProblem::PositionIndependent, .. }), "{e:?}");
+    let e = load_program("/nonexistent/p").err().unwrap();
+    assert!(
+        matches!(&e, ToolError::Io { path, error } if path == "/nonexistent/p" && error.kind() == std::io::ErrorKind::NotFound),
+        "{e:?}"
+    );
+    let e = load_program(common::fixtures().join("app.c").to_str().unwrap()).err().unwrap();
+    assert!(matches!(&e, ToolError::Elf { problem: ElfProblem::NotElf(_), .. }), "{e:?}");
+    assert!(std::error::Error::source(&e).is_some(), "the parser's reason is kept: {e:?}");
+}
+
+#[test]
 fn program_loading_errors() {
     let pie = common::build("app-pie", &["app.c", "app2.c"], &["-g", "-O0", "-fpie", "-pie"]);
     let e = load_program(pie.to_str().unwrap()).err().unwrap();
-    assert!(e.0.ends_with("P is position-independent (PIE or shared object), so its variables and call sites move at every run; link it with -static or -no-pie"), "{e}");
+    assert!(e.to_string().ends_with("P is position-independent (PIE or shared object), so its variables and call sites move at every run; link it with -static or -no-pie"), "{e}");
     let e = load_program("/nonexistent/p").err().unwrap();
-    assert_eq!(e.0, "/nonexistent/p: No such file or directory (os error 2)");
+    assert_eq!(e.to_string(), "/nonexistent/p: No such file or directory (os error 2)");
     let not_elf = common::fixtures().join("app.c");
     let e = load_program(not_elf.to_str().unwrap()).err().unwrap();
-    assert!(e.0.contains("not an ELF file"), "{e}");
+    assert!(e.to_string().contains("not an ELF file"), "{e}");
     // Without -g: names are unknown, with a hint.
     let nodebug = common::build("app-nodebug", &["app.c", "app2.c"], &["-O0", "-static"]);
     let mut prog = load_program(nodebug.to_str().unwrap()).unwrap();

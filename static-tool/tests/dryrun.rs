@@ -1,12 +1,14 @@
 //! `semguard policy check` beyond the guest-stub programs: P's threads are checked (they share
 //! its address space, as the module sees them), a 64-bit P's `int $0x80` is an ia32 call, and
-//! an invariant that cannot be decided kills P unless `--fail-open`.
+//! an invariant that cannot be decided kills P unless `--fail-open`, and every call that did not
+//! pass takes semguard-core's action for the mode (the alert records say which).
 
 mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use semguard_core::alert::{decode_all, Action, FaultKind};
 use semguard_static_tool::cli::CHECK_VIOLATIONS;
 use semguard_static_tool::compile::{compile, load_program, render};
 
@@ -91,4 +93,77 @@ fn unverifiable_invariants_fail_closed_unless_told_otherwise() {
     assert_eq!(code, 0, "{rep}");
     assert!(rep.contains("0 violations, 1 unverifiable"), "{rep}");
     assert!(out.starts_with("getpid="), "{out}");
+}
+
+/// The alert records `--alerts FILE` wrote: (action, fault kind) of each.
+fn alerts(file: &Path) -> Vec<(Action, FaultKind)> {
+    let bytes = std::fs::read(file).unwrap();
+    decode_all(&bytes).map(|r| r.map(|r| (r.action, r.fault)).unwrap()).collect()
+}
+
+#[test]
+fn unverifiable_calls_take_the_cores_action_in_every_mode() {
+    let exe = common::build("int80", &["int80.c"], &["-O2", "-g", "-static"]);
+    // An ia32 rule too: the int $0x80 call is decided like the 64-bit one (all six arguments in
+    // registers, nothing read from P's stack).
+    let src = "policy { default allow; }\nsyscall getpid, ia32:getpid { assert *(u64 *)0x10 == 0; }\n";
+    let p = policy(&exe, src, "unverif-modes.sgp");
+    let e = exe.to_str().unwrap();
+    let file = common::tmp().join("unverif-modes.alerts");
+    let f = file.to_str().unwrap();
+    let run = |flags: &[&str]| {
+        let _ = std::fs::remove_file(&file);
+        let all: Vec<&str> = [&["--alerts", f], flags].concat();
+        let (code, out, rep) = check(&p, &all, &[e, "x"]);
+        (code, out, rep, alerts(&file))
+    };
+    let unreadable = FaultKind::Memory;
+
+    // Enforce, fail closed: the first (ia32) call kills P.
+    let (code, out, rep, recs) = run(&[]);
+    assert_eq!(code, CHECK_VIOLATIONS, "{rep}");
+    assert_eq!(out, "");
+    assert!(rep.contains("ia32 getpid(20)") && rep.contains("UNVERIFIABLE"), "{rep}");
+    assert!(rep.contains(" 1 violations, 1 unverifiable; P killed before event"), "{rep}");
+    assert_eq!(recs, [(Action::Killed, unreadable)]);
+
+    // Audit, fail closed: both calls are violations, recorded as audited; P runs to its end.
+    let (code, out, rep, recs) = run(&["--audit"]);
+    assert_eq!(code, CHECK_VIOLATIONS, "{rep}");
+    assert!(out.starts_with("ia32 getpid=") && out.contains("\ngetpid="), "{out}");
+    assert!(rep.contains(" 2 violations, 2 unverifiable; P exited with status 0"), "{rep}");
+    assert_eq!(recs, [(Action::Audited, unreadable); 2]);
+
+    // Enforce, fail open: both run, counted as allowed, recorded as failed open.
+    let (code, out, rep, recs) = run(&["--fail-open"]);
+    assert_eq!(code, 0, "{rep}");
+    assert!(out.contains("\ngetpid="), "{out}");
+    assert!(rep.contains(" 0 violations, 2 unverifiable; P exited with status 0"), "{rep}");
+    assert_eq!(recs, [(Action::FailedOpen, unreadable); 2]);
+
+    // Audit, fail open: counted as in enforce mode; the core records a call audit mode let
+    // through as audited.
+    let (code, _, rep, recs) = run(&["--audit", "--fail-open"]);
+    assert_eq!(code, 0, "{rep}");
+    assert!(rep.contains(" 0 violations, 2 unverifiable; P exited with status 0"), "{rep}");
+    assert_eq!(recs, [(Action::Audited, unreadable); 2]);
+}
+
+#[test]
+fn a_violation_is_killed_or_audited_and_fail_open_does_not_apply() {
+    let exe = common::build("int80", &["int80.c"], &["-O2", "-g", "-static"]);
+    let p = policy(&exe, "policy { default allow; }\nsyscall getpid deny;\n", "deny-getpid.sgp");
+    let e = exe.to_str().unwrap();
+    let file = common::tmp().join("deny-getpid.alerts");
+    let f = file.to_str().unwrap();
+    let (code, out, rep) = check(&p, &["--alerts", f], &[e]);
+    assert_eq!((code, out.as_str()), (CHECK_VIOLATIONS, ""), "{rep}");
+    assert!(rep.contains("x86_64 getpid(39)") && rep.contains("VIOLATION denied"), "{rep}");
+    assert_eq!(alerts(&file), [(Action::Killed, FaultKind::None)]);
+    // --fail-open does not apply to a violation.
+    let (code, out, rep) = check(&p, &["--alerts", f, "--audit", "--fail-open"], &[e]);
+    assert_eq!(code, CHECK_VIOLATIONS, "{rep}");
+    assert!(out.starts_with("getpid="), "{out}");
+    assert!(rep.contains(" 1 violations, 0 unverifiable; P exited with status 0"), "{rep}");
+    assert_eq!(alerts(&file), [(Action::Audited, FaultKind::None)]);
 }

@@ -125,16 +125,16 @@ fn every_profile_error() {
     let exe = common::build("kernel-btf", &["kernel.c"], &with(&["-gbtf"]));
     let elf = || Elf::read(exe.to_str().unwrap()).unwrap();
     let e = extract(elf(), "ffffffff81000000 T _text\n").unwrap_err();
-    assert_eq!(e.0, "System.map has no `init_task`");
+    assert_eq!(e.to_string(), "System.map has no `init_task`");
     let e = extract(elf(), "ffffffff81000000 D init_task\n").unwrap_err();
     assert_eq!(
-        e.0,
+        e.to_string(),
         format!("System.map says init_task is at 0xffffffff81000000 but {} says 0xffffffff82000000: they come from different builds", exe.display())
     );
     let bare = common::build("kernel-bare", &["kernel.c"], &KDATA);
     let e = extract(Elf::read(bare.to_str().unwrap()).unwrap(), &system_map(&bare)).unwrap_err();
     assert_eq!(
-        e.0,
+        e.to_string(),
         format!(
             "{} has neither .BTF nor DWARF: build the kernel with CONFIG_DEBUG_INFO_BTF or CONFIG_DEBUG_INFO",
             bare.display()
@@ -143,7 +143,7 @@ fn every_profile_error() {
     // A user-space init_task (wrong System.map or not a kernel) fails the core's validation.
     let user = common::build("kernel-user", &["kernel.c"], &["-gbtf", "-static"]);
     let e = extract(Elf::read(user.to_str().unwrap()).unwrap(), &system_map(&user)).unwrap_err();
-    assert!(e.0.starts_with("the extracted profile is not valid: InitTask("), "{e}");
+    assert!(e.to_string().starts_with("the extracted profile is not valid: InitTask("), "{e}");
     // CLI errors.
     let o = run(["semguard", "profile", "/nonexistent/vmlinux", "/nonexistent/map", "-o", "/tmp/x"]);
     assert_eq!(

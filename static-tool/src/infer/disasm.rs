@@ -409,6 +409,7 @@ mod tests {
             path: "t".into(),
             x86_64: true,
             position_independent: false,
+            entry: 0,
             symbols: Default::default(),
             all_symbols: Vec::new(),
             code: vec![CodeSection { name: ".text".into(), addr: 0x1000, data: code.to_vec() }],

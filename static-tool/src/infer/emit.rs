@@ -89,7 +89,7 @@ fn const_assert(elf: &Elf, abi: Abi, nr: u32, s: &Site) -> Option<(String, Vec<S
     for (i, (arg, ty)) in args.iter().enumerate() {
         let Some(&v) = s.const_args.get(&i) else { continue };
         conds.push(format!("{name}.{arg} == {}", literal(*ty, abi, v)));
-        if matches!(ty, ArgTy::CharPtr) {
+        if matches!(ty, ArgTy::CharPtr | ArgTy::Path) {
             if let Some(text) = string_at(elf, v) {
                 notes.push(format!("{name}.{arg} points to \"{text}\""));
             }

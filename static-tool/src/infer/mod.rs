@@ -26,7 +26,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use semguard_core::syscall::{Abi, X32_SYSCALL_BIT};
 
-use crate::diag::ToolError;
+use crate::diag::{ElfProblem, ToolError};
 use crate::elf::Elf;
 use crate::ir::AutomatonIr;
 use disasm::{reg, Function, Kind};
@@ -102,6 +102,8 @@ pub(crate) struct Program {
     pub address_taken: Vec<bool>,
     /// Some path of the function returns to its caller.
     pub may_return: Vec<bool>,
+    /// The function holding P's entry point (`_start`), if any.
+    pub entry: Option<usize>,
 }
 
 fn split_nr(entry_abi: Abi, raw: u64) -> (Abi, u32) {
@@ -145,6 +147,7 @@ impl Program {
             may_return,
             reachable: vec![false; funcs.len()],
             address_taken: vec![false; funcs.len()],
+            entry: None,
             funcs,
             states,
             by_start,
@@ -156,8 +159,9 @@ impl Program {
 
     fn reachability(&mut self, elf: &Elf) {
         let mut work: Vec<usize> = Vec::new();
-        let contains = |fs: &[Function], a: u64| fs.iter().position(|f| (f.start..f.end).contains(&a));
-        if let Some(e) = contains(&self.funcs, elf_entry(elf)) {
+        let entry = elf_entry(elf);
+        self.entry = self.funcs.iter().position(|f| (f.start..f.end).contains(&entry));
+        if let Some(e) = self.entry {
             work.push(e);
         }
         // Code addresses stored in data: vtables, init/fini arrays, IRELATIVE resolvers.
@@ -245,7 +249,10 @@ fn may_return(funcs: &[Function], by_start: &HashMap<u64, usize>) -> Vec<bool> {
 }
 
 fn elf_entry(elf: &Elf) -> u64 {
-    // `_start` is the ELF entry of a static C program; fall back to `main`.
+    if elf.entry != 0 {
+        return elf.entry;
+    }
+    // No entry in the header: `_start` is the entry of a static C program; fall back to `main`.
     elf.symbols.get("_start").or_else(|| elf.symbols.get("main")).map_or(0, |s| s.addr)
 }
 
@@ -272,10 +279,10 @@ fn resolve_param(p: &Program, func: usize, r: u8, depth: usize, out: &mut BTreeS
 /// Runs inference on P.
 pub fn infer(elf: &Elf) -> Result<Inferred, ToolError> {
     if !elf.x86_64 {
-        return Err(ToolError(format!("{}: not an x86-64 program", elf.path)));
+        return Err(ToolError::elf(&elf.path, ElfProblem::NotX86_64));
     }
     if elf.code.is_empty() {
-        return Err(ToolError(format!("{}: no code sections", elf.path)));
+        return Err(ToolError::elf(&elf.path, ElfProblem::NoCode));
     }
     let p = Program::build(elf);
     let mut sites = Vec::new();

@@ -210,7 +210,7 @@ pub(crate) fn automaton(p: &Program, sites: &[Site], site_of: &HashMap<(usize, u
         }
     }
     // What can follow a return from each function.
-    let entry = p.funcs.iter().position(|f| f.name == "_start");
+    let entry = p.entry;
     let mut follow: Vec<Calls> = vec![empty.clone(); n];
     for (f, fl) in follow.iter_mut().enumerate() {
         if !p.address_taken[f] && p.callers[f].is_empty() && Some(f) != entry {
