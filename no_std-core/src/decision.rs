@@ -24,6 +24,16 @@ pub enum Mode {
     Audit,
 }
 
+impl Mode {
+    /// Its name as operators write it (`mode=enforce`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Mode::Enforce => "enforce",
+            Mode::Audit => "audit",
+        }
+    }
+}
+
 /// What happens to a call whose invariant cannot be decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FailMode {
@@ -31,6 +41,16 @@ pub enum FailMode {
     Closed,
     /// Let it run (recorded as [`Action::FailedOpen`]).
     Open,
+}
+
+impl FailMode {
+    /// Its name as operators write it (`fail=closed`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            FailMode::Closed => "closed",
+            FailMode::Open => "open",
+        }
+    }
 }
 
 /// The operator's choice: mode × fail mode. The one place a verdict becomes an action.
@@ -81,6 +101,8 @@ pub enum Finding {
         /// Why.
         error: MemError,
     },
+    /// No usable policy to check the call against ([`unchecked`]).
+    NoPolicy,
 }
 
 impl Finding {
@@ -88,7 +110,7 @@ impl Finding {
     pub const fn is_unverifiable(&self) -> bool {
         match self {
             Self::Verdict(v) => matches!(v, Verdict::Unverifiable { .. }),
-            Self::StackUnreadable { .. } => true,
+            Self::StackUnreadable { .. } | Self::NoPolicy => true,
         }
     }
 }
@@ -99,7 +121,7 @@ pub struct Decision {
     /// The call as decoded (for [`Finding::StackUnreadable`]: as far as the registers say,
     /// arguments 0).
     pub call: Syscall,
-    /// `None`: the policy allows it.
+    /// Why it did not pass; `None` when the policy allows it.
     pub finding: Option<Finding>,
     /// What to do with it: `None` for an allowed call.
     pub action: Option<Action>,
@@ -138,6 +160,8 @@ impl Decision {
                 pid,
                 comm,
             )),
+            // Nothing was checked, so there is nothing to report but the count.
+            Finding::NoPolicy => None,
         }
     }
 
@@ -166,6 +190,14 @@ impl Decision {
 /// drops a response that matches nothing outstanding.
 pub fn resume_response(req: &VmEventSt) -> VmEventSt {
     build_response(req, None).unwrap_or(VmEventSt { flags: VM_EVENT_FLAG_VCPU_PAUSED, ..*req })
+}
+
+/// A call of P that cannot be checked at all (no usable policy): unverifiable
+/// ([`Finding::NoPolicy`]), acted on as `enforcement`'s fail mode says.
+pub fn unchecked(ev: &SyscallEvent, enforcement: Enforcement) -> Decision {
+    let d = decode(ev.entry, &ev.regs);
+    let call = Syscall { abi: d.abi(), nr: d.nr(), args: [0; 6], user_rip: d.user_rip() };
+    Decision { call, finding: Some(Finding::NoPolicy), action: Some(enforcement.action(true)) }
 }
 
 /// Decides one of P's calls: decode (reading an ia32 fast entry's 6th argument through
@@ -272,6 +304,18 @@ mod tests {
         let d = check_event(&checker, &mut state, &ev, &mut mem, open);
         assert_eq!(d.action, Some(Action::FailedOpen));
         assert!(d.resumes());
+    }
+
+    #[test]
+    fn an_unchecked_call_fails_as_configured() {
+        let regs = Registers { rax: 1, ..Registers::default() };
+        let (req, ev) = event(EntryKind::Syscall64, regs);
+        let d = unchecked(&ev, Enforcement::DEFAULT);
+        assert_eq!((d.call.nr, d.finding, d.action), (1, Some(Finding::NoPolicy), Some(Action::Killed)));
+        assert!(d.alert(&ev, 1, 1, 1, b"p").is_none());
+        assert_eq!(d.response(&req).1, Some(KillCondition::Certain));
+        let open = Enforcement { mode: Mode::Enforce, fail: FailMode::Open };
+        assert!(unchecked(&ev, open).resumes());
     }
 
     #[test]

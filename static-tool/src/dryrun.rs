@@ -504,6 +504,8 @@ pub fn run(
             Some(CoreFinding::StackUnreadable { .. }) => {
                 return Err(ToolError::Unexpected("an ia32 call with an argument in memory"))
             }
+            // check_event always has the policy.
+            Some(CoreFinding::NoPolicy) => return Err(ToolError::Unexpected("a call checked without a policy")),
         };
         // The counts: an unverifiable call is a violation when failing closed and allowed when
         // failing open, in enforce and audit mode alike.

@@ -417,6 +417,7 @@ impl fmt::Display for Detail<'_> {
         match self.0 {
             Finding::Verdict(v) => write!(f, "{v:?}"),
             Finding::StackUnreadable { va, error } => write!(f, "6th argument unreadable at {:#x}: {error:?}", va.0),
+            Finding::NoPolicy => f.write_str("no policy"),
         }
     }
 }
