@@ -1,12 +1,13 @@
 //! The constant pool: byte strings (for string and bytes comparisons) and sorted u64 sets
 //! (for membership tests), validated once at decode and then read without re-checking.
 
-use scroll::Pread;
+use core::mem::offset_of;
 
 use super::error::{ConstKind, PolicyError};
 use super::format::{
-    hot, RawConst, SectionKind, CONST_BYTES, CONST_ENTRY_LEN, CONST_SET, MAX_CONST_BYTES, TABLE_HEADER_LEN,
+    RawConst, RawTableHeader, SectionKind, CONST_BYTES, CONST_ENTRY_LEN, CONST_SET, MAX_CONST_BYTES, TABLE_HEADER_LEN,
 };
+use super::wire::{nth, read};
 
 /// A view of the constants section of a decoded policy.
 #[derive(Clone, Copy, Debug)]
@@ -26,16 +27,14 @@ impl<'a> ConstPool<'a> {
         if section.len() < TABLE_HEADER_LEN {
             return Err(PolicyError::SectionTooShort { section: SectionKind::Constants, len: len32 });
         }
-        let count: u32 = section.pread_with(0, scroll::LE).map_err(|_| PolicyError::SectionTooShort {
-            section: SectionKind::Constants,
-            len: len32,
-        })?;
-        let reserved: u32 = section.pread_with(4, scroll::LE).unwrap_or(1);
-        if reserved != 0 {
-            return Err(PolicyError::ReservedNonZero { offset: base + 4 });
+        let t: RawTableHeader =
+            read(section, 0).ok_or(PolicyError::SectionTooShort { section: SectionKind::Constants, len: len32 })?;
+        if t.reserved != 0 {
+            return Err(PolicyError::ReservedNonZero { offset: base + offset_of!(RawTableHeader, reserved) });
         }
-        let count16 = u16::try_from(count)
-            .map_err(|_| PolicyError::TooManyEntries { section: SectionKind::Constants, count })?;
+        let count = t.count;
+        let count16 =
+            u16::try_from(count).map_err(|_| PolicyError::TooManyEntries { section: SectionKind::Constants, count })?;
         let table_end = TABLE_HEADER_LEN as u64 + u64::from(count) * CONST_ENTRY_LEN as u64;
         if table_end > section.len() as u64 {
             return Err(PolicyError::TableSizeMismatch { section: SectionKind::Constants, count, len: len32 });
@@ -49,7 +48,7 @@ impl<'a> ConstPool<'a> {
                 len: len32,
             })?;
             if c.reserved != [0; 3] {
-                return Err(PolicyError::ReservedNonZero { offset: base + rec_off + 1 });
+                return Err(PolicyError::ReservedNonZero { offset: base + rec_off + offset_of!(RawConst, reserved) });
             }
             let byte_len = match c.kind {
                 CONST_BYTES => {
@@ -72,7 +71,8 @@ impl<'a> ConstPool<'a> {
                 return Err(PolicyError::ConstOutOfBounds { index, offset: c.offset, len: c.len });
             }
             if c.kind == CONST_SET {
-                let set = pool.set(index).ok_or(PolicyError::ConstOutOfBounds { index, offset: c.offset, len: c.len })?;
+                let set =
+                    pool.set(index).ok_or(PolicyError::ConstOutOfBounds { index, offset: c.offset, len: c.len })?;
                 let mut prev: Option<u64> = None;
                 for (position, v) in set.iter().enumerate() {
                     if prev.is_some_and(|p| p >= v) {
@@ -106,7 +106,7 @@ impl<'a> ConstPool<'a> {
             return None;
         }
         let table = self.section.get(TABLE_HEADER_LEN..)?;
-        hot::<RawConst>(table, usize::from(index))
+        nth::<RawConst>(table, usize::from(index))
     }
 
     #[inline]
@@ -165,7 +165,7 @@ impl<'a> U64Set<'a> {
     /// Element `i` in ascending order.
     #[inline]
     pub fn get(&self, i: usize) -> Option<u64> {
-        self.data.pread_with::<u64>(i.checked_mul(8)?, scroll::LE).ok()
+        nth::<u64>(self.data, i)
     }
 
     /// Binary search (the set was checked sorted at decode): at most ⌈log2(n+1)⌉ probes.
@@ -289,7 +289,10 @@ mod tests {
             err(&section(&[(CONST_BYTES, 20, 5000)], &[0; 5000])),
             PolicyError::ConstTooLong { index: 0, len: 5000 }
         );
-        assert_eq!(err(&section(&[(CONST_SET, 20, 1)], &[0; 12])), PolicyError::ConstMisaligned { index: 0, offset: 20 });
+        assert_eq!(
+            err(&section(&[(CONST_SET, 20, 1)], &[0; 12])),
+            PolicyError::ConstMisaligned { index: 0, offset: 20 }
+        );
         assert_eq!(
             err(&section(&[(CONST_BYTES, 20, 2)], &[0])),
             PolicyError::ConstOutOfBounds { index: 0, offset: 20, len: 2 }
@@ -305,15 +308,9 @@ mod tests {
         );
         let mut d = Vec::from([0u8; 4]);
         d.extend(set_bytes(&[1, 3, 3]));
-        assert_eq!(
-            err(&section(&[(CONST_SET, 24, 3)], &d)),
-            PolicyError::SetNotSorted { index: 0, position: 2 }
-        );
+        assert_eq!(err(&section(&[(CONST_SET, 24, 3)], &d)), PolicyError::SetNotSorted { index: 0, position: 2 });
         let mut d = Vec::from([0u8; 4]);
         d.extend(set_bytes(&[4, 2]));
-        assert_eq!(
-            err(&section(&[(CONST_SET, 24, 2)], &d)),
-            PolicyError::SetNotSorted { index: 0, position: 1 }
-        );
+        assert_eq!(err(&section(&[(CONST_SET, 24, 2)], &d)), PolicyError::SetNotSorted { index: 0, position: 1 });
     }
 }

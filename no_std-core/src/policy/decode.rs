@@ -1,13 +1,14 @@
 //! Decoding and validation of a policy blob into a [`PolicyLayout`]. Everything the
 //! evaluator and the Assertion Checker rely on is checked here, once.
 
-use scroll::Pread;
+use core::mem::offset_of;
 
 use super::consts::ConstPool;
 use super::error::PolicyError;
 use super::format::*;
 use super::op::MAX_STACK;
 use super::verify::verify_code;
+use super::wire::{nth, read};
 use super::{AutomatonLayout, PolicyLayout, Span};
 use crate::crc::Crc32;
 
@@ -35,7 +36,7 @@ pub(crate) fn decode_layout(blob: &[u8]) -> Result<PolicyLayout, PolicyError> {
     if blob.len() < HEADER_LEN {
         return Err(PolicyError::TooShort { len: blob.len() });
     }
-    let h: RawHeader = blob.pread_with(0, scroll::LE).map_err(|_| PolicyError::TooShort { len: blob.len() })?;
+    let h: RawHeader = read(blob, 0).ok_or(PolicyError::TooShort { len: blob.len() })?;
     if h.magic != MAGIC {
         return Err(PolicyError::BadMagic { found: h.magic });
     }
@@ -52,10 +53,10 @@ pub(crate) fn decode_layout(blob: &[u8]) -> Result<PolicyLayout, PolicyError> {
         return Err(PolicyError::ChecksumMismatch { stored: h.crc, computed });
     }
     if h.reserved0 != 0 {
-        return Err(PolicyError::ReservedNonZero { offset: 26 });
+        return Err(PolicyError::ReservedNonZero { offset: offset_of!(RawHeader, reserved0) });
     }
     if h.reserved1 != 0 {
-        return Err(PolicyError::ReservedNonZero { offset: 28 });
+        return Err(PolicyError::ReservedNonZero { offset: offset_of!(RawHeader, reserved1) });
     }
     if h.flags & !POLICY_FLAGS_KNOWN != 0 {
         return Err(PolicyError::UnknownPolicyFlags { flags: h.flags });
@@ -75,9 +76,8 @@ pub(crate) fn decode_layout(blob: &[u8]) -> Result<PolicyLayout, PolicyError> {
     let mut found = [None::<Found>; MAX_SECTIONS];
     let mut known = [None::<Span>; SectionKind::COUNT];
     for i in 0..count {
-        let s: RawSection = blob
-            .pread_with(HEADER_LEN + i * DIR_ENTRY_LEN, scroll::LE)
-            .map_err(|_| PolicyError::DirectoryOutOfBounds { end: dir_end as usize })?;
+        let s: RawSection = read(blob, HEADER_LEN + i * DIR_ENTRY_LEN)
+            .ok_or(PolicyError::DirectoryOutOfBounds { end: dir_end as usize })?;
         if s.flags & !SECTION_FLAGS_KNOWN != 0 {
             return Err(PolicyError::UnknownSectionFlags { kind: s.kind, flags: s.flags });
         }
@@ -141,14 +141,16 @@ pub(crate) fn decode_layout(blob: &[u8]) -> Result<PolicyLayout, PolicyError> {
     let string_section = bytes_of(strings);
     for index in 0..inv_count {
         let rec_off = invariants.off as usize + usize::from(index) * INVARIANT_LEN;
-        let r: RawInvariant = record(inv_table, usize::from(index), INVARIANT_LEN).ok_or(
-            PolicyError::TableSizeMismatch { section: SectionKind::Invariants, count: u32::from(inv_count), len: invariants.len },
-        )?;
+        let r: RawInvariant = nth(inv_table, usize::from(index)).ok_or(PolicyError::TableSizeMismatch {
+            section: SectionKind::Invariants,
+            count: u32::from(inv_count),
+            len: invariants.len,
+        })?;
         if r.flags != 0 {
-            return Err(PolicyError::ReservedNonZero { offset: rec_off + 11 });
+            return Err(PolicyError::ReservedNonZero { offset: rec_off + offset_of!(RawInvariant, flags) });
         }
         if r.reserved != 0 {
-            return Err(PolicyError::ReservedNonZero { offset: rec_off + 18 });
+            return Err(PolicyError::ReservedNonZero { offset: rec_off + offset_of!(RawInvariant, reserved) });
         }
         if r.code_len == 0 {
             return Err(PolicyError::EmptyCode { invariant: index });
@@ -195,7 +197,7 @@ pub(crate) fn decode_layout(blob: &[u8]) -> Result<PolicyLayout, PolicyError> {
     let mut abis = 0u8;
     let mut prev: Option<u128> = None;
     for rule in 0..rule_count {
-        let r: RawRule = record(rule_table, rule as usize, RULE_LEN).ok_or(PolicyError::TableSizeMismatch {
+        let r: RawRule = nth(rule_table, rule as usize).ok_or(PolicyError::TableSizeMismatch {
             section: SectionKind::Rules,
             count: rule_count,
             len: rules.len,
@@ -258,11 +260,11 @@ fn table(blob: &[u8], span: Span, section: SectionKind, rec_len: usize) -> Resul
         return Err(PolicyError::SectionTooShort { section, len: span.len });
     }
     let base = span.off as usize;
-    let count: u32 = blob.pread_with(base, scroll::LE).map_err(|_| PolicyError::SectionTooShort { section, len: span.len })?;
-    let reserved: u32 = blob.pread_with(base + 4, scroll::LE).unwrap_or(1);
-    if reserved != 0 {
-        return Err(PolicyError::ReservedNonZero { offset: base + 4 });
+    let t: RawTableHeader = read(blob, base).ok_or(PolicyError::SectionTooShort { section, len: span.len })?;
+    if t.reserved != 0 {
+        return Err(PolicyError::ReservedNonZero { offset: base + offset_of!(RawTableHeader, reserved) });
     }
+    let count = t.count;
     if TABLE_HEADER_LEN as u64 + u64::from(count) * rec_len as u64 != u64::from(span.len) {
         return Err(PolicyError::TableSizeMismatch { section, count, len: span.len });
     }
@@ -274,11 +276,10 @@ fn automaton(blob: &[u8], span: Span) -> Result<AutomatonLayout, PolicyError> {
         return Err(PolicyError::SectionTooShort { section: SectionKind::Automaton, len: span.len });
     }
     let base = span.off as usize;
-    let a: RawAutomaton = blob
-        .pread_with(base, scroll::LE)
-        .map_err(|_| PolicyError::SectionTooShort { section: SectionKind::Automaton, len: span.len })?;
+    let a: RawAutomaton =
+        read(blob, base).ok_or(PolicyError::SectionTooShort { section: SectionKind::Automaton, len: span.len })?;
     if a.reserved != 0 {
-        return Err(PolicyError::ReservedNonZero { offset: base + 12 });
+        return Err(PolicyError::ReservedNonZero { offset: base + offset_of!(RawAutomaton, reserved) });
     }
     if a.states == 0 {
         return Err(PolicyError::AutomatonNoStates);
@@ -293,17 +294,20 @@ fn automaton(blob: &[u8], span: Span) -> Result<AutomatonLayout, PolicyError> {
             len: span.len,
         });
     }
-    let transitions =
-        Span { off: span.off + AUTOMATON_HEADER_LEN as u32, len: span.len - AUTOMATON_HEADER_LEN as u32 };
+    let transitions = Span { off: span.off + AUTOMATON_HEADER_LEN as u32, len: span.len - AUTOMATON_HEADER_LEN as u32 };
     let table = blob.get(transitions.range()).unwrap_or(&[]);
     let mut prev: Option<(u32, u8, u32)> = None;
     for transition in 0..a.transitions {
-        let t: RawTransition = record(table, transition as usize, TRANSITION_LEN).ok_or(
-            PolicyError::TableSizeMismatch { section: SectionKind::Automaton, count: a.transitions, len: span.len },
-        )?;
+        let t: RawTransition = nth(table, transition as usize).ok_or(PolicyError::TableSizeMismatch {
+            section: SectionKind::Automaton,
+            count: a.transitions,
+            len: span.len,
+        })?;
         if t.reserved != [0; 3] {
             return Err(PolicyError::ReservedNonZero {
-                offset: transitions.off as usize + transition as usize * TRANSITION_LEN + 5,
+                offset: transitions.off as usize
+                    + transition as usize * TRANSITION_LEN
+                    + offset_of!(RawTransition, reserved),
             });
         }
         for state in [t.from, t.to] {

@@ -7,13 +7,14 @@
 //! runs the full decoder over its own output: it never returns a blob that
 //! [`super::Policy::decode`] would reject.
 
-use scroll::Pwrite;
+use core::mem::offset_of;
 
 use super::consts::ConstPool;
 use super::error::PolicyError;
 use super::format::*;
 use super::op::{BinOp, ConstId, Insn, Width};
 use super::verify::verify_code;
+use super::wire::{self, Le};
 use super::Policy;
 use crate::regs::Reg;
 use crate::syscall::Abi;
@@ -422,12 +423,13 @@ fn u32_of(v: usize) -> Result<u32, EncodeError> {
     u32::try_from(v).map_err(|_| EncodeError::TooLarge)
 }
 
-fn write<T: scroll::ctx::TryIntoCtx<scroll::Endian, Error = scroll::Error>>(
-    out: &mut [u8],
-    v: T,
-    at: usize,
-) -> Result<(), EncodeError> {
-    out.pwrite_with(v, at, scroll::LE).map(|_| ()).map_err(|_| EncodeError::TooLarge)
+fn write<T: Le>(out: &mut [u8], v: T, at: usize) -> Result<(), EncodeError> {
+    wire::write(out, at, v).ok_or(EncodeError::TooLarge)
+}
+
+/// The count header of a table section.
+fn table_header(count: usize) -> Result<RawTableHeader, EncodeError> {
+    Ok(RawTableHeader { count: u32_of(count)?, reserved: 0 })
 }
 
 fn put(out: &mut [u8], at: usize, data: &[u8]) -> Result<(), EncodeError> {
@@ -454,8 +456,10 @@ impl<'s> PolicyBuilder<'s> {
     fn plan(&self) -> Result<Plan, EncodeError> {
         let mut p = Plan::default();
         let mut sections = 3; // rules, invariants, bytecode
-        let code_len = self.invariants.iter().try_fold(0usize, |a, i| a.checked_add(i.code.len())).ok_or(EncodeError::TooLarge)?;
-        let names_len = self.invariants.iter().try_fold(0usize, |a, i| a.checked_add(i.name.len())).ok_or(EncodeError::TooLarge)?;
+        let code_len =
+            self.invariants.iter().try_fold(0usize, |a, i| a.checked_add(i.code.len())).ok_or(EncodeError::TooLarge)?;
+        let names_len =
+            self.invariants.iter().try_fold(0usize, |a, i| a.checked_add(i.name.len())).ok_or(EncodeError::TooLarge)?;
         let consts_len = if self.constants.is_empty() {
             None
         } else {
@@ -515,10 +519,8 @@ impl<'s> PolicyBuilder<'s> {
         let p = self.plan()?;
         let out = out.get_mut(..p.total).ok_or(EncodeError::BufferTooSmall { needed: p.total })?;
         out.fill(0);
-        let inv_count = u16::try_from(self.invariants.len())
-            .ok()
-            .filter(|&n| n != NO_INVARIANT)
-            .ok_or(EncodeError::TooLarge)?;
+        let inv_count =
+            u16::try_from(self.invariants.len()).ok().filter(|&n| n != NO_INVARIANT).ok_or(EncodeError::TooLarge)?;
         if self.constants.len() > usize::from(u16::MAX) {
             return Err(EncodeError::TooLarge);
         }
@@ -569,7 +571,7 @@ impl<'s> PolicyBuilder<'s> {
         }
 
         // Rules, placed directly at their stable-sorted position.
-        write(out, u32_of(self.rules.len())?, p.rules)?;
+        write(out, table_header(self.rules.len())?, p.rules)?;
         for (i, r) in self.rules.iter().enumerate() {
             let raw = raw_rule(r);
             let pos = self.rules.iter().enumerate().filter(|&(j, o)| (raw_rule(o).key(), j) < (raw.key(), i)).count();
@@ -578,7 +580,7 @@ impl<'s> PolicyBuilder<'s> {
 
         // Invariants, their code and names. The declared depth starts at the maximum and is
         // lowered to the computed one below, once the constants are in place.
-        write(out, u32::from(inv_count), p.invariants)?;
+        write(out, table_header(usize::from(inv_count))?, p.invariants)?;
         let (mut code_at, mut name_at) = (0usize, 0usize);
         for (i, inv) in self.invariants.iter().enumerate() {
             let code_len = u16::try_from(inv.code.len()).map_err(|_| EncodeError::TooLarge)?;
@@ -604,7 +606,7 @@ impl<'s> PolicyBuilder<'s> {
 
         // Constants: records, then data (sets 8-aligned within the 8-aligned section).
         if let Some((at, _)) = p.consts {
-            write(out, u32_of(self.constants.len())?, at)?;
+            write(out, table_header(self.constants.len())?, at)?;
             let mut cur = TABLE_HEADER_LEN + self.constants.len() * CONST_ENTRY_LEN;
             for (i, c) in self.constants.iter().enumerate() {
                 let (kind, off, len) = match c {
@@ -631,11 +633,21 @@ impl<'s> PolicyBuilder<'s> {
 
         // Automaton, transitions at their sorted position.
         if let (Some(a), Some((at, _))) = (&self.automaton, p.automaton) {
-            let hdr = RawAutomaton { states: a.states, initial: a.initial, transitions: u32_of(a.transitions.len())?, reserved: 0 };
+            let hdr = RawAutomaton {
+                states: a.states,
+                initial: a.initial,
+                transitions: u32_of(a.transitions.len())?,
+                reserved: 0,
+            };
             write(out, hdr, at)?;
             for (i, t) in a.transitions.iter().enumerate() {
                 let raw = raw_transition(t);
-                let pos = a.transitions.iter().enumerate().filter(|&(j, o)| (raw_transition(o).key(), j) < (raw.key(), i)).count();
+                let pos = a
+                    .transitions
+                    .iter()
+                    .enumerate()
+                    .filter(|&(j, o)| (raw_transition(o).key(), j) < (raw.key(), i))
+                    .count();
                 write(out, raw, at + AUTOMATON_HEADER_LEN + pos * TRANSITION_LEN)?;
             }
         }
@@ -653,7 +665,8 @@ impl<'s> PolicyBuilder<'s> {
                 };
                 verify_code(inv.code, &pool, i as u16)?.max_depth
             };
-            write(out, depth, p.invariants + TABLE_HEADER_LEN + i * INVARIANT_LEN + 10)?;
+            let at = p.invariants + TABLE_HEADER_LEN + i * INVARIANT_LEN + offset_of!(RawInvariant, max_stack);
+            write(out, depth, at)?;
         }
 
         let crc = super::decode::blob_crc(out);

@@ -1,9 +1,12 @@
-//! Wire layout of the policy binary format: constants and the fixed-size records, each with a
-//! hand-written scroll `TryFromCtx`/`TryIntoCtx` (scroll's derive needs `std`/proc macros,
-//! which the kernel build does not have). The layout itself is described in [`super`].
+//! Wire layout of the policy binary format: constants and the fixed-size records. Each
+//! record's layout is stated once, in its `le_record!` declaration below (`policy::wire`),
+//! which also gives the one read (used by the decoder and by the per-syscall lookups alike)
+//! and the one write (the encoder). The format is described in [`super`]; a test holds those
+//! tables to these declarations.
 
-use scroll::ctx::{TryFromCtx, TryIntoCtx};
-use scroll::{Endian, Pread, Pwrite};
+use core::mem::offset_of;
+
+use super::wire::{le_record, nth, Le};
 
 /// First four bytes of every policy blob.
 pub const MAGIC: [u8; 4] = *b"SGPF";
@@ -14,28 +17,28 @@ pub const FORMAT_MAJOR: u16 = 1;
 pub const FORMAT_MINOR: u16 = 0;
 
 /// Size of the fixed header.
-pub const HEADER_LEN: usize = 32;
+pub const HEADER_LEN: usize = RawHeader::SIZE;
 /// Byte offset of the CRC-32 field in the header (zeroed while computing the checksum).
-pub const CRC_OFFSET: usize = 12;
+pub const CRC_OFFSET: usize = offset_of!(RawHeader, crc);
 /// Size of one section-directory entry.
-pub const DIR_ENTRY_LEN: usize = 12;
+pub const DIR_ENTRY_LEN: usize = RawSection::SIZE;
 /// Most sections a blob may list.
 pub const MAX_SECTIONS: usize = 16;
 /// Every section starts at a multiple of this (from the start of the blob).
 pub const SECTION_ALIGN: usize = 8;
 
 /// Size of the count header at the start of the rules, invariants and constants sections.
-pub const TABLE_HEADER_LEN: usize = 8;
+pub const TABLE_HEADER_LEN: usize = RawTableHeader::SIZE;
 /// Size of one rule record.
-pub const RULE_LEN: usize = 16;
+pub const RULE_LEN: usize = RawRule::SIZE;
 /// Size of one invariant record.
-pub const INVARIANT_LEN: usize = 20;
+pub const INVARIANT_LEN: usize = RawInvariant::SIZE;
 /// Size of one constant-pool record.
-pub const CONST_ENTRY_LEN: usize = 12;
+pub const CONST_ENTRY_LEN: usize = RawConst::SIZE;
 /// Size of the automaton section header.
-pub const AUTOMATON_HEADER_LEN: usize = 16;
+pub const AUTOMATON_HEADER_LEN: usize = RawAutomaton::SIZE;
 /// Size of one automaton transition record.
-pub const TRANSITION_LEN: usize = 16;
+pub const TRANSITION_LEN: usize = RawTransition::SIZE;
 
 /// Section flag: a decoder that does not know this section kind must reject the policy
 /// (the section changes what the policy means). Unknown sections without it are skipped.
@@ -131,116 +134,56 @@ impl DefaultAction {
     }
 }
 
-/// The fixed header, as stored.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct RawHeader {
-    pub magic: [u8; 4],
-    pub major: u16,
-    pub minor: u16,
-    pub total_len: u32,
-    pub crc: u32,
-    pub policy_id: u32,
-    pub flags: u32,
-    pub default_action: u8,
-    pub section_count: u8,
-    pub reserved0: u16,
-    pub reserved1: u32,
-}
-
-impl<'a> TryFromCtx<'a, Endian> for RawHeader {
-    type Error = scroll::Error;
-    fn try_from_ctx(src: &'a [u8], e: Endian) -> Result<(Self, usize), Self::Error> {
-        let mut o = 0;
-        let mut magic = [0u8; 4];
-        for b in magic.iter_mut() {
-            *b = src.gread_with(&mut o, e)?;
-        }
-        let h = RawHeader {
-            magic,
-            major: src.gread_with(&mut o, e)?,
-            minor: src.gread_with(&mut o, e)?,
-            total_len: src.gread_with(&mut o, e)?,
-            crc: src.gread_with(&mut o, e)?,
-            policy_id: src.gread_with(&mut o, e)?,
-            flags: src.gread_with(&mut o, e)?,
-            default_action: src.gread_with(&mut o, e)?,
-            section_count: src.gread_with(&mut o, e)?,
-            reserved0: src.gread_with(&mut o, e)?,
-            reserved1: src.gread_with(&mut o, e)?,
-        };
-        Ok((h, o))
+le_record! {
+    /// The fixed header, as stored.
+    pub(crate) struct RawHeader, size 32 {
+        pub magic: [u8; 4] = 0,
+        pub major: u16 = 4,
+        pub minor: u16 = 6,
+        pub total_len: u32 = 8,
+        pub crc: u32 = 12,
+        pub policy_id: u32 = 16,
+        pub flags: u32 = 20,
+        pub default_action: u8 = 24,
+        pub section_count: u8 = 25,
+        pub reserved0: u16 = 26,
+        pub reserved1: u32 = 28,
     }
 }
 
-impl TryIntoCtx<Endian> for RawHeader {
-    type Error = scroll::Error;
-    fn try_into_ctx(self, dst: &mut [u8], e: Endian) -> Result<usize, Self::Error> {
-        let mut o = 0;
-        for b in self.magic {
-            dst.gwrite_with(b, &mut o, e)?;
-        }
-        dst.gwrite_with(self.major, &mut o, e)?;
-        dst.gwrite_with(self.minor, &mut o, e)?;
-        dst.gwrite_with(self.total_len, &mut o, e)?;
-        dst.gwrite_with(self.crc, &mut o, e)?;
-        dst.gwrite_with(self.policy_id, &mut o, e)?;
-        dst.gwrite_with(self.flags, &mut o, e)?;
-        dst.gwrite_with(self.default_action, &mut o, e)?;
-        dst.gwrite_with(self.section_count, &mut o, e)?;
-        dst.gwrite_with(self.reserved0, &mut o, e)?;
-        dst.gwrite_with(self.reserved1, &mut o, e)?;
-        Ok(o)
+le_record! {
+    /// One section-directory entry.
+    pub(crate) struct RawSection, size 12 {
+        pub kind: u16 = 0,
+        pub flags: u16 = 2,
+        pub offset: u32 = 4,
+        pub len: u32 = 8,
     }
 }
 
-/// One section-directory entry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct RawSection {
-    pub kind: u16,
-    pub flags: u16,
-    pub offset: u32,
-    pub len: u32,
-}
-
-impl<'a> TryFromCtx<'a, Endian> for RawSection {
-    type Error = scroll::Error;
-    fn try_from_ctx(src: &'a [u8], e: Endian) -> Result<(Self, usize), Self::Error> {
-        let mut o = 0;
-        let s = RawSection {
-            kind: src.gread_with(&mut o, e)?,
-            flags: src.gread_with(&mut o, e)?,
-            offset: src.gread_with(&mut o, e)?,
-            len: src.gread_with(&mut o, e)?,
-        };
-        Ok((s, o))
+le_record! {
+    /// The count header of the rules, invariants and constants sections.
+    pub(crate) struct RawTableHeader, size 8 {
+        pub count: u32 = 0,
+        pub reserved: u32 = 4,
     }
 }
 
-impl TryIntoCtx<Endian> for RawSection {
-    type Error = scroll::Error;
-    fn try_into_ctx(self, dst: &mut [u8], e: Endian) -> Result<usize, Self::Error> {
-        let mut o = 0;
-        dst.gwrite_with(self.kind, &mut o, e)?;
-        dst.gwrite_with(self.flags, &mut o, e)?;
-        dst.gwrite_with(self.offset, &mut o, e)?;
-        dst.gwrite_with(self.len, &mut o, e)?;
-        Ok(o)
+le_record! {
+    /// One rule record.
+    pub(crate) struct RawRule, size 16 {
+        pub abi: u8 = 0,
+        pub flags: u8 = 1,
+        pub invariant: u16 = 2,
+        pub nr: u32 = 4,
+        pub site: u64 = 8,
     }
-}
-
-/// One rule record.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct RawRule {
-    pub abi: u8,
-    pub flags: u8,
-    pub invariant: u16,
-    pub nr: u32,
-    pub site: u64,
 }
 
 impl RawRule {
     /// Sort key of the rules table: (abi, nr, site-specific, site). Any-site rules of a
     /// syscall come first, then its site-specific rules by ascending site.
+    #[inline]
     pub(crate) fn key(&self) -> u128 {
         rule_key(self.abi, self.nr, self.flags & RULE_SITE != 0, self.site)
     }
@@ -256,302 +199,60 @@ pub(crate) const fn rule_key(abi: u8, nr: u32, site_specific: bool, site: u64) -
 /// The sort key of rule `i` read straight from the rules table (hot path).
 #[inline]
 pub(crate) fn rule_key_at(table: &[u8], i: u32) -> Option<u128> {
-    hot::<RawRule>(table, i as usize).map(|r| r.key())
+    nth::<RawRule>(table, i as usize).map(|r| r.key())
 }
 
-impl<'a> TryFromCtx<'a, Endian> for RawRule {
-    type Error = scroll::Error;
-    fn try_from_ctx(src: &'a [u8], e: Endian) -> Result<(Self, usize), Self::Error> {
-        let mut o = 0;
-        let r = RawRule {
-            abi: src.gread_with(&mut o, e)?,
-            flags: src.gread_with(&mut o, e)?,
-            invariant: src.gread_with(&mut o, e)?,
-            nr: src.gread_with(&mut o, e)?,
-            site: src.gread_with(&mut o, e)?,
-        };
-        Ok((r, o))
+le_record! {
+    /// One invariant record.
+    pub(crate) struct RawInvariant, size 20 {
+        pub id: u32 = 0,
+        pub code_offset: u32 = 4,
+        pub code_len: u16 = 8,
+        pub max_stack: u8 = 10,
+        pub flags: u8 = 11,
+        pub name_offset: u32 = 12,
+        pub name_len: u16 = 16,
+        pub reserved: u16 = 18,
     }
 }
 
-impl TryIntoCtx<Endian> for RawRule {
-    type Error = scroll::Error;
-    fn try_into_ctx(self, dst: &mut [u8], e: Endian) -> Result<usize, Self::Error> {
-        let mut o = 0;
-        dst.gwrite_with(self.abi, &mut o, e)?;
-        dst.gwrite_with(self.flags, &mut o, e)?;
-        dst.gwrite_with(self.invariant, &mut o, e)?;
-        dst.gwrite_with(self.nr, &mut o, e)?;
-        dst.gwrite_with(self.site, &mut o, e)?;
-        Ok(o)
+le_record! {
+    /// One constant-pool record.
+    pub(crate) struct RawConst, size 12 {
+        pub kind: u8 = 0,
+        pub reserved: [u8; 3] = 1,
+        pub offset: u32 = 4,
+        pub len: u32 = 8,
     }
 }
 
-/// One invariant record.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct RawInvariant {
-    pub id: u32,
-    pub code_offset: u32,
-    pub code_len: u16,
-    pub max_stack: u8,
-    pub flags: u8,
-    pub name_offset: u32,
-    pub name_len: u16,
-    pub reserved: u16,
-}
-
-impl<'a> TryFromCtx<'a, Endian> for RawInvariant {
-    type Error = scroll::Error;
-    fn try_from_ctx(src: &'a [u8], e: Endian) -> Result<(Self, usize), Self::Error> {
-        let mut o = 0;
-        let r = RawInvariant {
-            id: src.gread_with(&mut o, e)?,
-            code_offset: src.gread_with(&mut o, e)?,
-            code_len: src.gread_with(&mut o, e)?,
-            max_stack: src.gread_with(&mut o, e)?,
-            flags: src.gread_with(&mut o, e)?,
-            name_offset: src.gread_with(&mut o, e)?,
-            name_len: src.gread_with(&mut o, e)?,
-            reserved: src.gread_with(&mut o, e)?,
-        };
-        Ok((r, o))
+le_record! {
+    /// The automaton section header.
+    pub(crate) struct RawAutomaton, size 16 {
+        pub states: u32 = 0,
+        pub initial: u32 = 4,
+        pub transitions: u32 = 8,
+        pub reserved: u32 = 12,
     }
 }
 
-impl TryIntoCtx<Endian> for RawInvariant {
-    type Error = scroll::Error;
-    fn try_into_ctx(self, dst: &mut [u8], e: Endian) -> Result<usize, Self::Error> {
-        let mut o = 0;
-        dst.gwrite_with(self.id, &mut o, e)?;
-        dst.gwrite_with(self.code_offset, &mut o, e)?;
-        dst.gwrite_with(self.code_len, &mut o, e)?;
-        dst.gwrite_with(self.max_stack, &mut o, e)?;
-        dst.gwrite_with(self.flags, &mut o, e)?;
-        dst.gwrite_with(self.name_offset, &mut o, e)?;
-        dst.gwrite_with(self.name_len, &mut o, e)?;
-        dst.gwrite_with(self.reserved, &mut o, e)?;
-        Ok(o)
+le_record! {
+    /// One automaton transition record.
+    pub(crate) struct RawTransition, size 16 {
+        pub from: u32 = 0,
+        pub abi: u8 = 4,
+        pub reserved: [u8; 3] = 5,
+        pub nr: u32 = 8,
+        pub to: u32 = 12,
     }
-}
-
-/// One constant-pool record.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct RawConst {
-    pub kind: u8,
-    pub reserved: [u8; 3],
-    pub offset: u32,
-    pub len: u32,
-}
-
-impl<'a> TryFromCtx<'a, Endian> for RawConst {
-    type Error = scroll::Error;
-    fn try_from_ctx(src: &'a [u8], e: Endian) -> Result<(Self, usize), Self::Error> {
-        let mut o = 0;
-        let kind = src.gread_with(&mut o, e)?;
-        let mut reserved = [0u8; 3];
-        for b in reserved.iter_mut() {
-            *b = src.gread_with(&mut o, e)?;
-        }
-        let r = RawConst { kind, reserved, offset: src.gread_with(&mut o, e)?, len: src.gread_with(&mut o, e)? };
-        Ok((r, o))
-    }
-}
-
-impl TryIntoCtx<Endian> for RawConst {
-    type Error = scroll::Error;
-    fn try_into_ctx(self, dst: &mut [u8], e: Endian) -> Result<usize, Self::Error> {
-        let mut o = 0;
-        dst.gwrite_with(self.kind, &mut o, e)?;
-        for b in self.reserved {
-            dst.gwrite_with(b, &mut o, e)?;
-        }
-        dst.gwrite_with(self.offset, &mut o, e)?;
-        dst.gwrite_with(self.len, &mut o, e)?;
-        Ok(o)
-    }
-}
-
-/// The automaton section header.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct RawAutomaton {
-    pub states: u32,
-    pub initial: u32,
-    pub transitions: u32,
-    pub reserved: u32,
-}
-
-impl<'a> TryFromCtx<'a, Endian> for RawAutomaton {
-    type Error = scroll::Error;
-    fn try_from_ctx(src: &'a [u8], e: Endian) -> Result<(Self, usize), Self::Error> {
-        let mut o = 0;
-        let r = RawAutomaton {
-            states: src.gread_with(&mut o, e)?,
-            initial: src.gread_with(&mut o, e)?,
-            transitions: src.gread_with(&mut o, e)?,
-            reserved: src.gread_with(&mut o, e)?,
-        };
-        Ok((r, o))
-    }
-}
-
-impl TryIntoCtx<Endian> for RawAutomaton {
-    type Error = scroll::Error;
-    fn try_into_ctx(self, dst: &mut [u8], e: Endian) -> Result<usize, Self::Error> {
-        let mut o = 0;
-        dst.gwrite_with(self.states, &mut o, e)?;
-        dst.gwrite_with(self.initial, &mut o, e)?;
-        dst.gwrite_with(self.transitions, &mut o, e)?;
-        dst.gwrite_with(self.reserved, &mut o, e)?;
-        Ok(o)
-    }
-}
-
-/// One automaton transition record.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct RawTransition {
-    pub from: u32,
-    pub abi: u8,
-    pub reserved: [u8; 3],
-    pub nr: u32,
-    pub to: u32,
 }
 
 impl RawTransition {
     /// Sort key of the transition table; strictly ascending means deterministic.
+    #[inline]
     pub(crate) fn key(&self) -> (u32, u8, u32) {
         (self.from, self.abi, self.nr)
     }
-}
-
-impl<'a> TryFromCtx<'a, Endian> for RawTransition {
-    type Error = scroll::Error;
-    fn try_from_ctx(src: &'a [u8], e: Endian) -> Result<(Self, usize), Self::Error> {
-        let mut o = 0;
-        let from = src.gread_with(&mut o, e)?;
-        let abi = src.gread_with(&mut o, e)?;
-        let mut reserved = [0u8; 3];
-        for b in reserved.iter_mut() {
-            *b = src.gread_with(&mut o, e)?;
-        }
-        let r = RawTransition { from, abi, reserved, nr: src.gread_with(&mut o, e)?, to: src.gread_with(&mut o, e)? };
-        Ok((r, o))
-    }
-}
-
-impl TryIntoCtx<Endian> for RawTransition {
-    type Error = scroll::Error;
-    fn try_into_ctx(self, dst: &mut [u8], e: Endian) -> Result<usize, Self::Error> {
-        let mut o = 0;
-        dst.gwrite_with(self.from, &mut o, e)?;
-        dst.gwrite_with(self.abi, &mut o, e)?;
-        for b in self.reserved {
-            dst.gwrite_with(b, &mut o, e)?;
-        }
-        dst.gwrite_with(self.nr, &mut o, e)?;
-        dst.gwrite_with(self.to, &mut o, e)?;
-        Ok(o)
-    }
-}
-
-/// Fixed-size records read on the hot path straight from their bytes. The scroll
-/// implementations above serve decoding and encoding; these skip scroll's per-field
-/// `Result`s for the per-syscall lookups, and a unit test checks both agree on every input.
-pub(crate) trait Record: Sized {
-    /// Record size in bytes.
-    const LEN: usize;
-    /// Parses the first `LEN` bytes of `b`.
-    fn parse(b: &[u8]) -> Option<Self>;
-}
-
-macro_rules! le {
-    (u16, $r:ident, $at:literal) => {
-        u16::from_le_bytes([$r[$at], $r[$at + 1]])
-    };
-    (u32, $r:ident, $at:literal) => {
-        u32::from_le_bytes([$r[$at], $r[$at + 1], $r[$at + 2], $r[$at + 3]])
-    };
-    (u64, $r:ident, $at:literal) => {
-        u64::from_le_bytes([
-            $r[$at],
-            $r[$at + 1],
-            $r[$at + 2],
-            $r[$at + 3],
-            $r[$at + 4],
-            $r[$at + 5],
-            $r[$at + 6],
-            $r[$at + 7],
-        ])
-    };
-}
-
-impl Record for RawRule {
-    const LEN: usize = RULE_LEN;
-    #[inline]
-    fn parse(b: &[u8]) -> Option<Self> {
-        // Constant indexes into a fixed-size array: checked at compile time.
-        let r: &[u8; RULE_LEN] = b.get(..RULE_LEN)?.try_into().ok()?;
-        Some(RawRule { abi: r[0], flags: r[1], invariant: le!(u16, r, 2), nr: le!(u32, r, 4), site: le!(u64, r, 8) })
-    }
-}
-
-impl Record for RawInvariant {
-    const LEN: usize = INVARIANT_LEN;
-    #[inline]
-    fn parse(b: &[u8]) -> Option<Self> {
-        let r: &[u8; INVARIANT_LEN] = b.get(..INVARIANT_LEN)?.try_into().ok()?;
-        Some(RawInvariant {
-            id: le!(u32, r, 0),
-            code_offset: le!(u32, r, 4),
-            code_len: le!(u16, r, 8),
-            max_stack: r[10],
-            flags: r[11],
-            name_offset: le!(u32, r, 12),
-            name_len: le!(u16, r, 16),
-            reserved: le!(u16, r, 18),
-        })
-    }
-}
-
-impl Record for RawConst {
-    const LEN: usize = CONST_ENTRY_LEN;
-    #[inline]
-    fn parse(b: &[u8]) -> Option<Self> {
-        let r: &[u8; CONST_ENTRY_LEN] = b.get(..CONST_ENTRY_LEN)?.try_into().ok()?;
-        Some(RawConst { kind: r[0], reserved: [r[1], r[2], r[3]], offset: le!(u32, r, 4), len: le!(u32, r, 8) })
-    }
-}
-
-impl Record for RawTransition {
-    const LEN: usize = TRANSITION_LEN;
-    #[inline]
-    fn parse(b: &[u8]) -> Option<Self> {
-        let r: &[u8; TRANSITION_LEN] = b.get(..TRANSITION_LEN)?.try_into().ok()?;
-        Some(RawTransition {
-            from: le!(u32, r, 0),
-            abi: r[4],
-            reserved: [r[5], r[6], r[7]],
-            nr: le!(u32, r, 8),
-            to: le!(u32, r, 12),
-        })
-    }
-}
-
-/// Record `index` of a table of `T`s (hot path); `None` past the end.
-#[inline]
-pub(crate) fn hot<T: Record>(table: &[u8], index: usize) -> Option<T> {
-    let start = index.checked_mul(T::LEN)?;
-    T::parse(table.get(start..)?)
-}
-
-/// Reads record `index` of `size` bytes from a table that starts at `table`. `None` if it
-/// does not fit (only possible when a caller pairs a layout with the wrong bytes).
-#[inline]
-pub(crate) fn record<'a, T>(table: &'a [u8], index: usize, size: usize) -> Option<T>
-where
-    T: TryFromCtx<'a, Endian, Error = scroll::Error>,
-{
-    let start = index.checked_mul(size)?;
-    table.pread_with::<T>(start, scroll::LE).ok()
 }
 
 /// Decodes the ABI byte used in rules and transitions.
@@ -569,15 +270,16 @@ pub(crate) const fn abi_from_u8(v: u8) -> Option<crate::syscall::Abi> {
 mod tests {
     use super::*;
 
+    use crate::policy::wire::{assert_documented, read, write};
+
     #[test]
-    fn record_sizes_match_constants() {
-        let mut buf = [0u8; 64];
+    fn header_fields_land_where_the_format_says() {
         let h = RawHeader {
             magic: MAGIC,
             major: 1,
             minor: 2,
             total_len: 3,
-            crc: 4,
+            crc: 0x0403_0201,
             policy_id: 5,
             flags: 6,
             default_action: 1,
@@ -585,71 +287,80 @@ mod tests {
             reserved0: 0,
             reserved1: 0,
         };
-        assert_eq!(buf.pwrite_with(h, 0, scroll::LE).unwrap(), HEADER_LEN);
-        assert_eq!(buf.pread_with::<RawHeader>(0, scroll::LE).unwrap(), h);
+        let mut buf = [0u8; 64];
+        assert_eq!(write(&mut buf, 0, h), Some(()));
+        assert_eq!(read::<RawHeader>(&buf, 0), Some(h));
         assert_eq!(&buf[..4], b"SGPF");
-        assert_eq!(&buf[CRC_OFFSET..CRC_OFFSET + 4], &4u32.to_le_bytes());
-
-        let s = RawSection { kind: 3, flags: 1, offset: 0x40, len: 9 };
-        assert_eq!(buf.pwrite_with(s, 0, scroll::LE).unwrap(), DIR_ENTRY_LEN);
-        assert_eq!(buf.pread_with::<RawSection>(0, scroll::LE).unwrap(), s);
-
-        let r = RawRule { abi: 1, flags: RULE_SITE, invariant: 7, nr: 59, site: 0x401000 };
-        assert_eq!(buf.pwrite_with(r, 0, scroll::LE).unwrap(), RULE_LEN);
-        assert_eq!(buf.pread_with::<RawRule>(0, scroll::LE).unwrap(), r);
-
-        let i = RawInvariant {
-            id: 9,
-            code_offset: 8,
-            code_len: 7,
-            max_stack: 6,
-            flags: 0,
-            name_offset: 5,
-            name_len: 4,
-            reserved: 0,
-        };
-        assert_eq!(buf.pwrite_with(i, 0, scroll::LE).unwrap(), INVARIANT_LEN);
-        assert_eq!(buf.pread_with::<RawInvariant>(0, scroll::LE).unwrap(), i);
-
-        let c = RawConst { kind: CONST_SET, reserved: [0; 3], offset: 16, len: 2 };
-        assert_eq!(buf.pwrite_with(c, 0, scroll::LE).unwrap(), CONST_ENTRY_LEN);
-        assert_eq!(buf.pread_with::<RawConst>(0, scroll::LE).unwrap(), c);
-
-        let a = RawAutomaton { states: 3, initial: 1, transitions: 2, reserved: 0 };
-        assert_eq!(buf.pwrite_with(a, 0, scroll::LE).unwrap(), AUTOMATON_HEADER_LEN);
-        assert_eq!(buf.pread_with::<RawAutomaton>(0, scroll::LE).unwrap(), a);
-
-        let t = RawTransition { from: 1, abi: 0, reserved: [0; 3], nr: 2, to: 0 };
-        assert_eq!(buf.pwrite_with(t, 0, scroll::LE).unwrap(), TRANSITION_LEN);
-        assert_eq!(buf.pread_with::<RawTransition>(0, scroll::LE).unwrap(), t);
+        assert_eq!(&buf[CRC_OFFSET..CRC_OFFSET + 4], &[1, 2, 3, 4]);
+        assert_eq!(&buf[24..26], &[1, 7]);
+        let r = RawRule { abi: 1, flags: RULE_SITE, invariant: 0x0302, nr: 0x0706_0504, site: 0x0f0e_0d0c_0b0a_0908 };
+        assert_eq!(write(&mut buf, 0, r), Some(()));
+        assert_eq!(&buf[..16], &[1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]);
+        assert_eq!(write(&mut buf, 60, r), None);
     }
 
+    /// Any bytes read as a record and written back are the same bytes (every record is a
+    /// plain sequence of integers), and tables are indexed by record size.
     #[test]
-    fn hot_path_parsers_agree_with_scroll() {
+    fn every_record_round_trips_any_bytes() {
+        fn check<T: Le + PartialEq + core::fmt::Debug>(bytes: &[u8]) {
+            let v: T = read(bytes, 0).unwrap();
+            let mut out = [0u8; 64];
+            assert_eq!(write(&mut out, 0, v), Some(()));
+            assert_eq!(&out[..T::SIZE], &bytes[..T::SIZE]);
+            assert_eq!(nth::<T>(bytes, 1), read(bytes, T::SIZE));
+            assert_eq!(nth::<T>(bytes, bytes.len() / T::SIZE), None);
+            assert_eq!(nth::<T>(bytes, usize::MAX), None);
+        }
         let mut x = 0x9E37_79B9_7F4A_7C15u64;
-        let mut buf = [0u8; 24];
-        for _ in 0..20_000 {
+        let mut buf = [0u8; 40];
+        for _ in 0..2_000 {
             for b in buf.iter_mut() {
                 x ^= x << 13;
                 x ^= x >> 7;
                 x ^= x << 17;
                 *b = x as u8;
             }
-            assert_eq!(hot::<RawRule>(&buf, 0), buf.pread_with::<RawRule>(0, scroll::LE).ok());
-            assert_eq!(hot::<RawInvariant>(&buf, 0), buf.pread_with::<RawInvariant>(0, scroll::LE).ok());
-            assert_eq!(hot::<RawConst>(&buf, 0), buf.pread_with::<RawConst>(0, scroll::LE).ok());
-            assert_eq!(hot::<RawTransition>(&buf, 0), buf.pread_with::<RawTransition>(0, scroll::LE).ok());
-            assert_eq!(hot::<RawConst>(&buf, 1), buf.pread_with::<RawConst>(12, scroll::LE).ok());
-            assert_eq!(hot::<RawConst>(&buf, 2), None);
-            let r = hot::<RawRule>(&buf, 0).unwrap();
-            assert_eq!(rule_key_at(&buf, 0), Some(r.key()));
+            check::<RawHeader>(&buf);
+            check::<RawSection>(&buf);
+            check::<RawTableHeader>(&buf);
+            check::<RawRule>(&buf);
+            check::<RawInvariant>(&buf);
+            check::<RawConst>(&buf);
+            check::<RawAutomaton>(&buf);
+            check::<RawTransition>(&buf);
+            let r: RawRule = nth(&buf, 1).unwrap();
+            assert_eq!(rule_key_at(&buf, 1), Some(r.key()));
         }
-        assert_eq!(hot::<RawRule>(&buf, usize::MAX), None);
+    }
+
+    /// The format tables in the module docs of `policy` list exactly the declared fields.
+    #[test]
+    fn format_docs_match_the_declared_layouts() {
+        let docs = include_str!("mod.rs");
+        let heading = |name: &str, size: usize| std::format!("## {name} ({size} bytes)");
+        assert_documented(docs, &heading("Header", HEADER_LEN), RawHeader::FIELDS);
+        assert_documented(docs, &heading("Section directory entry", DIR_ENTRY_LEN), RawSection::FIELDS);
+        assert_documented(docs, &heading("Table header", TABLE_HEADER_LEN), RawTableHeader::FIELDS);
+        assert_documented(docs, &heading("Rule", RULE_LEN), RawRule::FIELDS);
+        assert_documented(docs, &heading("Invariant", INVARIANT_LEN), RawInvariant::FIELDS);
+        assert_documented(docs, &heading("Constant record", CONST_ENTRY_LEN), RawConst::FIELDS);
+        assert_documented(docs, &heading("Automaton header", AUTOMATON_HEADER_LEN), RawAutomaton::FIELDS);
+        assert_documented(docs, &heading("Transition", TRANSITION_LEN), RawTransition::FIELDS);
     }
 
     #[test]
     fn packed_rule_key_orders_like_the_tuple() {
-        let samples = [(0u8, 0u32, false, 0u64), (0, 0, false, u64::MAX), (0, 0, true, 0), (0, 1, false, 0), (0, u32::MAX, true, u64::MAX), (1, 0, false, 0), (2, 5, true, 7), (255, u32::MAX, true, u64::MAX)];
+        let samples = [
+            (0u8, 0u32, false, 0u64),
+            (0, 0, false, u64::MAX),
+            (0, 0, true, 0),
+            (0, 1, false, 0),
+            (0, u32::MAX, true, u64::MAX),
+            (1, 0, false, 0),
+            (2, 5, true, 7),
+            (255, u32::MAX, true, u64::MAX),
+        ];
         for a in samples {
             for b in samples {
                 assert_eq!(rule_key(a.0, a.1, a.2, a.3).cmp(&rule_key(b.0, b.1, b.2, b.3)), a.cmp(&b), "{a:?} {b:?}");
@@ -660,9 +371,9 @@ mod tests {
     #[test]
     fn short_input_is_an_error_not_a_panic() {
         let buf = [0u8; 15];
-        assert!(buf.pread_with::<RawRule>(0, scroll::LE).is_err());
-        assert!(record::<RawRule>(&buf, 0, RULE_LEN).is_none());
-        assert!(record::<RawRule>(&buf, usize::MAX, RULE_LEN).is_none());
+        assert!(read::<RawRule>(&buf, 0).is_none());
+        assert!(nth::<RawRule>(&buf, 0).is_none());
+        assert!(nth::<RawRule>(&buf, usize::MAX).is_none());
     }
 
     #[test]

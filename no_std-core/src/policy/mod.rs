@@ -6,89 +6,117 @@
 //!
 //! All integers are little-endian. Offsets are in bytes.
 //!
-//! ## Header (32 bytes at offset 0)
+//! ## Header (32 bytes)
+//!
+//! At offset 0.
 //!
 //! | off | size | field | meaning |
 //! |----:|----:|---|---|
-//! | 0 | 4 | magic | `"SGPF"` |
-//! | 4 | 2 | major | format major version, `1`; any other major is rejected |
-//! | 6 | 2 | minor | format minor version; minors only add optional sections, any is accepted |
-//! | 8 | 4 | total_len | length of the whole blob; must equal the bytes given |
-//! | 12 | 4 | crc32 | CRC-32 (IEEE, as zlib's `crc32`) of the whole blob with these 4 bytes as zero |
-//! | 16 | 4 | policy_id | chosen by the static tool, reported in alerts |
-//! | 20 | 4 | flags | bit 0 `DENY_OTHER_ABIS`: a call through an ABI with no rule at all is a violation; other bits must be 0 |
-//! | 24 | 1 | default_action | for calls no rule matches: 0 allow, 1 deny |
-//! | 25 | 1 | section_count | directory entries, ≤ 16 |
-//! | 26 | 2 | reserved | 0 |
-//! | 28 | 4 | reserved | 0 |
+//! | 0 | 4 | `magic` | `"SGPF"` |
+//! | 4 | 2 | `major` | format major version, `1`; any other major is rejected |
+//! | 6 | 2 | `minor` | format minor version; minors only add optional sections, any is accepted |
+//! | 8 | 4 | `total_len` | length of the whole blob; must equal the bytes given |
+//! | 12 | 4 | `crc` | CRC-32 (IEEE, as zlib's `crc32`) of the whole blob with these 4 bytes as zero |
+//! | 16 | 4 | `policy_id` | chosen by the static tool, reported in alerts |
+//! | 20 | 4 | `flags` | bit 0 `DENY_OTHER_ABIS`: a call through an ABI with no rule at all is a violation; other bits must be 0 |
+//! | 24 | 1 | `default_action` | for calls no rule matches: 0 allow, 1 deny |
+//! | 25 | 1 | `section_count` | directory entries, ≤ 16 |
+//! | 26 | 2 | `reserved0` | 0 |
+//! | 28 | 4 | `reserved1` | 0 |
 //!
-//! ## Section directory (at 32, `section_count` × 12 bytes)
+//! ## Section directory entry (12 bytes)
 //!
-//! | off | size | field |
-//! |----:|----:|---|
-//! | 0 | 2 | kind (below) |
-//! | 2 | 2 | flags: bit 0 `REQUIRED` — a decoder that does not know `kind` must reject the blob; unknown optional kinds are skipped |
-//! | 4 | 4 | offset from the start of the blob: a multiple of 8, at or after the directory (rounded up to 8) |
-//! | 8 | 4 | length |
+//! The directory follows the header: `section_count` entries at offset 32.
+//!
+//! | off | size | field | meaning |
+//! |----:|----:|---|---|
+//! | 0 | 2 | `kind` | section kind (below) |
+//! | 2 | 2 | `flags` | bit 0 `REQUIRED` — a decoder that does not know `kind` must reject the blob; unknown optional kinds are skipped |
+//! | 4 | 4 | `offset` | from the start of the blob: a multiple of 8, at or after the directory (rounded up to 8) |
+//! | 8 | 4 | `len` | length in bytes |
 //!
 //! Each kind appears at most once, sections never overlap and lie inside the blob; gaps are
 //! allowed (the encoder zero-pads to 8). An absent section is the same as an empty one.
 //!
 //! | kind | section | content |
 //! |---:|---|---|
-//! | 1 | rules | `u32 count`, `u32 0`, then count × 16-byte rules |
-//! | 2 | invariants | `u32 count` (< 65535), `u32 0`, then count × 20-byte invariants |
+//! | 1 | rules | table header, then count × 16-byte rules |
+//! | 2 | invariants | table header (count < 65535), then count × 20-byte invariants |
 //! | 3 | bytecode | invariant code, concatenated |
-//! | 4 | constants | `u32 count` (≤ 65535), `u32 0`, count × 12-byte records, then data |
-//! | 5 | automaton | 16-byte header, then 16-byte transitions |
+//! | 4 | constants | table header (count ≤ 65535), count × 12-byte records, then data |
+//! | 5 | automaton | 16-byte automaton header, then 16-byte transitions |
 //! | 6 | strings | invariant names (UTF-8, no control characters) |
 //! | 7 | kernel profile | opaque bytes for the guest-kernel profile module ([`Policy::kernel_profile`]) |
 //!
 //! Table sections must be exactly as long as their count says.
 //!
+//! ## Table header (8 bytes)
+//!
+//! | off | size | field | meaning |
+//! |----:|----:|---|---|
+//! | 0 | 4 | `count` | number of records that follow |
+//! | 4 | 4 | `reserved` | 0 |
+//!
 //! ## Rule (16 bytes)
 //!
-//! | off | size | field |
-//! |----:|----:|---|
-//! | 0 | 1 | abi: 0 x86-64, 1 ia32, 2 x32 ([`crate::syscall::Abi`]) |
-//! | 1 | 1 | flags: bit 0 `SITE` (call-site specific), bit 1 `ALLOW` (allowed without an invariant) |
-//! | 2 | 2 | invariant index; `0xFFFF` exactly when `ALLOW` |
-//! | 4 | 4 | syscall number within the ABI (x32: without the x32 bit) |
-//! | 8 | 8 | site: user RIP the call returns to (the instruction after `syscall`); 0 unless `SITE` |
+//! | off | size | field | meaning |
+//! |----:|----:|---|---|
+//! | 0 | 1 | `abi` | 0 x86-64, 1 ia32, 2 x32 ([`crate::syscall::Abi`]) |
+//! | 1 | 1 | `flags` | bit 0 `SITE` (call-site specific), bit 1 `ALLOW` (allowed without an invariant) |
+//! | 2 | 2 | `invariant` | invariant index; `0xFFFF` exactly when `ALLOW` |
+//! | 4 | 4 | `nr` | syscall number within the ABI (x32: without the x32 bit) |
+//! | 8 | 8 | `site` | user RIP the call returns to (the instruction after `syscall`); 0 unless `SITE` |
 //!
 //! Rules are sorted by (abi, nr, SITE, site), non-decreasing, so the Assertion Checker finds
 //! them by binary search. Several rules may share a key; they must all hold.
 //!
 //! ## Invariant (20 bytes)
 //!
-//! | off | size | field |
-//! |----:|----:|---|
-//! | 0 | 4 | id — stable number from the static tool, reported in alerts |
-//! | 4 | 4 | code offset in the bytecode section |
-//! | 8 | 2 | code length, ≥ 1 (the code lies inside the bytecode section) |
-//! | 10 | 1 | declared max stack depth, ≤ 32, ≥ the depth the verifier computes |
-//! | 11 | 1 | reserved, 0 |
-//! | 12 | 4 | name offset in the strings section (0 if unnamed) |
-//! | 16 | 2 | name length (0 = unnamed) |
-//! | 18 | 2 | reserved, 0 |
+//! | off | size | field | meaning |
+//! |----:|----:|---|---|
+//! | 0 | 4 | `id` | stable number from the static tool, reported in alerts |
+//! | 4 | 4 | `code_offset` | code offset in the bytecode section |
+//! | 8 | 2 | `code_len` | code length, ≥ 1 (the code lies inside the bytecode section) |
+//! | 10 | 1 | `max_stack` | declared max stack depth, ≤ 32, ≥ the depth the verifier computes |
+//! | 11 | 1 | `flags` | reserved, 0 |
+//! | 12 | 4 | `name_offset` | name offset in the strings section (0 if unnamed) |
+//! | 16 | 2 | `name_len` | name length (0 = unnamed) |
+//! | 18 | 2 | `reserved` | 0 |
 //!
-//! ## Constant record (12 bytes) and data
+//! ## Constant record (12 bytes)
 //!
-//! | off | size | field |
-//! |----:|----:|---|
-//! | 0 | 1 | kind: 1 bytes (≤ 4096 bytes), 2 set of u64 |
-//! | 1 | 3 | reserved, 0 |
-//! | 4 | 4 | data offset from the start of the constants section, after the records; sets 8-aligned |
-//! | 8 | 4 | length: bytes for kind 1, elements for kind 2 |
+//! | off | size | field | meaning |
+//! |----:|----:|---|---|
+//! | 0 | 1 | `kind` | 1 bytes (≤ 4096 bytes), 2 set of u64 |
+//! | 1 | 3 | `reserved` | 0 |
+//! | 4 | 4 | `offset` | data offset from the start of the constants section, after the records; sets 8-aligned |
+//! | 8 | 4 | `len` | length: bytes for kind 1, elements for kind 2 |
 //!
 //! Set elements are little-endian u64, strictly ascending (sorted, no duplicates).
 //!
-//! ## Automaton (legal-trace model)
+//! ## Automaton header (16 bytes)
 //!
-//! Header (16 bytes): `u32 states` (≥ 1), `u32 initial` (< states), `u32 transitions`,
-//! `u32 0`. Transition (16 bytes): `u32 from`, `u8 abi`, 3 reserved zero bytes, `u32 nr`,
-//! `u32 to`; states < `states`; sorted strictly ascending by (from, abi, nr), which also makes
-//! the automaton deterministic.
+//! The legal-trace model: this header, then `transitions` transition records.
+//!
+//! | off | size | field | meaning |
+//! |----:|----:|---|---|
+//! | 0 | 4 | `states` | number of states, ≥ 1 |
+//! | 4 | 4 | `initial` | initial state, < `states` |
+//! | 8 | 4 | `transitions` | number of transitions |
+//! | 12 | 4 | `reserved` | 0 |
+//!
+//! ## Transition (16 bytes)
+//!
+//! | off | size | field | meaning |
+//! |----:|----:|---|---|
+//! | 0 | 4 | `from` | source state, < `states` |
+//! | 4 | 1 | `abi` | as in rules |
+//! | 5 | 3 | `reserved` | 0 |
+//! | 8 | 4 | `nr` | syscall number within the ABI |
+//! | 12 | 4 | `to` | target state, < `states` |
+//!
+//! Transitions are sorted strictly ascending by (from, abi, nr), which also makes the
+//! automaton deterministic.
 //!
 //! ## Bytecode
 //!
@@ -118,6 +146,7 @@ pub mod error;
 pub mod format;
 pub mod op;
 pub mod verify;
+pub(crate) mod wire;
 
 #[cfg(any(test, feature = "testing"))]
 pub mod examples;
@@ -135,9 +164,8 @@ pub use format::{DefaultAction, SectionKind};
 pub use op::{BinOp, ConstId, Insn, Width};
 
 use crate::syscall::Abi;
-use format::{
-    abi_from_u8, hot, rule_key, rule_key_at, RawInvariant, RawRule, RawTransition, RULE_ALLOW, RULE_SITE,
-};
+use format::{abi_from_u8, rule_key, rule_key_at, RawInvariant, RawRule, RawTransition, RULE_ALLOW, RULE_SITE};
+use wire::nth;
 
 /// A byte range of the blob.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -344,7 +372,7 @@ impl<'a> Automaton<'a> {
         if i >= self.count {
             return None;
         }
-        let t: RawTransition = hot(self.table, i as usize)?;
+        let t: RawTransition = nth(self.table, i as usize)?;
         Some(Transition { from: t.from, abi: abi_from_u8(t.abi)?, nr: t.nr, to: t.to })
     }
     /// The state after `(abi, nr)` from `state`, or `None` if the call is not legal there.
@@ -355,7 +383,7 @@ impl<'a> Automaton<'a> {
         let (mut lo, mut hi) = (0u32, self.count);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            let t: RawTransition = hot(self.table, mid as usize)?;
+            let t: RawTransition = nth(self.table, mid as usize)?;
             match t.key().cmp(&key) {
                 core::cmp::Ordering::Less => lo = mid + 1,
                 core::cmp::Ordering::Equal => return Some(t.to),
@@ -430,7 +458,7 @@ impl<'a> Policy<'a> {
         if i >= self.layout.rule_count {
             return None;
         }
-        hot(self.section(self.layout.rules), i as usize)
+        nth(self.section(self.layout.rules), i as usize)
     }
 
     /// Rule `i` in table order.
@@ -489,7 +517,7 @@ impl<'a> Policy<'a> {
         if index >= self.layout.invariant_count {
             return None;
         }
-        let r: RawInvariant = hot(self.section(self.layout.invariants), usize::from(index))?;
+        let r: RawInvariant = nth(self.section(self.layout.invariants), usize::from(index))?;
         let code = self
             .section(self.layout.bytecode)
             .get(Span { off: r.code_offset, len: u32::from(r.code_len) }.range_checked()?)?;
