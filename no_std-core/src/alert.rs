@@ -10,7 +10,7 @@
 //! |----:|----:|---|---|
 //! | 0 | 4 | magic | `"SGAR"` |
 //! | 4 | 2 | version | [`VERSION`] (1); a decoder rejects any other |
-//! | 6 | 2 | size | [`RECORD_SIZE`] (176): the stride to the next record |
+//! | 6 | 2 | size | [`RECORD_SIZE`]: the stride to the next record |
 //! | 8 | 8 | seq | record number since the module was loaded, from 0; a gap means records were dropped (ring full) |
 //! | 16 | 8 | time_ns | dom0 `CLOCK_REALTIME` at the event, ns since the Unix epoch |
 //! | 24 | 4 | policy_id | id of the policy that decided |
@@ -35,12 +35,16 @@
 //! | 128 | 32 | values | values the invariant noted (`note`), first `nvalues` valid, rest 0 |
 //! | 160 | 16 | comm | P's `comm` as configured (NUL-padded) |
 //!
-//! Later versions may only grow `size` and add fields after offset 176; a decoder of version 1
+//! Later versions may only grow `size` and add fields at the end; a decoder of version 1
 //! reads exactly these fields and rejects other versions, so a mismatch is loud.
+//!
+//! The layout is declared once, as `RawAlert` below; a unit test holds this table to it.
 
 use core::fmt;
+use core::mem::offset_of;
 
 use crate::eval::{EvalFault, Values, Verdict, ViolationKind, MAX_VALUES};
+use crate::policy::wire::{le_record, read, Le};
 use crate::regs::EntryKind;
 use crate::syscall::{Abi, Syscall};
 use crate::syscall_names;
@@ -50,13 +54,46 @@ pub const MAGIC: [u8; 4] = *b"SGAR";
 /// Format version of this definition.
 pub const VERSION: u16 = 1;
 /// Bytes per record (version 1).
-pub const RECORD_SIZE: usize = 176;
+pub const RECORD_SIZE: usize = RawAlert::SIZE;
 /// Length of the `comm` field.
 pub const COMM_LEN: usize = 16;
+
 /// `invariant_id` when no invariant decided.
 pub const NO_INVARIANT_ID: u32 = u32::MAX;
 /// `invariant_index` when no invariant decided.
 pub const NO_INVARIANT_INDEX: u16 = u16::MAX;
+
+le_record! {
+    /// A record as stored (see the module docs for what each field means).
+    struct RawAlert, size 176 {
+        magic: [u8; 4] = 0,
+        version: u16 = 4,
+        size: u16 = 6,
+        seq: u64 = 8,
+        time_ns: u64 = 16,
+        policy_id: u32 = 24,
+        domid: u16 = 28,
+        abi: u8 = 30,
+        entry: u8 = 31,
+        vcpu: u32 = 32,
+        pid: u32 = 36,
+        nr: u32 = 40,
+        kind: u8 = 44,
+        action: u8 = 45,
+        fault: u8 = 46,
+        nvalues: u8 = 47,
+        invariant_id: u32 = 48,
+        invariant_index: u16 = 52,
+        at: u16 = 54,
+        trace_state: u32 = 56,
+        reserved: u32 = 60,
+        user_rip: u64 = 64,
+        fault_addr: u64 = 72,
+        args: [u64; 6] = 80,
+        values: [u64; MAX_VALUES] = 128,
+        comm: [u8; COMM_LEN] = 160,
+    }
+}
 
 /// What the record reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -283,21 +320,6 @@ fn abi_from_u8(v: u8) -> Option<Abi> {
     }
 }
 
-fn put(out: &mut [u8; RECORD_SIZE], off: usize, bytes: &[u8]) {
-    // Offsets are the constants of this file; `get_mut` keeps a mistake from panicking.
-    if let Some(dst) = out.get_mut(off..off + bytes.len()) {
-        dst.copy_from_slice(bytes);
-    }
-}
-
-fn get<const N: usize>(b: &[u8; RECORD_SIZE], off: usize) -> [u8; N] {
-    let mut a = [0u8; N];
-    if let Some(src) = b.get(off..off + N) {
-        a.copy_from_slice(src);
-    }
-    a
-}
-
 impl AlertRecord {
     /// An `Unverifiable` record without invariant or fault, the common part of every record.
     #[allow(clippy::too_many_arguments)]
@@ -425,91 +447,91 @@ impl AlertRecord {
 
     /// Encodes the record.
     pub fn encode(&self) -> [u8; RECORD_SIZE] {
+        let mut values = [0u64; MAX_VALUES];
+        for (d, v) in values.iter_mut().zip(self.values.as_slice()) {
+            *d = *v;
+        }
+        let raw = RawAlert {
+            magic: MAGIC,
+            version: VERSION,
+            size: RECORD_SIZE as u16,
+            seq: self.seq,
+            time_ns: self.time_ns,
+            policy_id: self.policy_id,
+            domid: self.domid,
+            abi: self.abi as u8,
+            entry: self.entry as u8,
+            vcpu: self.vcpu,
+            pid: self.pid,
+            nr: self.nr,
+            kind: self.kind as u8,
+            action: self.action as u8,
+            fault: self.fault as u8,
+            nvalues: self.values.len() as u8,
+            invariant_id: self.invariant_id,
+            invariant_index: self.invariant_index,
+            at: self.at,
+            trace_state: self.trace_state,
+            reserved: 0,
+            user_rip: self.user_rip,
+            fault_addr: self.fault_addr,
+            args: self.args,
+            values,
+            comm: self.comm,
+        };
         let mut o = [0u8; RECORD_SIZE];
-        put(&mut o, 0, &MAGIC);
-        put(&mut o, 4, &VERSION.to_le_bytes());
-        put(&mut o, 6, &(RECORD_SIZE as u16).to_le_bytes());
-        put(&mut o, 8, &self.seq.to_le_bytes());
-        put(&mut o, 16, &self.time_ns.to_le_bytes());
-        put(&mut o, 24, &self.policy_id.to_le_bytes());
-        put(&mut o, 28, &self.domid.to_le_bytes());
-        put(&mut o, 30, &[self.abi as u8, self.entry as u8]);
-        put(&mut o, 32, &self.vcpu.to_le_bytes());
-        put(&mut o, 36, &self.pid.to_le_bytes());
-        put(&mut o, 40, &self.nr.to_le_bytes());
-        put(&mut o, 44, &[self.kind as u8, self.action as u8, self.fault as u8, self.values.len() as u8]);
-        put(&mut o, 48, &self.invariant_id.to_le_bytes());
-        put(&mut o, 52, &self.invariant_index.to_le_bytes());
-        put(&mut o, 54, &self.at.to_le_bytes());
-        put(&mut o, 56, &self.trace_state.to_le_bytes());
-        put(&mut o, 64, &self.user_rip.to_le_bytes());
-        put(&mut o, 72, &self.fault_addr.to_le_bytes());
-        for (i, a) in self.args.iter().enumerate() {
-            put(&mut o, 80 + 8 * i, &a.to_le_bytes());
-        }
-        for (i, v) in self.values.as_slice().iter().enumerate() {
-            put(&mut o, 128 + 8 * i, &v.to_le_bytes());
-        }
-        put(&mut o, 160, &self.comm);
+        raw.write_le(&mut o, 0);
         o
     }
 
     /// Decodes one record from the start of `b`.
     pub fn decode(b: &[u8]) -> Result<Self, AlertError> {
-        let b: &[u8; RECORD_SIZE] =
-            b.get(..RECORD_SIZE).and_then(|s| s.try_into().ok()).ok_or(AlertError::Truncated { len: b.len() })?;
-        if get::<4>(b, 0) != MAGIC {
+        let r: RawAlert = read(b, 0).ok_or(AlertError::Truncated { len: b.len() })?;
+        if r.magic != MAGIC {
             return Err(AlertError::BadMagic);
         }
-        let version = u16::from_le_bytes(get(b, 4));
-        if version != VERSION {
-            return Err(AlertError::Version { got: version });
+        if r.version != VERSION {
+            return Err(AlertError::Version { got: r.version });
         }
-        let size = u16::from_le_bytes(get(b, 6));
-        if usize::from(size) != RECORD_SIZE {
-            return Err(AlertError::Size { got: size });
+        if usize::from(r.size) != RECORD_SIZE {
+            return Err(AlertError::Size { got: r.size });
         }
-        let byte = |off: usize| b.get(off).copied().unwrap_or(0);
-        let bad = |offset: usize| AlertError::BadField { offset, value: u64::from(byte(offset)) };
-        let abi = abi_from_u8(byte(30)).ok_or(bad(30))?;
-        let entry = EntryKind::from_u8(byte(31)).ok_or(bad(31))?;
-        let kind = AlertKind::from_u8(byte(44)).ok_or(bad(44))?;
-        let action = Action::from_u8(byte(45)).ok_or(bad(45))?;
-        let fault = FaultKind::from_u8(byte(46)).ok_or(bad(46))?;
-        let nvalues = usize::from(byte(47));
+        let bad = |offset: usize, value: u8| AlertError::BadField { offset, value: u64::from(value) };
+        let abi = abi_from_u8(r.abi).ok_or(bad(offset_of!(RawAlert, abi), r.abi))?;
+        let entry = EntryKind::from_u8(r.entry).ok_or(bad(offset_of!(RawAlert, entry), r.entry))?;
+        let kind = AlertKind::from_u8(r.kind).ok_or(bad(offset_of!(RawAlert, kind), r.kind))?;
+        let action = Action::from_u8(r.action).ok_or(bad(offset_of!(RawAlert, action), r.action))?;
+        let fault = FaultKind::from_u8(r.fault).ok_or(bad(offset_of!(RawAlert, fault), r.fault))?;
+        let nvalues = usize::from(r.nvalues);
         if nvalues > MAX_VALUES {
-            return Err(bad(47));
+            return Err(bad(offset_of!(RawAlert, nvalues), r.nvalues));
         }
         let mut values = Values::new();
-        for i in 0..nvalues {
-            values.push(u64::from_le_bytes(get(b, 128 + 8 * i)));
-        }
-        let mut args = [0u64; 6];
-        for (i, a) in args.iter_mut().enumerate() {
-            *a = u64::from_le_bytes(get(b, 80 + 8 * i));
+        for v in r.values.iter().take(nvalues) {
+            values.push(*v);
         }
         Ok(Self {
-            seq: u64::from_le_bytes(get(b, 8)),
-            time_ns: u64::from_le_bytes(get(b, 16)),
-            policy_id: u32::from_le_bytes(get(b, 24)),
-            domid: u16::from_le_bytes(get(b, 28)),
+            seq: r.seq,
+            time_ns: r.time_ns,
+            policy_id: r.policy_id,
+            domid: r.domid,
             abi,
             entry,
-            vcpu: u32::from_le_bytes(get(b, 32)),
-            pid: u32::from_le_bytes(get(b, 36)),
-            nr: u32::from_le_bytes(get(b, 40)),
+            vcpu: r.vcpu,
+            pid: r.pid,
+            nr: r.nr,
             kind,
             action,
             fault,
-            invariant_id: u32::from_le_bytes(get(b, 48)),
-            invariant_index: u16::from_le_bytes(get(b, 52)),
-            at: u16::from_le_bytes(get(b, 54)),
-            trace_state: u32::from_le_bytes(get(b, 56)),
-            user_rip: u64::from_le_bytes(get(b, 64)),
-            fault_addr: u64::from_le_bytes(get(b, 72)),
-            args,
+            invariant_id: r.invariant_id,
+            invariant_index: r.invariant_index,
+            at: r.at,
+            trace_state: r.trace_state,
+            user_rip: r.user_rip,
+            fault_addr: r.fault_addr,
+            args: r.args,
             values,
-            comm: get(b, 160),
+            comm: r.comm,
         })
     }
 }
@@ -616,6 +638,11 @@ mod tests {
         r.seq = 3;
         r.time_ns = 1_700_000_000_123_456_789;
         r
+    }
+
+    #[test]
+    fn format_docs_match_the_declared_layout() {
+        crate::policy::wire::assert_documented(include_str!("alert.rs"), "# Format, version 1", RawAlert::FIELDS);
     }
 
     #[test]
