@@ -587,12 +587,18 @@ impl fmt::Display for PolicyError {
             StackDeeperThanDeclared { invariant, declared, computed } => {
                 write!(f, "invariant {invariant}: needs stack depth {computed}, declares {declared}")
             }
-            InvariantTooCostly { invariant, cost } => write!(f, "invariant {invariant}: worst-case cost {cost} too high"),
+            InvariantTooCostly { invariant, cost } => {
+                write!(f, "invariant {invariant}: worst-case cost {cost} too high")
+            }
             BadOpcode { invariant, at, opcode } => write!(f, "invariant {invariant} +{at}: bad opcode {opcode:#04x}"),
             TruncatedInstruction { invariant, at } => write!(f, "invariant {invariant} +{at}: truncated instruction"),
-            BadArgIndex { invariant, at, index } => write!(f, "invariant {invariant} +{at}: bad argument index {index}"),
+            BadArgIndex { invariant, at, index } => {
+                write!(f, "invariant {invariant} +{at}: bad argument index {index}")
+            }
             BadRegister { invariant, at, reg } => write!(f, "invariant {invariant} +{at}: bad register {reg}"),
-            BadExtendWidth { invariant, at, bits } => write!(f, "invariant {invariant} +{at}: bad extension width {bits}"),
+            BadExtendWidth { invariant, at, bits } => {
+                write!(f, "invariant {invariant} +{at}: bad extension width {bits}")
+            }
             BadStrlenBound { invariant, at, max } => write!(f, "invariant {invariant} +{at}: bad strlen bound {max}"),
             JumpOutOfRange { invariant, at, target } => {
                 write!(f, "invariant {invariant} +{at}: jump target {target} past the end")
@@ -606,9 +612,13 @@ impl fmt::Display for PolicyError {
                 write!(f, "invariant {invariant} +{at}: stack depth {found} where another path has {expected}")
             }
             UnreachableCode { invariant, at } => write!(f, "invariant {invariant} +{at}: unreachable code"),
-            BadEndDepth { invariant, depth } => write!(f, "invariant {invariant}: ends with stack depth {depth}, not 1"),
+            BadEndDepth { invariant, depth } => {
+                write!(f, "invariant {invariant}: ends with stack depth {depth}, not 1")
+            }
             TooManyPendingJumps { invariant, at } => write!(f, "invariant {invariant} +{at}: too many pending jumps"),
-            ConstIndexOutOfRange { invariant, at, index } => write!(f, "invariant {invariant} +{at}: no constant {index}"),
+            ConstIndexOutOfRange { invariant, at, index } => {
+                write!(f, "invariant {invariant} +{at}: no constant {index}")
+            }
             ConstKindMismatch { invariant, at, index, expected } => {
                 write!(f, "invariant {invariant} +{at}: constant {index} is not {expected:?}")
             }

@@ -580,7 +580,18 @@ impl fmt::Display for Insn {
             Insn::Reg(r) => write!(f, "reg {}", r.name()),
             Insn::Rip => f.write_str("rip"),
             Insn::Load { width, signed } => {
-                write!(f, "ld{}{}", width.bits(), if width == Width::W64 { "" } else if signed { "s" } else { "u" })
+                write!(
+                    f,
+                    "ld{}{}",
+                    width.bits(),
+                    if width == Width::W64 {
+                        ""
+                    } else if signed {
+                        "s"
+                    } else {
+                        "u"
+                    }
+                )
             }
             Insn::Bin(op) => f.write_str(op.name()),
             Insn::Neg => f.write_str("neg"),

@@ -60,7 +60,12 @@ pub fn verify_code(code: &[u8], consts: &ConstPool<'_>, invariant: u16) -> Resul
             if p.target as usize == pc {
                 depth = match depth {
                     Some(d) if d != p.depth => {
-                        return Err(PolicyError::StackMismatch { invariant, at: pc as u16, expected: p.depth, found: d })
+                        return Err(PolicyError::StackMismatch {
+                            invariant,
+                            at: pc as u16,
+                            expected: p.depth,
+                            found: d,
+                        })
                     }
                     _ => Some(p.depth),
                 };
@@ -104,7 +109,12 @@ pub fn verify_code(code: &[u8], consts: &ConstPool<'_>, invariant: u16) -> Resul
             };
             if let Some(p) = pending.iter().take(npending).find(|p| p.target == target) {
                 if p.depth != edge {
-                    return Err(PolicyError::StackMismatch { invariant, at: target as u16, expected: p.depth, found: edge });
+                    return Err(PolicyError::StackMismatch {
+                        invariant,
+                        at: target as u16,
+                        expected: p.depth,
+                        found: edge,
+                    });
                 }
             } else {
                 let slot = pending.get_mut(npending).ok_or(PolicyError::TooManyPendingJumps { invariant, at })?;
@@ -216,7 +226,12 @@ mod tests {
 
     #[test]
     fn straight_line_depth_and_cost() {
-        let code = asm(&[Insn::Arg(2), Insn::Push(0x600000), Insn::Load { width: Width::W32, signed: false }, Insn::Bin(BinOp::LeU)]);
+        let code = asm(&[
+            Insn::Arg(2),
+            Insn::Push(0x600000),
+            Insn::Load { width: Width::W32, signed: false },
+            Insn::Bin(BinOp::LeU),
+        ]);
         let info = check(&code).unwrap();
         assert_eq!(info.max_depth, 2);
         assert_eq!(info.cost, 4 + 4);
@@ -226,8 +241,18 @@ mod tests {
     fn short_circuit_merges_agree() {
         // a && b || c
         let code = [
-            o::ARG, 0, o::AND_THEN, 2, 0, o::ARG, 1, // L1 at 7
-            o::OR_ELSE, 2, 0, o::ARG, 2, // L2 at 12
+            o::ARG,
+            0,
+            o::AND_THEN,
+            2,
+            0,
+            o::ARG,
+            1, // L1 at 7
+            o::OR_ELSE,
+            2,
+            0,
+            o::ARG,
+            2, // L2 at 12
         ];
         let info = check(&code).unwrap();
         assert_eq!(info.max_depth, 1);
@@ -259,9 +284,18 @@ mod tests {
             // jz keeps depth 0 on the taken edge, falls through with a push → 1 vs 0.
             (&[o::ARG, 0, o::JZ, 2, 0, o::PUSH8, 1], StackMismatch { invariant: INV, at: 7, expected: 0, found: 1 }),
             (&[o::ARG, 0, o::STR_EQ, 9, 0], ConstIndexOutOfRange { invariant: INV, at: 2, index: 9 }),
-            (&[o::ARG, 0, o::STR_EQ, 1, 0], ConstKindMismatch { invariant: INV, at: 2, index: 1, expected: ConstKind::Bytes }),
-            (&[o::ARG, 0, o::IN_SET, 0, 0], ConstKindMismatch { invariant: INV, at: 2, index: 0, expected: ConstKind::Set }),
-            (&[o::REQUIRE_SITE, 0, 0, o::PUSH8, 1], ConstKindMismatch { invariant: INV, at: 0, index: 0, expected: ConstKind::Set }),
+            (
+                &[o::ARG, 0, o::STR_EQ, 1, 0],
+                ConstKindMismatch { invariant: INV, at: 2, index: 1, expected: ConstKind::Bytes },
+            ),
+            (
+                &[o::ARG, 0, o::IN_SET, 0, 0],
+                ConstKindMismatch { invariant: INV, at: 2, index: 0, expected: ConstKind::Set },
+            ),
+            (
+                &[o::REQUIRE_SITE, 0, 0, o::PUSH8, 1],
+                ConstKindMismatch { invariant: INV, at: 0, index: 0, expected: ConstKind::Set },
+            ),
             (&[o::ARG, 0, o::STR_PREFIX, 2, 0], StringConstHasNul { invariant: INV, at: 2, index: 2 }),
         ];
         for (code, want) in cases {

@@ -215,7 +215,9 @@ impl Blob {
             SectionKind::Rules => format::RULE_LEN,
             SectionKind::Invariants => format::INVARIANT_LEN,
             SectionKind::Constants => format::CONST_ENTRY_LEN,
-            SectionKind::Automaton => return self.section(kind).1 + format::AUTOMATON_HEADER_LEN + i * format::TRANSITION_LEN,
+            SectionKind::Automaton => {
+                return self.section(kind).1 + format::AUTOMATON_HEADER_LEN + i * format::TRANSITION_LEN
+            }
             other => panic!("{other:?} has no records"),
         };
         self.section(kind).1 + format::TABLE_HEADER_LEN + i * size
