@@ -2,8 +2,8 @@
 
 //! Module parameters → validated configuration.
 //!
-//! Plain Rust without the `kernel` crate or `crate::` paths, so the host tests in
-//! `ivm-module/host` compile this same file. Every parameter is checked before anything is
+//! Plain Rust without the `kernel` crate or `crate::` paths (semguard-core only), so the host
+//! tests in `ivm-module/host` compile this same file. Every parameter is checked before anything is
 //! loaded or registered; an error names the parameter and what is wrong with its value.
 
 use core::fmt;
@@ -32,43 +32,7 @@ pub(crate) struct RawParams<'a> {
     pub(crate) fail: Option<&'a [u8]>,
 }
 
-/// What a violation does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Mode {
-    /// Kill P: the call is rewritten to `exit_group` before the guest kernel runs it.
-    Enforce,
-    /// Record the violation and let the call go on.
-    Audit,
-}
-
-impl Mode {
-    /// The parameter value naming this mode.
-    pub(crate) const fn as_str(self) -> &'static str {
-        match self {
-            Mode::Enforce => "enforce",
-            Mode::Audit => "audit",
-        }
-    }
-}
-
-/// What a call that cannot be checked (unreadable memory, ring trouble) does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum FailMode {
-    /// Treat it as a violation (the default).
-    Closed,
-    /// Let it go on.
-    Open,
-}
-
-impl FailMode {
-    /// The parameter value naming this behaviour.
-    pub(crate) const fn as_str(self) -> &'static str {
-        match self {
-            FailMode::Closed => "closed",
-            FailMode::Open => "open",
-        }
-    }
-}
+pub(crate) use semguard_core::decision::{Enforcement, FailMode, Mode};
 
 /// A validated name of printable ASCII, stored with a terminating NUL so that it can be
 /// handed to C as is.
@@ -273,6 +237,11 @@ fn one_of<'a, T: Copy>(
 }
 
 impl Config {
+    /// What a violation and an undecidable call do.
+    pub(crate) const fn enforcement(&self) -> Enforcement {
+        Enforcement { mode: self.mode, fail: self.fail }
+    }
+
     /// Validates the parameters, in the order they are documented; the first error wins.
     pub(crate) fn from_raw<'a>(raw: &RawParams<'a>) -> Result<Config, ParamError<'a>> {
         if raw.domid == -1 {

@@ -4,67 +4,87 @@
 //! are shim.c's; the values live here). They count only what the event path really did.
 
 use core::sync::atomic::{AtomicU64, Ordering};
-use kernel::ffi::c_uint;
+use kernel::c_str;
+use kernel::str::CStr;
 
-/// One counter; the numbers are shim.h's `SEMGUARD_COUNTER_*`.
+/// One counter: its index is its place in [`Counter::ALL`], which is also the order of shim.c's
+/// sysfs files (it asks for their count and names: nothing about them is repeated in C).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u32)]
 pub(crate) enum Counter {
     /// Requests Xen put on the ring (every reported call, P's or not).
-    Events = 0,
+    Events,
     /// P's calls that were checked and allowed.
-    Allowed = 1,
+    Allowed,
     /// P's calls that broke the policy.
-    Violations = 2,
+    Violations,
     /// P's calls that could not be checked (unreadable guest memory, undecodable call).
-    Unverifiable = 3,
+    Unverifiable,
     /// Times P was killed (a call rewritten to exit_group).
-    Kills = 4,
+    Kills,
     /// P's calls run through the Assertion Checker.
-    Checked = 5,
+    Checked,
     /// Mean time of one check (decode + walk + evaluate), ns.
-    EvalMeanNs = 6,
+    EvalMeanNs,
     /// Longest check, ns.
-    EvalMaxNs = 7,
+    EvalMaxNs,
     /// Reported calls of other processes (waiting for P, switching after an execve).
-    Other = 8,
+    Other,
     /// Requests that were not valid syscall events (answered without a decision).
-    BadRequests = 9,
+    BadRequests,
     /// Alert records written.
-    Alerts = 10,
-    /// P's pid while it is monitored, 0 otherwise (a value, not a count).
-    Pid = 11,
+    Alerts,
+    /// P's pid while it is monitored, 0 otherwise (a value published for user space; the
+    /// module itself keeps P's pid in its phase).
+    Pid,
     /// Times the monitor was attached to a process named `process`.
-    Attaches = 12,
+    Attaches,
     /// Mean time to answer one request (validate, phase logic, check if P's, response), ns.
-    EventMeanNs = 13,
+    EventMeanNs,
     /// Longest time to answer one request, ns.
-    EventMaxNs = 14,
+    EventMaxNs,
 }
 
-const COUNT: usize = 15;
+const COUNT: usize = Counter::ALL.len();
 
 impl Counter {
-    /// The counter with shim.h's number `which`.
-    const fn from_index(which: u32) -> Option<Counter> {
-        Some(match which {
-            0 => Counter::Events,
-            1 => Counter::Allowed,
-            2 => Counter::Violations,
-            3 => Counter::Unverifiable,
-            4 => Counter::Kills,
-            5 => Counter::Checked,
-            6 => Counter::EvalMeanNs,
-            7 => Counter::EvalMaxNs,
-            8 => Counter::Other,
-            9 => Counter::BadRequests,
-            10 => Counter::Alerts,
-            11 => Counter::Pid,
-            12 => Counter::Attaches,
-            13 => Counter::EventMeanNs,
-            14 => Counter::EventMaxNs,
-            _ => return None,
-        })
+    /// Every counter, in index order.
+    pub(crate) const ALL: [Counter; 15] = [
+        Counter::Events,
+        Counter::Allowed,
+        Counter::Violations,
+        Counter::Unverifiable,
+        Counter::Kills,
+        Counter::Checked,
+        Counter::EvalMeanNs,
+        Counter::EvalMaxNs,
+        Counter::Other,
+        Counter::BadRequests,
+        Counter::Alerts,
+        Counter::Pid,
+        Counter::Attaches,
+        Counter::EventMeanNs,
+        Counter::EventMaxNs,
+    ];
+
+    /// Its sysfs file in /sys/module/semguard/counters/.
+    pub(crate) fn file_name(self) -> &'static CStr {
+        match self {
+            Counter::Events => c_str!("events"),
+            Counter::Allowed => c_str!("allowed"),
+            Counter::Violations => c_str!("violations"),
+            Counter::Unverifiable => c_str!("unverifiable"),
+            Counter::Kills => c_str!("kills"),
+            Counter::Checked => c_str!("checked"),
+            Counter::EvalMeanNs => c_str!("eval_mean_ns"),
+            Counter::EvalMaxNs => c_str!("eval_max_ns"),
+            Counter::Other => c_str!("other"),
+            Counter::BadRequests => c_str!("bad_requests"),
+            Counter::Alerts => c_str!("alerts"),
+            Counter::Pid => c_str!("pid"),
+            Counter::Attaches => c_str!("attaches"),
+            Counter::EventMeanNs => c_str!("event_mean_ns"),
+            Counter::EventMaxNs => c_str!("event_max_ns"),
+        }
     }
 }
 
@@ -138,11 +158,6 @@ impl Counters {
 /// The counters of this module instance (statics are fresh on every load).
 pub(crate) static COUNTERS: Counters = Counters::new();
 
-/// For shim.c's sysfs `show`: the value of counter `which`, 0 for a number it does not name.
-#[no_mangle]
-pub(crate) extern "C" fn semguard_counter_read(which: c_uint) -> u64 {
-    Counter::from_index(which).map_or(0, |c| COUNTERS.get(c))
-}
 
 /// A stage of the event path, timed separately (sysfs `counters/profile`). The stages of one
 /// request do not overlap: the foreign-frame reads are taken out of the stages they happen in.
@@ -151,36 +166,36 @@ pub(crate) extern "C" fn semguard_counter_read(which: c_uint) -> u64 {
 pub(crate) enum Stage {
     /// Copying the request off the ring, parsing and validating it.
     Ring = 0,
-    /// `syscall::decode` and `complete` (+ the ia32 6th argument), without frame reads.
-    Decode = 1,
-    /// `Checker::check`: translation-cache lookups, page-table walk logic, invariant
-    /// evaluation, trace automaton — without the frame reads.
-    Eval = 2,
+    /// semguard-core's `check_event`: decode (+ the ia32 6th argument), translation-cache
+    /// lookups, page-table walk logic, invariant evaluation, trace automaton, the action —
+    /// without the frame reads.
+    Check = 1,
     /// Frame reads whose frame was already mapped (slot lookup + copy): counted only, their
     /// time is part of the stage they happen in.
-    FrameHit = 3,
+    FrameHit = 2,
     /// Frame reads that had to map the frame (`update_va_mapping_otherdomain` + TLB flush + copy).
-    FrameMiss = 4,
-    /// The verdict's consequences (alert, kill edit, phase change) and writing the response.
-    Response = 5,
+    FrameMiss = 3,
+    /// The decision's consequences (counters, alert, kill edit, phase change) and writing the
+    /// response.
+    Response = 4,
     /// Publishing the responses and notifying Xen (once per pass over the ring).
-    Notify = 6,
+    Notify = 5,
     /// In the IRQ handler, while not tracking: reading an exec's path (waiting) or finding P
     /// in the task list (switching), without frame reads.
-    Find = 7,
+    Find = 6,
     /// One request from ring to response (everything above but the notify).
-    Request = 8,
+    Request = 7,
     /// One run of the IRQ handler's drain (all its requests + notify).
-    Drain = 9,
+    Drain = 8,
     /// From the end of one drain to the start of the next: the guest running until its next
     /// reported call, Xen's trap and request, the event channel and dom0's IRQ entry. Only
     /// drains less than a second apart count (the rest are pauses of P, not event latency).
-    Idle = 10,
+    Idle = 9,
 }
 
-const STAGES: usize = 11;
+const STAGES: usize = 10;
 const STAGE_NAMES: [&str; STAGES] =
-    ["ring", "decode", "eval", "frame_hit", "frame_miss", "response", "notify", "find", "request", "drain", "idle"];
+    ["ring", "check", "frame_hit", "frame_miss", "response", "notify", "find", "request", "drain", "idle"];
 
 /// Histogram buckets: 4 per power of two (≤ 19 % wide), enough for any u64.
 const BUCKETS: usize = 252;

@@ -31,7 +31,7 @@ extern "C" {
     fn semguard_shim_policy_release(blob: *mut SemguardBlob);
     fn semguard_shim_sysfs_add() -> c_int;
     fn semguard_shim_sysfs_remove();
-    fn semguard_shim_dev_register() -> c_int;
+    fn semguard_shim_dev_register(read_max: usize, policy_max: usize) -> c_int;
     fn semguard_shim_dev_unregister();
 }
 
@@ -140,6 +140,9 @@ impl Drop for SysfsCounters {
     }
 }
 
+/// Most bytes one read of /dev/semguard copies: every record the alert ring keeps.
+const READ_MAX: usize = crate::alerts::ALERT_SLOTS * semguard_core::alert::RECORD_SIZE;
+
 /// The control device /dev/semguard (shim.c), removed on drop.
 pub(crate) struct ControlDevice {
     // Only `register` makes one.
@@ -151,7 +154,7 @@ impl ControlDevice {
     pub(crate) fn register() -> Result<Self> {
         // SAFETY: module init, once (not Clone); the Rust callbacks are ready (the monitor is
         // attached before this).
-        let err = unsafe { semguard_shim_dev_register() };
+        let err = unsafe { semguard_shim_dev_register(READ_MAX, crate::policy::POLICY_MAX) };
         if err != 0 {
             return Err(Error::from_errno(err));
         }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Guest frames for the Introspection Library: a [`FrameReader`] over a small pool of
-//! foreign-mapping slots (xen.c), cached by machine frame number.
+//! foreign-mapping slots ([`FramePool`]), cached by machine frame number.
 //!
 //! Keeping a frame mapped across events is safe because nothing but the frame's identity is
 //! cached: every event starts a new translation epoch (`TranslationCache::new_epoch`), so every
@@ -28,7 +28,7 @@ use semguard_core::addr::{Frame, Machine, PAGE_SIZE};
 use semguard_core::mem::{FrameError, FrameReader};
 
 use crate::counters::{Stage, PROFILE};
-use crate::xen;
+use crate::xen::{self, FramePool};
 
 /// Slots in the pool: enough for the walks (4 table frames per address) and the data of a
 /// typical invariant, with room to keep the kernel's upper tables mapped.
@@ -54,14 +54,15 @@ fn cpu_bit(cpu: u32) -> u64 {
     }
 }
 
-/// The pool's bookkeeping (the pages themselves are xen.c's).
+/// The pool and which frame each slot shows. A slot is read only while `mfn` is `Some`: that
+/// is the invariant that makes [`FramePool::read`] safe here.
 pub(crate) struct ForeignFrames {
     domid: u16,
     slots: [Slot; SLOTS],
     /// Next slot to reuse (round robin).
     hand: usize,
-    /// Whether xen.c's pool exists.
-    ready: bool,
+    /// The pages (none before attach and after detach).
+    pool: Option<FramePool>,
     /// Mappings made (misses), for the state line.
     pub(crate) maps: u64,
     /// Failed mappings (frames that are not the guest's).
@@ -77,9 +78,10 @@ impl ForeignFrames {
     /// An empty pool (not allocated yet).
     pub(crate) const fn new() -> Self {
         Self {
-            domid: 0, slots: [FRESH; SLOTS],
+            domid: 0,
+            slots: [FRESH; SLOTS],
             hand: 0,
-            ready: false,
+            pool: None,
             maps: 0,
             map_errors: 0,
             global_flushes: 0,
@@ -87,33 +89,38 @@ impl ForeignFrames {
         }
     }
 
-    /// Marks the pool allocated for `domid` (after `xen::fmap_init` succeeded).
-    pub(crate) fn set_ready(&mut self, domid: u16) {
+    /// Takes `pool` (fresh, nothing mapped) for reading `domid`'s frames.
+    pub(crate) fn attach(&mut self, pool: FramePool, domid: u16) {
         self.domid = domid;
-        self.ready = true;
         self.slots = [FRESH; SLOTS];
         self.hand = 0;
+        self.pool = Some(pool);
     }
 
-    /// Unmaps every slot; the pool can then be returned. Returns how many unmaps failed.
-    pub(crate) fn unmap_all(&mut self) -> usize {
+    /// Unmaps every slot and hands the pool back to be dropped outside the lock (returning
+    /// its pages may sleep). A pool with a slot that could not be unmapped is leaked instead
+    /// (the balloon expects an empty PTE back): `Err(failed unmaps)`.
+    pub(crate) fn detach(&mut self) -> Result<Option<FramePool>, usize> {
+        let Some(pool) = self.pool.take() else { return Ok(None) };
         let mut failed = 0;
         for (i, s) in self.slots.iter_mut().enumerate() {
-            if s.mfn.take().is_some() && xen::fmap_unmap(i as u32).is_err() {
+            if s.mfn.take().is_some() && pool.unmap(i as u32).is_err() {
                 failed += 1;
             }
             s.cpus = u64::MAX;
         }
-        self.ready = false;
-        failed
+        if failed == 0 {
+            Ok(Some(pool))
+        } else {
+            pool.leak();
+            Err(failed)
+        }
     }
 
     /// The slot already showing `mfn`, if any (noting that this CPU reads through it now;
     /// the lock keeps the reader on this CPU).
     fn cached(&mut self, mfn: u64) -> Option<usize> {
-        if !self.ready {
-            return None;
-        }
+        self.pool.as_ref()?;
         let i = self.slots.iter().position(|s| s.mfn == Some(mfn))?;
         let s = self.slots.get_mut(i)?;
         s.cpus |= cpu_bit(xen::this_cpu());
@@ -122,9 +129,7 @@ impl ForeignFrames {
 
     /// Maps `mfn` into the next slot (round robin).
     fn map(&mut self, mfn: u64) -> Result<usize, FrameError> {
-        if !self.ready {
-            return Err(FrameError::NotMapped { frame: mfn });
-        }
+        let Some(pool) = self.pool.as_ref() else { return Err(FrameError::NotMapped { frame: mfn }) };
         let i = self.hand % SLOTS;
         self.hand = (i + 1) % SLOTS;
         let me = cpu_bit(xen::this_cpu());
@@ -134,7 +139,7 @@ impl ForeignFrames {
         if all {
             self.global_flushes = self.global_flushes.wrapping_add(1);
         }
-        match xen::fmap_map(i as u32, mfn, self.domid, all) {
+        match pool.map(i as u32, mfn, self.domid, all) {
             Ok(()) => {
                 if let Some(s) = self.slots.get_mut(i) {
                     s.mfn = Some(mfn);
@@ -148,13 +153,22 @@ impl ForeignFrames {
                 if let Some(s) = self.slots.get_mut(i) {
                     // The old mapping may still be there: remove it so the slot is clean
                     // (flushed everywhere; if that fails too, keep assuming any CPU holds it).
-                    if s.mfn.take().is_some() && xen::fmap_unmap(i as u32).is_ok() {
+                    if s.mfn.take().is_some() && pool.unmap(i as u32).is_ok() {
                         s.cpus = 0;
                     }
                 }
                 Err(FrameError::NotMapped { frame: mfn })
             }
         }
+    }
+
+    /// Copies from slot `slot`, which shows a frame (`cached` or `map` just returned it).
+    fn read_slot(&self, slot: usize, offset: usize, buf: &mut [u8]) -> Result<(), FrameError> {
+        let shown = self.slots.get(slot).and_then(|s| s.mfn);
+        let (Some(pool), Some(frame)) = (self.pool.as_ref(), shown) else { return Err(FrameError::OutOfBounds) };
+        // SAFETY: the slot shows `frame` (`mfn` is `Some` only after a successful map and is
+        // cleared before any unmap: the struct's invariant).
+        unsafe { pool.read(slot as u32, offset, buf) }.map_err(|_| FrameError::NotMapped { frame })
     }
 }
 
@@ -168,17 +182,13 @@ impl FrameReader<Machine> for ForeignFrames {
             // Not timed (two clock readings would cost more than the read): a hit's time
             // stays in the stage it happens in.
             PROFILE.count(Stage::FrameHit);
-            xen::fmap_read(slot as u32, offset, buf);
-            return Ok(());
+            return self.read_slot(slot, offset, buf);
         }
         let t0 = xen::now_ns();
-        let slot = self.map(frame.raw());
-        if let Ok(slot) = slot {
-            xen::fmap_read(slot as u32, offset, buf);
-        }
+        let r = self.map(frame.raw()).and_then(|slot| self.read_slot(slot, offset, buf));
         let d = xen::now_ns().wrapping_sub(t0);
         self.read_ns = self.read_ns.wrapping_add(d);
         PROFILE.add(Stage::FrameMiss, d);
-        slot.map(|_| ())
+        r
     }
 }

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The event path: Xen's monitor ring, P's system calls through the Assertion Checker, the
-//! verdict back to Xen — and finding P from outside, following it across execve.
+//! The monitor of one load of the module: its state, and its life — attaching to Xen,
+//! following P from outside (the poll), replacing the policy, detaching. The per-call path is
+//! event.rs; the functions C calls are exports.rs.
 //!
 //! # Locking
 //!
@@ -9,121 +10,114 @@
 //! (xen.c; [`xen::LockGuard`]). The event handler runs in hard-IRQ context (no thread wake-up
 //! per event) and holds the lock while it drains the ring; control paths (load, rmmod, policy
 //! replacement, the periodic poll) hold it for their state changes and the domctls that change
-//! the filter. Nothing under the lock sleeps or allocates; the steps that sleep (unbinding the
-//! IRQ, returning pages) run without it, after the state says "detached".
+//! the filter. Nothing under the lock sleeps or allocates: the resources whose release sleeps
+//! (the event channel, the frame pool) are taken out of the state under the lock and dropped
+//! after it.
 //!
-//! # Phases (see README.md, "Waiting for P")
+//! # Following P
 //!
-//! - `Waiting`: P is not running. Xen reports `execve`/`execveat` of every process. An exec
-//!   whose file's base name is `process` (or cannot be read) switches to `Switching`.
-//! - `Switching`: every call of every process is reported until the task list shows a task
-//!   named `process` whose pgd is the calling one: that call is P's first, and is checked.
-//! - `Tracking`: only P's pgd (and, where the policy allows, only the numbers it has rules
-//!   for) is reported; each call is checked. P's exec → `Switching`; its `exit_group` or its
-//!   kill → `Waiting`.
+//! semguard-core's `tracking::Tracker` holds the phase (waiting, switching, tracking); this
+//! file applies what it decides: the filter Xen gets, the log line, a fresh Assertion Checker
+//! state for a new P.
 
 use core::cell::UnsafeCell;
-use core::fmt::{self, Write};
 
 use kernel::prelude::*;
-use semguard_core::addr::{GuestVirtAddr, Machine};
-use semguard_core::alert::{Action, AlertRecord};
+use semguard_core::addr::Machine;
 use semguard_core::checker::{Checker, ProcessState};
-use semguard_core::eval::Verdict;
-use semguard_core::process::{find_first, FindError, ProcessInfo, Select};
+use semguard_core::decision::Enforcement;
 use semguard_core::profile::Profile;
-use semguard_core::syscall::{self, DecodeError, Syscall, KILL_STATUS};
+use semguard_core::ring::BackRing;
 use semguard_core::tcache::TranslationCache;
-use semguard_core::vmem::GuestMemory;
+use semguard_core::tracking::{Finder, Phase, Tracker, Transition};
 use semguard_core::walker::{PagingConfig, PagingMode};
-use semguard_core::xen_abi::{
-    build_response, kill_response, SyscallEvent, VmEventSt, RING_SLOTS, VM_EVENT_FLAG_VCPU_PAUSED, VM_EVENT_SIZE,
-};
 
 use crate::alerts::AlertRing;
-use crate::config::{Config, FailMode, Mode};
-use crate::counters::{Counter, Stage, Stopwatch, COUNTERS, PROFILE};
-use crate::filter::{comm_of_path, exec_path_arg, is_exit_group, tracking_bitmap, waiting_bitmap, BITMAP_BYTES};
+use crate::config::Config;
+use crate::counters::{Counter, COUNTERS, PROFILE};
 use crate::fmap::{ForeignFrames, SLOTS};
+use crate::guest::GuestView;
 use crate::policy::{LoadedPolicy, Summary};
-use crate::xen::{self, FAIL_OPEN, NR_FILTER};
+use crate::xen::{self, EvtchnBinding, FramePool, RingPage};
 
-/// Most tasks the finder visits (the list is guest data: bounded).
-const TASK_LIMIT: usize = 8192;
-/// Most vCPU ids accepted in a request (Xen's PV limit is far lower).
-const MAX_VCPUS: u32 = 4096;
-/// Longest exec path read to predict the new comm.
-const EXEC_PATH_MAX: usize = 256;
-/// Events in `Switching` without finding P before giving up (back to `Waiting`; the poll
-/// still finds a P that started meanwhile).
-const SWITCH_BUDGET: u32 = 20_000;
-/// Most ring passes per IRQ: the first, and looks for requests that came during a notification.
-const DRAIN_ROUNDS: usize = 4;
 /// Period of the housekeeping poll.
 pub(crate) const POLL_MS: u32 = 1000;
 /// Kernel log lines per violation: at most this many per [`LOG_WINDOW_NS`].
 const LOG_BURST: u32 = 10;
 const LOG_WINDOW_NS: u64 = 5_000_000_000;
 
-/// Where the monitor is in following P.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Phase {
-    /// P not running: only exec calls are reported.
-    Waiting,
-    /// An exec may have started P: every call is reported until P is found.
-    Switching {
-        /// The pgd (machine address) and pid of the exec'ing process, when it was P itself:
-        /// calls from that pgd mean P goes on there (its exec failed, or it was a vfork child's).
-        from_p: Option<(u64, u32)>,
-        /// Events seen in this phase.
-        events: u32,
-    },
-    /// P found: its calls are checked.
-    Tracking {
-        /// P's pgd, machine address (what Xen compares with `guest_table`).
-        pgd: u64,
-        /// P's pid (tgid).
-        pid: u32,
-    },
+/// The monitor ring: our page and our half of its indices.
+pub(crate) struct Ring {
+    pub(crate) page: RingPage,
+    pub(crate) back: BackRing,
 }
 
-/// Which Xen resources are set up (torn down in reverse, see [`detach`]).
-#[derive(Clone, Copy, Default)]
-struct XenState {
-    fmap: bool,
-    ring: Option<u64>,
-    vm_event: bool,
-    bound: bool,
-    monitor: bool,
+/// What is set up in Xen (torn down in reverse by [`detach`]). The memory resources are
+/// handles that release themselves; the two flags are Xen-side states of the domain.
+#[derive(Default)]
+pub(crate) struct Attachment {
+    /// Our ring page (and whether Xen has it: `vm_event`).
+    pub(crate) ring: Option<Ring>,
+    /// `XEN_VM_EVENT_ENABLE_FRAME` succeeded and no disable yet.
+    pub(crate) vm_event: bool,
+    /// The event channel; the event path runs while it is bound.
+    pub(crate) evtchn: Option<EvtchnBinding>,
+    /// The system-call monitor is on in Xen.
+    pub(crate) monitor: bool,
+}
+
+/// Rate limit of the violation lines in the kernel log.
+#[derive(Default)]
+pub(crate) struct LogLimit {
+    window: u64,
+    count: u32,
+    suppressed: u32,
+}
+
+impl LogLimit {
+    /// Whether one more line may be logged now.
+    pub(crate) fn allow(&mut self) -> bool {
+        let now = xen::now_ns();
+        if now.wrapping_sub(self.window) > LOG_WINDOW_NS {
+            if self.suppressed > 0 {
+                pr_info!("{} violation lines suppressed\n", self.suppressed);
+            }
+            *self = Self { window: now, count: 0, suppressed: 0 };
+        }
+        if self.count < LOG_BURST {
+            self.count += 1;
+            true
+        } else {
+            self.suppressed = self.suppressed.saturating_add(1);
+            false
+        }
+    }
 }
 
 /// The monitor of one load of the module.
 pub(crate) struct Monitor {
-    config: Config,
-    policy: LoadedPolicy,
-    profile: Profile,
-    paging: PagingConfig,
-    phase: Phase,
-    pstate: ProcessState,
-    xen: XenState,
-    /// Ring indices (the private back ring).
-    req_cons: u32,
-    rsp_prod_pvt: u32,
-    log_window: u64,
-    log_count: u32,
-    log_suppressed: u32,
+    pub(crate) config: Config,
+    pub(crate) enforcement: Enforcement,
+    pub(crate) policy: LoadedPolicy,
+    pub(crate) profile: Profile,
+    pub(crate) paging: PagingConfig,
+    pub(crate) tracker: Tracker,
+    /// P's Assertion Checker state (its automaton).
+    pub(crate) pstate: ProcessState,
+    pub(crate) xen: Attachment,
+    pub(crate) log: LogLimit,
     /// Why the monitor stopped, if it did.
-    stopped: Option<&'static str>,
+    pub(crate) stopped: Option<&'static str>,
 }
 
 /// Everything the event path uses; large parts are statics so nothing big is on the stack.
 pub(crate) struct Shared {
-    monitor: Option<Monitor>,
-    frames: ForeignFrames,
-    tcache: TranslationCache<Machine>,
-    alerts: AlertRing,
+    pub(crate) monitor: Option<Monitor>,
+    pub(crate) frames: ForeignFrames,
+    pub(crate) tcache: TranslationCache<Machine>,
+    pub(crate) alerts: AlertRing,
     /// When the last drain that answered something ended (ns, 0: none yet), for `Stage::Idle`.
-    last_drain_end: u64,
+    pub(crate) last_drain_end: u64,
 }
 
 /// [`Shared`] behind the monitor lock.
@@ -143,7 +137,7 @@ static SHARED: Global = Global(UnsafeCell::new(Shared {
 
 /// Runs `f` on the shared state with the monitor lock held. `f` must not call `with_shared`
 /// (the lock is not recursive) nor sleep.
-fn with_shared<R>(f: impl FnOnce(&mut Shared) -> R) -> R {
+pub(crate) fn with_shared<R>(f: impl FnOnce(&mut Shared) -> R) -> R {
     let _guard = xen::LockGuard::lock();
     // SAFETY: the lock is held until `_guard` drops, after `f` returned; no other reference
     // to the contents exists outside this function (see `Global`).
@@ -152,389 +146,53 @@ fn with_shared<R>(f: impl FnOnce(&mut Shared) -> R) -> R {
 }
 
 impl Monitor {
-    fn process(&self) -> &[u8] {
-        self.config.process.as_str().as_bytes()
-    }
-
     /// Tells Xen the filter of the current phase.
     fn apply_filter(&self) -> Result {
-        let domid = self.config.domid;
-        match self.phase {
-            Phase::Waiting => xen::monitor_enable(domid, NR_FILTER | FAIL_OPEN, 0, 0, &waiting_bitmap()),
-            // Other processes are never killed for a call semguard cannot take: fail open.
-            Phase::Switching { .. } => xen::monitor_enable(domid, FAIL_OPEN, 0, 0, &[0; BITMAP_BYTES]),
-            Phase::Tracking { pgd, .. } => {
-                let p = self.policy.policy().ok_or(EINVAL)?;
-                let fail = match self.config.fail {
-                    FailMode::Open => FAIL_OPEN,
-                    FailMode::Closed => 0,
-                };
-                match tracking_bitmap(&p) {
-                    Some(b) => xen::monitor_enable(domid, NR_FILTER | fail, pgd, !0xfff, &b),
-                    None => xen::monitor_enable(domid, fail, pgd, !0xfff, &[0; BITMAP_BYTES]),
-                }
-            }
-        }
+        let p = self.policy.policy().ok_or(EINVAL)?;
+        xen::monitor_enable(self.config.domid, &self.tracker.phase().filter(&p, self.enforcement.fail))
     }
 
-    /// Moves to `phase` and tells Xen; a failing domctl is logged (the old filter stays,
-    /// which reports a superset or the guest is gone).
-    fn enter(&mut self, phase: Phase) {
-        self.phase = phase;
-        match phase {
-            Phase::Tracking { pid, .. } => {
-                COUNTERS.set(Counter::Pid, u64::from(pid));
+    /// Applies a phase change: the log line, P's pid for sysfs, a fresh checker state for a
+    /// new P, and the filter (a failing domctl is logged; the old filter stays, which reports
+    /// a superset, or the guest is gone).
+    pub(crate) fn on_transition(&mut self, t: Transition, how: &str) {
+        let (name, domid) = (self.config.process, self.config.domid);
+        match t {
+            Transition::Found { pgd, pid } => {
+                pr_info!("found {} in domain {}{}: pid {} pgd {:#x}\n", name, domid, how, pid, pgd);
                 COUNTERS.inc(Counter::Attaches);
                 if let Some(p) = self.policy.policy() {
                     self.pstate = Checker::new(p).new_process();
                 }
             }
-            _ => COUNTERS.set(Counter::Pid, 0),
+            Transition::ExecdAway => pr_info!("{} exec'd another program: waiting for it again\n", name),
+            Transition::SwitchGaveUp { events } => {
+                pr_info!("no {} after {} calls since an exec: waiting again\n", name, events)
+            }
+            Transition::Exits { pid } => pr_info!("{} (pid {}) exits: waiting for it again\n", name, pid),
+            Transition::Killed { pid } => pr_info!("{} (pid {}) killed: waiting for it again\n", name, pid),
+            Transition::Gone { pid } => pr_info!("{} (pid {}) is gone: waiting for it again\n", name, pid),
+            Transition::ExecSeen | Transition::Execs { .. } | Transition::ExecFailed { .. } => {}
         }
+        COUNTERS.set(Counter::Pid, u64::from(self.tracker.phase().pid().unwrap_or(0)));
         if self.xen.monitor {
             if let Err(e) = self.apply_filter() {
-                pr_warn!("domain {}: changing the monitor filter failed: error {}\n", self.config.domid, e.to_errno());
+                pr_warn!("domain {}: changing the monitor filter failed: error {}\n", domid, e.to_errno());
             }
-        }
-    }
-
-    fn log_allowed(&mut self) -> bool {
-        let now = xen::now_ns();
-        if now.wrapping_sub(self.log_window) > LOG_WINDOW_NS {
-            if self.log_suppressed > 0 {
-                pr_info!("{} violation lines suppressed\n", self.log_suppressed);
-            }
-            self.log_window = now;
-            self.log_count = 0;
-            self.log_suppressed = 0;
-        }
-        if self.log_count < LOG_BURST {
-            self.log_count += 1;
-            true
-        } else {
-            self.log_suppressed = self.log_suppressed.saturating_add(1);
-            false
         }
     }
 }
 
 impl Shared {
-    /// Finds P by name through the address space `cr3` (any process's pgd maps the guest
-    /// kernel). `Ok(None)` if no task has that name.
-    fn find_p(&mut self, cr3: u64) -> Result<Option<ProcessInfo<Machine>>, FindError> {
-        let Some(m) = self.monitor.as_ref() else { return Ok(None) };
-        let root = m.paging.root_from_cr3::<Machine>(cr3);
-        self.tcache.new_epoch();
-        let mut mem = GuestMemory::new(&mut self.frames, &mut self.tcache, root, m.paging);
-        match find_first(&mut mem, &m.profile, Select::Comm(m.process()), TASK_LIMIT) {
-            Ok(p) => Ok(Some(p)),
-            Err(FindError::NotFound { .. }) => Ok(None),
-            Err(e) => Err(e),
-        }
+    /// The monitor and a view of the guest through the page-table base `cr3` tables, for a
+    /// search outside the event path.
+    fn search(&mut self, cr3: u64) -> Option<(&mut Monitor, Result<Option<(u64, u32)>, ()>)> {
+        let Shared { monitor: Some(m), frames, tcache, .. } = self else { return None };
+        let mut view =
+            GuestView { frames, tcache, paging: m.paging, profile: &m.profile, process: m.config.process.as_str().as_bytes() };
+        let found = view.find_p(cr3).map_err(|e| pr_err!("walking the guest's task list failed: {:?}\n", e));
+        Some((m, found))
     }
-
-    /// Whether an exec at this event may start P: the path's base name is `process`, or the
-    /// path cannot be read (execveat of an fd, a hostile pointer): then assume it may.
-    fn exec_may_start_p(&mut self, ev: &SyscallEvent, path_va: Option<u64>) -> bool {
-        let Some(m) = self.monitor.as_ref() else { return false };
-        let Some(va) = path_va else { return true };
-        let root = m.paging.root_from_cr3::<Machine>(ev.regs.cr3);
-        self.tcache.new_epoch();
-        let mut mem = GuestMemory::new(&mut self.frames, &mut self.tcache, root, m.paging);
-        let mut path = [0u8; EXEC_PATH_MAX];
-        use semguard_core::mem::VirtMemory;
-        match mem.read_cstr(GuestVirtAddr(va), &mut path) {
-            Ok(n) if n > 0 => path.get(..n).map_or(true, |p| comm_of_path(p) == m.process()),
-            _ => true,
-        }
-    }
-
-    /// Drains the ring: every request gets exactly one response; one notification per pass.
-    /// Bounded: [`DRAIN_ROUNDS`] passes of at most the ring size (Xen notifies again for later
-    /// requests).
-    fn drain(&mut self) {
-        let Some(m) = self.monitor.as_mut() else { return };
-        if !m.xen.bound || m.xen.ring.is_none() {
-            return;
-        }
-        let drain_t0 = xen::now_ns();
-        let mut sw = Stopwatch::start(self.frames.read_ns);
-        let mut total = 0usize;
-        // After a notification Xen resumes the vCPU, which may trap again before this handler
-        // returns: look again and answer that request now, instead of leaving the IRQ and
-        // taking it again (Xen's RING_FINAL_CHECK_FOR_REQUESTS). Bounded: its event stays
-        // pending and brings the handler back for anything left.
-        for round in 0..DRAIN_ROUNDS {
-            let rp = xen::ring_req_prod();
-            let mut answered = 0usize;
-            while answered < RING_SLOTS {
-                let Some(m) = self.monitor.as_mut() else { break };
-                if m.req_cons == rp {
-                    break;
-                }
-                sw = Stopwatch::start(self.frames.read_ns);
-                let mut buf = [0u8; VM_EVENT_SIZE];
-                xen::ring_get(m.req_cons, &mut buf);
-                m.req_cons = m.req_cons.wrapping_add(1);
-                let rsp = self.handle(&buf, &mut sw);
-                let Some(m) = self.monitor.as_mut() else { break };
-                let mut out = [0u8; VM_EVENT_SIZE];
-                if rsp.to_bytes(&mut out).is_ok() {
-                    xen::ring_put(m.rsp_prod_pvt, &out);
-                    m.rsp_prod_pvt = m.rsp_prod_pvt.wrapping_add(1);
-                }
-                sw.lap(Stage::Response, self.frames.read_ns);
-                PROFILE.add(Stage::Request, sw.total());
-                COUNTERS.record_event(sw.total());
-                answered += 1;
-            }
-            if answered == 0 {
-                break;
-            }
-            if round > 0 {
-                PROFILE.add_late(answered as u64);
-            }
-            total += answered;
-            let Some(m) = self.monitor.as_ref() else { break };
-            xen::ring_push_responses(m.rsp_prod_pvt);
-            xen::notify();
-            sw.lap(Stage::Notify, self.frames.read_ns);
-        }
-        if total > 0 {
-            // Only drains that answered something: an IRQ whose requests an earlier pass took
-            // is not the end of an idle period.
-            let idle = drain_t0.wrapping_sub(self.last_drain_end);
-            if self.last_drain_end != 0 && idle < 1_000_000_000 {
-                PROFILE.add(Stage::Idle, idle);
-            }
-            PROFILE.add(Stage::Drain, sw.last().wrapping_sub(drain_t0));
-            self.last_drain_end = sw.last();
-        }
-    }
-
-    /// One request → its response.
-    fn handle(&mut self, buf: &[u8; VM_EVENT_SIZE], sw: &mut Stopwatch) -> VmEventSt {
-        COUNTERS.inc(Counter::Events);
-        // 400 bytes always decode; the fields are validated next.
-        let req = VmEventSt::from_bytes(buf).unwrap_or_default();
-        let ev = req.syscall_event();
-        sw.lap(Stage::Ring, self.frames.read_ns);
-        let ev = match ev {
-            Ok(ev) if ev.vcpu_id < MAX_VCPUS => ev,
-            other => {
-                COUNTERS.inc(Counter::BadRequests);
-                pr_warn!("bad request on the ring (vcpu {}): {:?}\n", req.vcpu_id, other.err());
-                // Answer anyway so that a paused vCPU is not left waiting; Xen drops a
-                // response that matches nothing outstanding.
-                return VmEventSt { flags: VM_EVENT_FLAG_VCPU_PAUSED, ..req };
-            }
-        };
-        let allow = || build_response(&req, None).unwrap_or(VmEventSt { flags: VM_EVENT_FLAG_VCPU_PAUSED, ..req });
-        let Some(m) = self.monitor.as_mut() else { return allow() };
-        let cr3 = ev.regs.cr3 & !0xfff;
-        match m.phase {
-            Phase::Tracking { pgd, .. } if pgd == cr3 => self.check(&req, &ev, sw),
-            Phase::Tracking { .. } => {
-                // Reported under a filter that was just replaced.
-                COUNTERS.inc(Counter::Other);
-                allow()
-            }
-            Phase::Waiting => {
-                COUNTERS.inc(Counter::Other);
-                let d = syscall::decode(ev.entry, &ev.regs);
-                if let Some(arg) = exec_path_arg(d.abi(), d.nr()) {
-                    let may = self.exec_may_start_p(&ev, d.reg_arg(arg));
-                    sw.lap(Stage::Find, self.frames.read_ns);
-                    if may {
-                        if let Some(m) = self.monitor.as_mut() {
-                            m.enter(Phase::Switching { from_p: None, events: 0 });
-                        }
-                    }
-                }
-                allow()
-            }
-            Phase::Switching { from_p, events } => {
-                if let Some((old, pid)) = from_p {
-                    if old == cr3 {
-                        // P's exec failed (it goes on in its old address space): keep tracking it.
-                        m.enter(Phase::Tracking { pgd: cr3, pid });
-                        return self.check(&req, &ev, sw);
-                    }
-                }
-                let old_pgd = from_p.map(|(old, _)| old);
-                let found = self.find_p(ev.regs.cr3);
-                sw.lap(Stage::Find, self.frames.read_ns);
-                match found {
-                    // P still in its old address space: its exec is under way.
-                    Ok(Some(p)) if Some(p.pgd.base()) == old_pgd => {}
-                    Ok(Some(p)) => {
-                        let pgd = p.pgd.base();
-                        if let Some(m) = self.monitor.as_mut() {
-                            pr_info!(
-                                "found {} in domain {}: pid {} pgd {:#x}\n",
-                                m.config.process,
-                                m.config.domid,
-                                p.tgid,
-                                pgd
-                            );
-                            m.enter(Phase::Tracking { pgd, pid: p.tgid });
-                        }
-                        if pgd == cr3 {
-                            // P's first call of its new program.
-                            return self.check(&req, &ev, sw);
-                        }
-                    }
-                    Ok(None) if from_p.is_some() => {
-                        // No task is named `process` any more: P's exec gave it another name.
-                        if let Some(m) = self.monitor.as_mut() {
-                            pr_info!("{} exec'd another program: waiting for it again\n", m.config.process);
-                            m.enter(Phase::Waiting);
-                        }
-                        COUNTERS.inc(Counter::Other);
-                        return allow();
-                    }
-                    Ok(None) | Err(_) => {}
-                }
-                COUNTERS.inc(Counter::Other);
-                if let Some(m) = self.monitor.as_mut() {
-                    if let Phase::Switching { from_p, .. } = m.phase {
-                        let events = events.saturating_add(1);
-                        if events >= SWITCH_BUDGET {
-                            pr_info!("no {} after {} calls since an exec: waiting again\n", m.config.process, events);
-                            m.enter(Phase::Waiting);
-                        } else {
-                            m.phase = Phase::Switching { from_p, events };
-                        }
-                    }
-                }
-                allow()
-            }
-        }
-    }
-
-    /// Checks one of P's calls and builds the response (the kill in enforce mode).
-    fn check(&mut self, req: &VmEventSt, ev: &SyscallEvent, sw: &mut Stopwatch) -> VmEventSt {
-        let allow = || build_response(req, None).unwrap_or(VmEventSt { flags: VM_EVENT_FLAG_VCPU_PAUSED, ..*req });
-        let Some(m) = self.monitor.as_mut() else { return allow() };
-        let Some(policy) = m.policy.policy() else {
-            // Cannot happen (the layout was made from these bytes); never let it allow a call
-            // the policy might forbid: fail as configured.
-            COUNTERS.inc(Counter::Unverifiable);
-            let kill = m.config.mode == Mode::Enforce && m.config.fail == FailMode::Closed;
-            return match kill.then(|| kill_response(req, KILL_STATUS)) {
-                Some(Ok((rsp, _))) => {
-                    COUNTERS.inc(Counter::Kills);
-                    rsp
-                }
-                _ => allow(),
-            };
-        };
-        let root = m.paging.root_from_cr3::<Machine>(ev.regs.cr3);
-        // Translations are only reused within this event.
-        self.tcache.new_epoch();
-        let before = self.tcache.stats();
-        let mut mem = GuestMemory::new(&mut self.frames, &mut self.tcache, root, m.paging);
-        let decoded = syscall::decode(ev.entry, &ev.regs);
-        let completed = decoded.complete(&mut mem);
-        let decode_ns = sw.lap(Stage::Decode, mem.reader_mut().read_ns);
-        let (sc, verdict, undecodable) = match completed {
-            Ok(sc) => {
-                let v = Checker::new(policy).check(&mut m.pstate, &sc, &ev.regs, &mut mem);
-                (sc, v, None)
-            }
-            Err(DecodeError::StackUnreadable { va, .. }) => {
-                // The call as far as the registers say; its 6th argument is unreadable.
-                let sc = Syscall { abi: decoded.abi(), nr: decoded.nr(), args: [0; 6], user_rip: decoded.user_rip() };
-                (sc, Verdict::Allow, Some(va.0))
-            }
-        };
-        let eval_ns = sw.lap(Stage::Eval, mem.reader_mut().read_ns);
-        COUNTERS.record_check(decode_ns.wrapping_add(eval_ns));
-        let after = self.tcache.stats();
-        PROFILE.add_translations(
-            (after.hits.wrapping_add(after.misses)).wrapping_sub(before.hits.wrapping_add(before.misses)),
-            after.misses.wrapping_sub(before.misses),
-        );
-
-        let unverifiable = undecodable.is_some() || matches!(verdict, Verdict::Unverifiable { .. });
-        if verdict.is_allow() && undecodable.is_none() {
-            COUNTERS.inc(Counter::Allowed);
-            if exec_path_arg(sc.abi, sc.nr).is_some() {
-                // P execs: find it again in its new address space (or, if the exec fails,
-                // keep tracking the old one).
-                let pgd = ev.regs.cr3 & !0xfff;
-                let pid = COUNTERS.get(Counter::Pid) as u32;
-                m.enter(Phase::Switching { from_p: Some((pgd, pid)), events: 0 });
-            } else if is_exit_group(&sc) {
-                pr_info!("{} (pid {}) exits: waiting for it again\n", m.config.process, COUNTERS.get(Counter::Pid));
-                m.enter(Phase::Waiting);
-            }
-            return allow();
-        }
-        let action = match (m.config.mode, unverifiable, m.config.fail) {
-            (Mode::Audit, _, _) => Action::Audited,
-            (Mode::Enforce, true, FailMode::Open) => Action::FailedOpen,
-            (Mode::Enforce, _, _) => Action::Killed,
-        };
-        if unverifiable {
-            COUNTERS.inc(Counter::Unverifiable);
-        } else {
-            COUNTERS.inc(Counter::Violations);
-        }
-        let pid = COUNTERS.get(Counter::Pid) as u32;
-        let comm = m.config.process;
-        let rec = match undecodable {
-            Some(addr) => Some(AlertRecord::undecodable(
-                &sc,
-                ev.entry,
-                action,
-                addr,
-                policy.policy_id(),
-                m.config.domid,
-                ev.vcpu_id,
-                pid,
-                comm.as_str().as_bytes(),
-            )),
-            None => AlertRecord::from_verdict(
-                &verdict,
-                &sc,
-                ev.entry,
-                action,
-                policy.policy_id(),
-                m.config.domid,
-                ev.vcpu_id,
-                pid,
-                comm.as_str().as_bytes(),
-            ),
-        };
-        if let Some(mut rec) = rec {
-            rec.time_ns = xen::realtime_ns();
-            self.alerts.push(&mut rec);
-            COUNTERS.inc(Counter::Alerts);
-            if m.log_allowed() {
-                pr_warn!("violation: {}\n", rec);
-            }
-        }
-        if action != Action::Killed {
-            return allow();
-        }
-        match kill_response(req, KILL_STATUS) {
-            Ok((rsp, cond)) => {
-                COUNTERS.inc(Counter::Kills);
-                if cond == syscall::KillCondition::Certain {
-                    m.enter(Phase::Waiting);
-                }
-                rsp
-            }
-            Err(_) => allow(),
-        }
-    }
-}
-
-/// The IRQ handler's entry (xen.c `sg_irq_handler`).
-#[no_mangle]
-pub(crate) extern "C" fn semguard_rust_event() {
-    with_shared(|s| s.drain());
 }
 
 /// Why attaching to the domain failed, for the load error line.
@@ -551,24 +209,22 @@ pub(crate) fn attach(config: Config, policy: LoadedPolicy, profile: Profile) -> 
     let bits = xen::phys_bits().clamp(32, 52);
     let paging = PagingConfig::new(PagingMode::Level4, bits).map_err(|_| fail("paging configuration", EINVAL))?;
     let pstate = policy.policy().map(|p| Checker::new(p).new_process()).ok_or(fail("policy", EINVAL))?;
-    xen::fmap_init(SLOTS as u32).map_err(|e| fail("allocating the foreign-mapping pool", e))?;
+    let pool = FramePool::new(SLOTS as u32).map_err(|e| fail("allocating the foreign-mapping pool", e))?;
     PROFILE.calibrate();
+    let enforcement = config.enforcement();
     with_shared(|s| {
-        s.frames.set_ready(domid);
+        s.frames.attach(pool, domid);
         s.alerts = AlertRing::new();
         s.monitor = Some(Monitor {
             config,
+            enforcement,
             policy,
             profile,
             paging,
-            phase: Phase::Waiting,
+            tracker: Tracker::new(),
             pstate,
-            xen: XenState { fmap: true, ..XenState::default() },
-            req_cons: 0,
-            rsp_prod_pvt: 0,
-            log_window: 0,
-            log_count: 0,
-            log_suppressed: 0,
+            xen: Attachment::default(),
+            log: LogLimit::default(),
             stopped: None,
         });
     });
@@ -584,106 +240,98 @@ fn attach_xen(domid: u16) -> Result<(), AttachError> {
     let fail = |step, err| AttachError { step, err };
     // P, if it runs: through the guest kernel's page tables (vCPU 0's; any pgd maps the kernel).
     let cr3 = xen::guest_kernel_cr3(domid, 0).map_err(|e| fail("reading vCPU 0's page-table base", e))?;
-    let found = with_shared(|s| s.find_p(cr3));
-    match found {
-        Ok(Some(p)) => with_shared(|s| {
-            if let Some(m) = s.monitor.as_mut() {
-                pr_info!("{} runs in domain {}: pid {} pgd {:#x}\n", m.config.process, domid, p.tgid, p.pgd.base());
-                m.enter(Phase::Tracking { pgd: p.pgd.base(), pid: p.tgid });
+    with_shared(|s| -> Result<(), AttachError> {
+        let Some((m, found)) = s.search(cr3) else { return Err(fail("state", EINVAL)) };
+        let found = found.map_err(|()| fail("walking the guest's task list (wrong guest-kernel profile?)", EINVAL))?;
+        match m.tracker.on_search(found) {
+            Some(Transition::Found { pgd, pid }) => {
+                pr_info!("{} runs in domain {}: pid {} pgd {:#x}\n", m.config.process, domid, pid, pgd);
+                COUNTERS.set(Counter::Pid, u64::from(pid));
+                COUNTERS.inc(Counter::Attaches);
             }
-        }),
-        Ok(None) => with_shared(|s| {
-            if let Some(m) = s.monitor.as_ref() {
-                pr_info!("{} is not running in domain {}: waiting for its exec\n", m.config.process, domid);
-            }
-        }),
-        Err(e) => {
-            pr_err!("walking domain {}'s task list failed: {:?}\n", domid, e);
-            return Err(fail("walking the guest's task list (wrong guest-kernel profile?)", EINVAL));
+            _ => pr_info!("{} is not running in domain {}: waiting for its exec\n", m.config.process, domid),
         }
-    }
-    let mfn = xen::ring_alloc().map_err(|e| fail("allocating the ring page", e))?;
-    with_shared(|s| s.monitor.as_mut().map(|m| m.xen.ring = Some(mfn)));
-    let port = match xen::vm_event_enable(domid, mfn) {
+        Ok(())
+    })?;
+    let page = RingPage::alloc().map_err(|e| fail("allocating the ring page", e))?;
+    let port = match xen::vm_event_enable(domid, &page) {
         Err(e) if e == EBUSY => {
             // A ring of an earlier consumer that did not clean up: replace it.
             pr_info!("domain {} has a stale monitor ring: disabling it\n", domid);
             xen::vm_event_disable(domid).map_err(|e| fail("disabling a stale monitor ring", e))?;
-            xen::vm_event_enable(domid, mfn)
+            xen::vm_event_enable(domid, &page)
         }
         r => r,
     }
-    .map_err(|e| fail("enabling the monitor ring (XEN_VM_EVENT_ENABLE_FRAME)", e))?;
-    with_shared(|s| s.monitor.as_mut().map(|m| m.xen.vm_event = true));
-    xen::evtchn_bind(domid, port).map_err(|e| fail("binding the event channel", e))?;
+    .map_err(|e| fail("enabling the monitor ring (XEN_VM_EVENT_ENABLE_FRAME)", e));
+    let enabled = port.is_ok();
+    with_shared(|s| {
+        if let Some(m) = s.monitor.as_mut() {
+            m.xen.ring = Some(Ring { page, back: BackRing::new() });
+            m.xen.vm_event = enabled;
+        }
+    });
+    let evtchn = EvtchnBinding::bind(domid, port?).map_err(|e| fail("binding the event channel", e))?;
     with_shared(|s| -> Result<(), AttachError> {
         let Some(m) = s.monitor.as_mut() else { return Err(fail("state", EINVAL)) };
-        m.xen.bound = true;
+        m.xen.evtchn = Some(evtchn);
         m.apply_filter().map_err(|e| fail("enabling the system-call monitor", e))?;
         m.xen.monitor = true;
         Ok(())
     })
 }
 
-/// Tears down everything [`attach`] set up that is still up, in the order xen-series.md 4.A
-/// step 8 gives: no new reports; answer what is on the ring; disable the ring (Xen answers
-/// what still waits); unbind; only then free the ring page; unmap and return the pool.
-/// Idempotent. Process context.
+/// Tears down everything [`attach`] set up that is still up, in the order of
+/// xen-patches/README.md ("Consumer teardown"): no new reports; answer what is on the ring;
+/// disable the ring (Xen answers what still waits); unbind; only then free the ring page;
+/// unmap and return the pool. Idempotent. Process context.
 pub(crate) fn detach(reason: &'static str) {
-    let (domid, st) = with_shared(|s| {
-        let Some(m) = s.monitor.as_mut() else { return (0, XenState::default()) };
+    let taken = with_shared(|s| {
+        let m = s.monitor.as_mut()?;
         if m.xen.monitor {
             // Errors: the domain is gone, or nothing was enabled; either way no new reports.
             let _ = xen::monitor_disable(m.config.domid);
             m.xen.monitor = false;
         }
-        let domid = m.config.domid;
         // Requests already on the ring get their answer now, so that rmmod kills nobody.
-        s.drain();
-        let Some(m) = s.monitor.as_mut() else { return (domid, XenState::default()) };
+        crate::event::drain(s);
+        let m = s.monitor.as_mut()?;
         if m.stopped.is_none() {
             m.stopped = Some(reason);
         }
-        let st = m.xen;
-        // From here the IRQ handler leaves the ring alone.
-        m.xen.bound = false;
-        (domid, st)
+        // From here the IRQ handler leaves the ring alone (it needs the binding to answer).
+        Some((m.config.domid, core::mem::take(&mut m.xen)))
     });
+    let Some((domid, xen_state)) = taken else { return };
+    let Attachment { ring, vm_event, evtchn, .. } = xen_state;
     let mut ring_released = true;
-    if st.vm_event {
+    if vm_event {
         match xen::vm_event_disable(domid) {
             Ok(()) => {}
             Err(e) if e == ESRCH => {} // domain gone: Xen dropped the ring with it
             Err(e) => {
                 ring_released = false;
-                pr_err!(
-                    "disabling domain {}'s monitor ring failed (error {}): keeping its page\n",
-                    domid,
-                    e.to_errno()
-                );
+                pr_err!("disabling domain {}'s monitor ring failed (error {}): keeping its page\n", domid, e.to_errno());
             }
         }
     }
-    if st.bound {
-        xen::evtchn_unbind();
+    // Waits for a running handler; the lock is not held.
+    drop(evtchn);
+    match ring {
+        Some(r) if !ring_released => r.page.leak(),
+        r => drop(r),
     }
-    if st.ring.is_some() && ring_released {
-        xen::ring_free();
-    }
-    let unmap_failed = with_shared(|s| {
+    let pool = with_shared(|s| {
         if let Some(m) = s.monitor.as_mut() {
-            m.xen = XenState::default();
-            m.phase = Phase::Waiting;
+            m.tracker.reset();
         }
         COUNTERS.set(Counter::Pid, 0);
-        s.frames.unmap_all()
+        s.frames.detach()
     });
-    if st.fmap {
-        if unmap_failed == 0 {
-            xen::fmap_fini();
-        } else {
-            pr_err!("{} foreign mappings could not be removed: keeping the pool's pages\n", unmap_failed);
-        }
+    match pool {
+        // Returning the pages may sleep: outside the lock.
+        Ok(pool) => drop(pool),
+        Err(failed) => pr_err!("{} foreign mappings could not be removed: keeping the pool's pages\n", failed),
     }
 }
 
@@ -701,9 +349,9 @@ pub(crate) fn release() {
 /// The periodic housekeeping (process context): notices a destroyed guest (tears down) and a
 /// P that started or ended without the exec/exit calls the monitor follows (e.g. killed by a
 /// signal). Returns false to stop polling.
-#[no_mangle]
-pub(crate) extern "C" fn semguard_rust_poll() -> bool {
-    let Some((domid, attached)) = with_shared(|s| s.monitor.as_ref().map(|m| (m.config.domid, m.xen.bound))) else {
+pub(crate) fn poll() -> bool {
+    let Some((domid, attached)) = with_shared(|s| s.monitor.as_ref().map(|m| (m.config.domid, m.xen.evtchn.is_some())))
+    else {
         return false;
     };
     if !attached {
@@ -716,34 +364,12 @@ pub(crate) extern "C" fn semguard_rust_poll() -> bool {
     }
     let Ok(cr3) = xen::guest_kernel_cr3(domid, 0) else { return true };
     with_shared(|s| {
-        let Some(phase) = s.monitor.as_ref().map(|m| m.phase) else { return };
-        let found = s.find_p(cr3);
-        let Some(m) = s.monitor.as_mut() else { return };
+        let Some((m, Ok(found))) = s.search(cr3) else { return };
         if !m.xen.monitor {
             return;
         }
-        match (phase, found) {
-            (Phase::Waiting, Ok(Some(p))) => {
-                pr_info!(
-                    "found {} in domain {} by polling: pid {} pgd {:#x}\n",
-                    m.config.process,
-                    domid,
-                    p.tgid,
-                    p.pgd.base()
-                );
-                m.enter(Phase::Tracking { pgd: p.pgd.base(), pid: p.tgid });
-            }
-            (Phase::Tracking { pgd, pid }, Ok(None)) => {
-                pr_info!("{} (pid {}) is gone: waiting for it again\n", m.config.process, pid);
-                let _ = pgd;
-                m.enter(Phase::Waiting);
-            }
-            (Phase::Tracking { pgd, .. }, Ok(Some(p))) if p.pgd.base() != pgd => {
-                // A different P (the tracked one ended without exit_group and another started).
-                pr_info!("{} now has pid {} pgd {:#x}\n", m.config.process, p.tgid, p.pgd.base());
-                m.enter(Phase::Tracking { pgd: p.pgd.base(), pid: p.tgid });
-            }
-            _ => {}
+        if let Some(t) = m.tracker.on_search(found) {
+            m.on_transition(t, " by polling");
         }
     });
     true
@@ -784,89 +410,14 @@ pub(crate) fn replace_policy(data: &[u8]) -> Result {
     result
 }
 
-/// `/dev/semguard` read: alert records from `*cursor` on.
-#[no_mangle]
-pub(crate) extern "C" fn semguard_rust_alerts_read(cursor: *mut u64, buf: *mut u8, len: usize) -> core::ffi::c_long {
-    if cursor.is_null() || buf.is_null() {
-        return EINVAL.to_errno() as core::ffi::c_long;
-    }
-    // SAFETY: shim.c passes a valid cursor and a kernel buffer of `len` writable bytes that
-    // nothing else uses during the call.
-    let (cursor, out) = unsafe { (&mut *cursor, core::slice::from_raw_parts_mut(buf, len)) };
-    if len < semguard_core::alert::RECORD_SIZE {
-        return EINVAL.to_errno() as core::ffi::c_long;
-    }
-    let n = with_shared(|s| s.alerts.read(cursor, out));
-    n as core::ffi::c_long
-}
-
-/// `/dev/semguard` write: a new policy.
-#[no_mangle]
-pub(crate) extern "C" fn semguard_rust_policy_write(data: *const u8, len: usize) -> core::ffi::c_int {
-    if data.is_null() {
-        return EINVAL.to_errno();
-    }
-    // SAFETY: shim.c passes its kernel copy of the written bytes, valid for the call.
-    let bytes = unsafe { core::slice::from_raw_parts(data, len) };
-    match replace_policy(bytes) {
-        Ok(()) => 0,
-        Err(e) => e.to_errno(),
-    }
-}
-
-/// A `fmt::Write` into a byte buffer that truncates.
-struct BufWriter<'a> {
-    buf: &'a mut [u8],
-    len: usize,
-}
-
-impl Write for BufWriter<'_> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        for &b in s.as_bytes() {
-            if let Some(slot) = self.buf.get_mut(self.len) {
-                *slot = b;
-                self.len += 1;
-            }
-        }
-        Ok(())
-    }
-}
-
-/// A sysfs `show`: `f` writes into sysfs's buffer (`buf`, `len` bytes), truncated; the
-/// number of bytes written.
-fn sysfs_show(buf: *mut u8, len: usize, f: impl FnOnce(&mut BufWriter<'_>)) -> usize {
-    if buf.is_null() {
-        return 0;
-    }
-    // SAFETY: shim.c passes sysfs's buffer of `len` bytes, ours for the call.
-    let out = unsafe { core::slice::from_raw_parts_mut(buf, len) };
-    let mut w = BufWriter { buf: out, len: 0 };
-    f(&mut w);
-    w.len
-}
-
-/// sysfs `counters/profile`: the event path's time per stage (counters.rs `StageProfile`).
-#[no_mangle]
-pub(crate) extern "C" fn semguard_profile_show(buf: *mut u8, len: usize) -> usize {
-    sysfs_show(buf, len, |w| {
-        let _ = PROFILE.write(w);
-    })
-}
-
-/// sysfs `counters/state`: one line about the monitor.
-#[no_mangle]
-pub(crate) extern "C" fn semguard_state_show(buf: *mut u8, len: usize) -> usize {
-    sysfs_show(buf, len, |w| state_line(w))
-}
-
 /// The `counters/state` line.
-fn state_line(w: &mut BufWriter<'_>) {
+pub(crate) fn state_line(w: &mut impl core::fmt::Write) {
     with_shared(|s| {
         let Some(m) = s.monitor.as_ref() else {
             let _ = w.write_str("detached\n");
             return;
         };
-        let _ = match m.phase {
+        let _ = match m.tracker.phase() {
             Phase::Waiting => write!(w, "phase=waiting"),
             Phase::Switching { events, .. } => write!(w, "phase=switching events={events}"),
             Phase::Tracking { pgd, pid } => write!(w, "phase=tracking pid={pid} pgd={pgd:#x}"),

@@ -19,9 +19,11 @@ use kernel::prelude::*;
 mod alerts;
 mod config;
 mod counters;
+mod event;
+mod exports;
 mod ffi;
-mod filter;
 mod fmap;
+mod guest;
 mod monitor;
 mod policy;
 mod xen;
@@ -40,8 +42,9 @@ module! {
 }
 
 struct Semguard {
-    // Dropped first (fields drop in order): user space loses the device and the counters'
-    // files before the monitor goes (Drop for Semguard runs before the fields).
+    // Drop for Semguard stops the poll and detaches first; then the fields drop in order:
+    // user space loses the device and the counters' files.
+    poll: Option<xen::Poll>,
     _dev: ControlDevice,
     _sysfs: SysfsCounters,
     config: Config,
@@ -82,8 +85,8 @@ impl kernel::Module for Semguard {
             Summary(&p),
             config.domid,
             config.process,
-            config.mode.as_str(),
-            config.fail.as_str(),
+            config.mode.name(),
+            config.fail.name(),
         );
         monitor::attach(config, policy, profile).map_err(|e| {
             pr_err!("domain {}: {} failed: error {}\n", config.domid, e.step, e.err.to_errno());
@@ -104,15 +107,16 @@ impl kernel::Module for Semguard {
                 return Err(undo(e, "/dev/semguard"));
             }
         };
-        xen::poll_start(monitor::POLL_MS);
+        let poll = Some(xen::Poll::start(monitor::POLL_MS));
         pr_info!("monitoring domain {}\n", config.domid);
-        Ok(Semguard { _dev: dev, _sysfs: sysfs, config })
+        Ok(Semguard { poll, _dev: dev, _sysfs: sysfs, config })
     }
 }
 
 impl Drop for Semguard {
     fn drop(&mut self) {
-        xen::poll_stop();
+        // No housekeeping during the teardown (waits for a running poll).
+        drop(self.poll.take());
         monitor::detach("rmmod");
         let id = monitor::policy_id();
         monitor::release();

@@ -92,8 +92,9 @@ void semguard_shim_policy_release(struct semguard_blob *blob)
 }
 
 /*
- * Counters: one read-only file each; the values live in Rust (semguard_counter_read). The
- * group hangs off the module's kobject, whose sysfs_ops call module_attribute shows.
+ * Counters: one read-only file each. Rust owns them: their number, names (static strings) and
+ * values (semguard_counter_count/_name/_read); this loops over the indices. The group hangs
+ * off the module's kobject, whose sysfs_ops call module_attribute shows.
  */
 struct semguard_counter_attr {
 	struct module_attribute mattr;
@@ -107,25 +108,6 @@ static ssize_t counter_show(struct module_attribute *mattr, struct module_kobjec
 
 	return sysfs_emit(buf, "%llu\n", (unsigned long long)semguard_counter_read(c->which));
 }
-
-#define COUNTER(n, w) \
-	static struct semguard_counter_attr counter_##n = { __ATTR(n, 0444, counter_show, NULL), w }
-COUNTER(events, SEMGUARD_COUNTER_EVENTS);
-COUNTER(allowed, SEMGUARD_COUNTER_ALLOWED);
-COUNTER(violations, SEMGUARD_COUNTER_VIOLATIONS);
-COUNTER(unverifiable, SEMGUARD_COUNTER_UNVERIFIABLE);
-COUNTER(kills, SEMGUARD_COUNTER_KILLS);
-COUNTER(checked, SEMGUARD_COUNTER_CHECKED);
-COUNTER(eval_mean_ns, SEMGUARD_COUNTER_EVAL_MEAN_NS);
-COUNTER(eval_max_ns, SEMGUARD_COUNTER_EVAL_MAX_NS);
-COUNTER(other, SEMGUARD_COUNTER_OTHER);
-COUNTER(bad_requests, SEMGUARD_COUNTER_BAD_REQUESTS);
-COUNTER(alerts, SEMGUARD_COUNTER_ALERTS);
-COUNTER(pid, SEMGUARD_COUNTER_PID);
-COUNTER(attaches, SEMGUARD_COUNTER_ATTACHES);
-COUNTER(event_mean_ns, SEMGUARD_COUNTER_EVENT_MEAN_NS);
-COUNTER(event_max_ns, SEMGUARD_COUNTER_EVENT_MAX_NS);
-#undef COUNTER
 
 static ssize_t state_show(struct module_attribute *mattr, struct module_kobject *mk, char *buf)
 {
@@ -141,50 +123,62 @@ static ssize_t profile_show(struct module_attribute *mattr, struct module_kobjec
 }
 static struct module_attribute profile_attr = __ATTR(profile, 0444, profile_show, NULL);
 
-static struct attribute *counter_attrs[] = {
-	&counter_events.mattr.attr,
-	&counter_allowed.mattr.attr,
-	&counter_violations.mattr.attr,
-	&counter_unverifiable.mattr.attr,
-	&counter_kills.mattr.attr,
-	&counter_checked.mattr.attr,
-	&counter_eval_mean_ns.mattr.attr,
-	&counter_eval_max_ns.mattr.attr,
-	&counter_other.mattr.attr,
-	&counter_bad_requests.mattr.attr,
-	&counter_alerts.mattr.attr,
-	&counter_pid.mattr.attr,
-	&counter_attaches.mattr.attr,
-	&counter_event_mean_ns.mattr.attr,
-	&counter_event_max_ns.mattr.attr,
-	&state_attr.attr,
-	&profile_attr.attr,
-	NULL,
-};
+static struct semguard_counter_attr *counter_attrs;
+static struct attribute **group_attrs;
+static struct attribute_group counter_group = { .name = "counters" };
 
-static const struct attribute_group counter_group = {
-	.name = "counters",
-	.attrs = counter_attrs,
-};
+static void sysfs_free(void)
+{
+	kfree(group_attrs);
+	kfree(counter_attrs);
+	group_attrs = NULL;
+	counter_attrs = NULL;
+}
 
 int semguard_shim_sysfs_add(void)
 {
-	return sysfs_create_group(&THIS_MODULE->mkobj.kobj, &counter_group);
+	unsigned int i, n = semguard_counter_count();
+	int err;
+
+	counter_attrs = kcalloc(n, sizeof(*counter_attrs), GFP_KERNEL);
+	/* The counters, state, profile and the terminating NULL. */
+	group_attrs = kcalloc(n + 3, sizeof(*group_attrs), GFP_KERNEL);
+	if (!counter_attrs || !group_attrs) {
+		sysfs_free();
+		return -ENOMEM;
+	}
+	for (i = 0; i < n; i++) {
+		struct semguard_counter_attr *c = &counter_attrs[i];
+
+		sysfs_attr_init(&c->mattr.attr);
+		c->mattr.attr.name = semguard_counter_name(i);
+		c->mattr.attr.mode = 0444;
+		c->mattr.show = counter_show;
+		c->which = i;
+		group_attrs[i] = &c->mattr.attr;
+	}
+	group_attrs[n] = &state_attr.attr;
+	group_attrs[n + 1] = &profile_attr.attr;
+	counter_group.attrs = group_attrs;
+	err = sysfs_create_group(&THIS_MODULE->mkobj.kobj, &counter_group);
+	if (err)
+		sysfs_free();
+	return err;
 }
 
 void semguard_shim_sysfs_remove(void)
 {
 	sysfs_remove_group(&THIS_MODULE->mkobj.kobj, &counter_group);
+	sysfs_free();
 }
 
 /*
  * /dev/semguard. read: whole alert records (semguard-core alert.rs), from the file position,
  * which is the sequence number of the next record this opener has not seen; 0 when there is
  * none. write: one whole policy blob per write() call, validated like at load; on error nothing
- * changes.
+ * changes. Both sizes are Rust's, given at registration.
  */
-#define SG_READ_MAX (64 * 176)
-#define SG_POLICY_MAX (4 << 20)
+static size_t read_max, policy_max;
 
 static ssize_t sg_dev_read(struct file *file, char __user *ubuf, size_t len, loff_t *pos)
 {
@@ -192,7 +186,7 @@ static ssize_t sg_dev_read(struct file *file, char __user *ubuf, size_t len, lof
 	long n;
 	u8 *kbuf;
 
-	len = min_t(size_t, len, SG_READ_MAX);
+	len = min_t(size_t, len, read_max);
 	kbuf = kmalloc(len ? len : 1, GFP_KERNEL);
 	if (!kbuf)
 		return -ENOMEM;
@@ -212,7 +206,7 @@ static ssize_t sg_dev_write(struct file *file, const char __user *ubuf, size_t l
 
 	if (len == 0)
 		return -EINVAL;
-	if (len > SG_POLICY_MAX)
+	if (len > policy_max)
 		return -EFBIG;
 	kbuf = kvmalloc(len, GFP_KERNEL);
 	if (!kbuf)
@@ -240,8 +234,10 @@ static struct miscdevice sg_dev = {
 	.mode = 0600,
 };
 
-int semguard_shim_dev_register(void)
+int semguard_shim_dev_register(size_t read_bytes, size_t policy_bytes)
 {
+	read_max = read_bytes;
+	policy_max = policy_bytes;
 	return misc_register(&sg_dev);
 }
 

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * The interface between shim.c and the Rust side of semguard.ko. semguard_main/shim.rs
- * declares the same items; keep the two in step (layouts are #[repr(C)] there).
+ * The interface between the C part of semguard.ko (shim.c, xen.c, xenabi.c) and its Rust side:
+ * ffi.rs and xen.rs declare the C functions Rust calls (the two structs are #[repr(C)] in
+ * ffi.rs), exports.rs defines the Rust functions C calls. No sizes or numbers are shared here:
+ * Rust passes them in.
  */
 #ifndef SEMGUARD_SHIM_H
 #define SEMGUARD_SHIM_H
@@ -30,26 +32,9 @@ struct semguard_blob {
 int semguard_shim_policy_load(const char *name, size_t max, struct semguard_blob *out);
 void semguard_shim_policy_release(struct semguard_blob *blob);
 
-/* Counter numbers, as Rust's `Counter` enum. */
-enum {
-	SEMGUARD_COUNTER_EVENTS = 0,
-	SEMGUARD_COUNTER_ALLOWED = 1,
-	SEMGUARD_COUNTER_VIOLATIONS = 2,
-	SEMGUARD_COUNTER_UNVERIFIABLE = 3,
-	SEMGUARD_COUNTER_KILLS = 4,
-	SEMGUARD_COUNTER_CHECKED = 5,
-	SEMGUARD_COUNTER_EVAL_MEAN_NS = 6,
-	SEMGUARD_COUNTER_EVAL_MAX_NS = 7,
-	SEMGUARD_COUNTER_OTHER = 8,
-	SEMGUARD_COUNTER_BAD_REQUESTS = 9,
-	SEMGUARD_COUNTER_ALERTS = 10,
-	SEMGUARD_COUNTER_PID = 11,
-	SEMGUARD_COUNTER_ATTACHES = 12,
-	SEMGUARD_COUNTER_EVENT_MEAN_NS = 13,
-	SEMGUARD_COUNTER_EVENT_MAX_NS = 14,
-};
-
-/* Defined in Rust: the current value of a counter (0 for an unknown number). */
+/* Defined in Rust: the counters' number, their sysfs names (static) and current values. */
+unsigned int semguard_counter_count(void);
+const char *semguard_counter_name(unsigned int which);
 u64 semguard_counter_read(unsigned int which);
 
 int semguard_shim_sysfs_add(void);
@@ -61,7 +46,8 @@ size_t semguard_state_show(char *buf, size_t len);
 size_t semguard_profile_show(char *buf, size_t len);
 
 /* The control device /dev/semguard (shim.c); Rust answers its reads and writes. */
-int semguard_shim_dev_register(void);
+/* read_max: most bytes one read copies; policy_max: the largest policy a write may carry. */
+int semguard_shim_dev_register(size_t read_max, size_t policy_max);
 void semguard_shim_dev_unregister(void);
 /* Rust: copies whole alert records with seq >= *cursor into buf, advances *cursor; bytes or -errno. */
 long semguard_rust_alerts_read(u64 *cursor, u8 *buf, size_t len);
@@ -74,35 +60,33 @@ void semguard_rust_event(void);
 bool semguard_rust_poll(void);
 
 /* xen.c: Xen plumbing (see there). */
+struct sg_fmap_pool;
 bool sg_xen_pv_dom0(void);
 unsigned int sg_phys_bits(void);
 u64 sg_now_ns(void);
 u64 sg_realtime_ns(void);
 unsigned long sg_lock_irqsave(void);
 void sg_unlock_irqrestore(unsigned long flags);
-int sg_ring_alloc(u64 *mfn);
-void sg_ring_free(void);
+void *sg_ring_alloc(u8 **va, u64 *mfn);
+void sg_ring_free(void *page);
+int sg_evtchn_bind(u16 domid, u32 remote_port);
+void sg_evtchn_unbind(int irq);
+void sg_notify(int irq);
+struct sg_fmap_pool *sg_fmap_init(unsigned int n);
+const u8 *sg_fmap_slot(const struct sg_fmap_pool *pool, unsigned int slot);
+int sg_fmap_map(const struct sg_fmap_pool *pool, unsigned int slot, u64 mfn, u16 domid,
+		bool all_cpus);
+unsigned int sg_this_cpu(void);
+int sg_fmap_unmap(const struct sg_fmap_pool *pool, unsigned int slot);
+void sg_fmap_fini(struct sg_fmap_pool *pool);
+void sg_poll_start(unsigned int ms);
+void sg_poll_stop(void);
+/* xenabi.c: the domctls (patched Xen headers) */
 int sg_vm_event_enable(u16 domid, u64 mfn, u32 *port);
 int sg_vm_event_disable(u16 domid);
 int sg_monitor_syscall(u16 domid, bool enable, u32 flags, u64 pgd_match, u64 pgd_mask,
-		       const u8 *bitmap);
+		       const u8 *bitmap, size_t bitmap_len);
 int sg_domain_alive(u16 domid);
-u32 sg_ring_req_prod(void);
-void sg_ring_get(u32 slot, u8 *out);
-void sg_ring_put(u32 slot, const u8 *in);
-void sg_ring_push_responses(u32 rsp_prod);
-int sg_evtchn_bind(u16 domid, u32 remote_port);
-void sg_evtchn_unbind(void);
-void sg_notify(void);
-int sg_fmap_init(unsigned int n);
-int sg_fmap_map(unsigned int slot, u64 mfn, u16 domid, bool all_cpus);
-unsigned int sg_this_cpu(void);
-int sg_fmap_unmap(unsigned int slot);
-void sg_fmap_read(unsigned int slot, size_t off, u8 *buf, size_t len);
-void sg_fmap_fini(void);
-void sg_poll_start(unsigned int ms);
-void sg_poll_stop(void);
-/* xenabi.c */
 int sg_guest_kernel_cr3(u16 domid, u32 vcpu, u64 *cr3);
 
 #endif

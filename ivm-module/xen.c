@@ -3,8 +3,9 @@
  * semguard.ko's Xen plumbing, in C because Linux 6.12's Rust has no Xen bindings, no IRQ
  * registration and no IRQ-safe lock: the monitor ring page, the event channel and its IRQ,
  * the domctl hypercall, foreign mappings of guest frames, one spinlock, clocks and a periodic
- * work item. Every function does one mechanical step; the order, the checks and every
- * decision are the Rust side's (monitor.rs). Sequence: /work/notes/xen-series.md 4.A.
+ * work item. Every function does one mechanical step on what its caller hands it; the order,
+ * the checks, every decision and the ownership of each resource are the Rust side's (xen.rs
+ * wraps each resource in a handle that releases it on drop; monitor.rs orders them).
  */
 #include <linux/gfp.h>
 #include <linux/interrupt.h>
@@ -67,103 +68,25 @@ void sg_unlock_irqrestore(unsigned long flags)
 
 /* --- the monitor ring: one page of ours that Xen maps (XEN_VM_EVENT_ENABLE_FRAME) --- */
 
-static struct page *ring_page;
-static u8 *ring_va;
-
-int sg_ring_alloc(u64 *mfn)
+/* A zeroed page; its kernel address for the ring accesses and, PV, its machine frame for Xen. */
+void *sg_ring_alloc(u8 **va, u64 *mfn)
 {
-	if (ring_page)
-		return -EBUSY;
-	ring_page = alloc_page(GFP_KERNEL | __GFP_ZERO);
-	if (!ring_page)
-		return -ENOMEM;
-	ring_va = page_address(ring_page);
-	/* PV: Xen names the caller's memory by machine frame. */
-	*mfn = pfn_to_mfn(page_to_pfn(ring_page));
-	return 0;
+	struct page *page = alloc_page(GFP_KERNEL | __GFP_ZERO);
+
+	if (!page)
+		return NULL;
+	*va = page_address(page);
+	*mfn = pfn_to_mfn(page_to_pfn(page));
+	return page;
 }
 
-/* Only after XEN_VM_EVENT_DISABLE succeeded (or the domain is gone): Xen held a mapping. */
-void sg_ring_free(void)
+/* Only once Xen holds no mapping of it (the Rust handle knows). */
+void sg_ring_free(void *page)
 {
-	if (ring_page)
-		__free_page(ring_page);
-	ring_page = NULL;
-	ring_va = NULL;
-}
-
-int sg_vm_event_enable(u16 domid, u64 mfn, u32 *port)
-{
-	struct sg_domctl dc;
-	int err;
-
-	sg_dc_vm_event_enable_frame(&dc, domid, mfn);
-	err = sg_xen_domctl(&dc);
-	if (!err)
-		*port = sg_dc_vm_event_port(&dc);
-	return err;
-}
-
-int sg_vm_event_disable(u16 domid)
-{
-	struct sg_domctl dc;
-
-	sg_dc_vm_event_disable(&dc, domid);
-	return sg_xen_domctl(&dc);
-}
-
-int sg_monitor_syscall(u16 domid, bool enable, u32 flags, u64 pgd_match, u64 pgd_mask,
-		       const u8 *bitmap)
-{
-	struct sg_domctl dc;
-	/* Xen copies it during the hypercall; a copy keeps the caller's const. */
-	u8 bits[SG_SYSCALL_BITMAP_BYTES];
-
-	memcpy(bits, bitmap, sizeof(bits));
-	sg_dc_monitor_syscall(&dc, domid, enable, flags, pgd_match, pgd_mask, bits);
-	return sg_xen_domctl(&dc);
-}
-
-int sg_domain_alive(u16 domid)
-{
-	struct sg_domctl dc;
-	int err;
-
-	sg_dc_getdomaininfo(&dc, domid);
-	err = sg_xen_domctl(&dc);
-	if (err)
-		return err;
-	return sg_dc_domaininfo_alive(&dc, domid) ? 0 : -ESRCH;
-}
-
-/* Ring header and slots (layout: semguard-core xen_abi, checked against Xen's in xenabi.c). */
-u32 sg_ring_req_prod(void)
-{
-	u32 rp = READ_ONCE(*(u32 *)(ring_va + 0));
-
-	virt_rmb(); /* requests are read after req_prod */
-	return rp;
-}
-
-void sg_ring_get(u32 slot, u8 *out)
-{
-	memcpy(out, ring_va + 64 + (slot % 8) * SG_VM_EVENT_SIZE, SG_VM_EVENT_SIZE);
-}
-
-void sg_ring_put(u32 slot, const u8 *in)
-{
-	memcpy(ring_va + 64 + (slot % 8) * SG_VM_EVENT_SIZE, in, SG_VM_EVENT_SIZE);
-}
-
-void sg_ring_push_responses(u32 rsp_prod)
-{
-	virt_wmb(); /* responses are visible before rsp_prod */
-	WRITE_ONCE(*(u32 *)(ring_va + 8), rsp_prod);
+	__free_page(page);
 }
 
 /* --- the event channel: bound to Xen's port, an IRQ whose handler runs the Rust event path --- */
-
-static int sg_irq = -1;
 
 static irqreturn_t sg_irq_handler(int irq, void *dev_id)
 {
@@ -173,14 +96,13 @@ static irqreturn_t sg_irq_handler(int irq, void *dev_id)
 	return IRQ_HANDLED;
 }
 
+/* The IRQ of a new local port bound to Xen's, or a negative errno. */
 int sg_evtchn_bind(u16 domid, u32 remote_port)
 {
 	struct evtchn_bind_interdomain bind = { .remote_dom = domid, .remote_port = remote_port };
 	struct evtchn_close close;
 	int err, irq;
 
-	if (sg_irq >= 0)
-		return -EBUSY;
 	err = HYPERVISOR_event_channel_op(EVTCHNOP_bind_interdomain, &bind);
 	if (err)
 		return err;
@@ -193,24 +115,22 @@ int sg_evtchn_bind(u16 domid, u32 remote_port)
 	if (irq < 0) {
 		close.port = bind.local_port;
 		HYPERVISOR_event_channel_op(EVTCHNOP_close, &close);
-		return irq;
 	}
-	sg_irq = irq;
-	return 0;
+	return irq;
 }
 
-/* Closes our port too (Xen then releases what waits on the ring: see xen-series.md 5). */
-void sg_evtchn_unbind(void)
+/*
+ * Waits for a running handler, then closes our port too (Xen then releases what still waits
+ * on the ring: xen-patches/README.md).
+ */
+void sg_evtchn_unbind(int irq)
 {
-	if (sg_irq >= 0)
-		unbind_from_irqhandler(sg_irq, NULL);
-	sg_irq = -1;
+	unbind_from_irqhandler(irq, NULL);
 }
 
-void sg_notify(void)
+void sg_notify(int irq)
 {
-	if (sg_irq >= 0)
-		notify_remote_via_irq(sg_irq);
+	notify_remote_via_irq(irq);
 }
 
 /*
@@ -218,43 +138,50 @@ void sg_notify(void)
  * A pool of ballooned pages (xen_alloc_unpopulated_pages; their direct-map PTE is empty and
  * their pfn has no machine frame). A slot maps one guest frame by MFN (PV page tables hold
  * MFNs) with update_va_mapping_otherdomain; the old translation is flushed on every dom0 vCPU
- * or, when the Rust side knows no other CPU may hold it, on this CPU only. Read-only, so Xen takes no type reference: the
- * guest's page-table pages can be mapped too.
+ * or, when the Rust side knows no other CPU may hold it, on this CPU only. Read-only, so Xen
+ * takes no type reference: the guest's page-table pages can be mapped too.
  */
-static struct page **fmap_pages;
-static unsigned int fmap_count;
+struct sg_fmap_pool {
+	unsigned int count;
+	struct page *pages[];
+};
 
-int sg_fmap_init(unsigned int n)
+struct sg_fmap_pool *sg_fmap_init(unsigned int n)
 {
-	int err;
+	struct sg_fmap_pool *pool = kzalloc(struct_size(pool, pages, n), GFP_KERNEL);
 
-	if (fmap_pages)
-		return -EBUSY;
-	fmap_pages = kcalloc(n, sizeof(*fmap_pages), GFP_KERNEL);
-	if (!fmap_pages)
-		return -ENOMEM;
-	err = xen_alloc_unpopulated_pages(n, fmap_pages);
-	if (err) {
-		kfree(fmap_pages);
-		fmap_pages = NULL;
-		return err;
+	if (!pool)
+		return NULL;
+	if (xen_alloc_unpopulated_pages(n, pool->pages)) {
+		kfree(pool);
+		return NULL;
 	}
-	fmap_count = n;
-	return 0;
+	pool->count = n;
+	return pool;
 }
 
-/* all_cpus: flush the slot's old translation on every dom0 vCPU, else on this CPU only
- * (the Rust side tracks which CPUs may hold it: fmap.rs). */
-int sg_fmap_map(unsigned int slot, u64 mfn, u16 domid, bool all_cpus)
+/* The kernel address of slot `slot` (NULL past the pool); readable only while it is mapped. */
+const u8 *sg_fmap_slot(const struct sg_fmap_pool *pool, unsigned int slot)
 {
-	unsigned long va;
+	if (slot >= pool->count)
+		return NULL;
+	return page_address(pool->pages[slot]);
+}
+
+/*
+ * all_cpus: flush the slot's old translation on every dom0 vCPU, else on this CPU only (the
+ * Rust side tracks which CPUs may hold it: fmap.rs).
+ */
+int sg_fmap_map(const struct sg_fmap_pool *pool, unsigned int slot, u64 mfn, u16 domid,
+		bool all_cpus)
+{
 	pte_t pte;
 
-	if (slot >= fmap_count)
+	if (slot >= pool->count)
 		return -EINVAL;
-	va = (unsigned long)page_address(fmap_pages[slot]);
 	pte = mfn_pte(mfn, PAGE_KERNEL_RO);
-	return _hypercall4(int, update_va_mapping_otherdomain, va, pte.pte,
+	return _hypercall4(int, update_va_mapping_otherdomain,
+			   (unsigned long)page_address(pool->pages[slot]), pte.pte,
 			   UVMF_INVLPG | (all_cpus ? UVMF_ALL : UVMF_LOCAL), domid);
 }
 
@@ -264,33 +191,19 @@ unsigned int sg_this_cpu(void)
 	return raw_smp_processor_id();
 }
 
-int sg_fmap_unmap(unsigned int slot)
+int sg_fmap_unmap(const struct sg_fmap_pool *pool, unsigned int slot)
 {
-	unsigned long va;
-
-	if (slot >= fmap_count)
+	if (slot >= pool->count)
 		return -EINVAL;
-	va = (unsigned long)page_address(fmap_pages[slot]);
-	return HYPERVISOR_update_va_mapping(va, __pte_ma(0), UVMF_INVLPG | UVMF_ALL);
-}
-
-/* Only for a slot the caller mapped (an unmapped one would fault); off + len <= PAGE_SIZE. */
-void sg_fmap_read(unsigned int slot, size_t off, u8 *buf, size_t len)
-{
-	if (slot >= fmap_count || off > PAGE_SIZE || len > PAGE_SIZE - off)
-		return;
-	memcpy(buf, (u8 *)page_address(fmap_pages[slot]) + off, len);
+	return HYPERVISOR_update_va_mapping((unsigned long)page_address(pool->pages[slot]),
+					    __pte_ma(0), UVMF_INVLPG | UVMF_ALL);
 }
 
 /* Every slot must be unmapped first (the balloon expects an empty PTE back). */
-void sg_fmap_fini(void)
+void sg_fmap_fini(struct sg_fmap_pool *pool)
 {
-	if (!fmap_pages)
-		return;
-	xen_free_unpopulated_pages(fmap_count, fmap_pages);
-	kfree(fmap_pages);
-	fmap_pages = NULL;
-	fmap_count = 0;
+	xen_free_unpopulated_pages(pool->count, pool->pages);
+	kfree(pool);
 }
 
 /* --- a periodic work item (process context) for the Rust side's housekeeping --- */

@@ -1,10 +1,23 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Declarations of the Xen plumbing in xen.c and xenabi.c (shim.h), and thin safe wrappers.
-//! Each call does one mechanical step; monitor.rs decides which, when and what to do on error.
+//! The Xen plumbing of xen.c and xenabi.c behind safe Rust: each resource the module holds
+//! (the ring page, the event-channel binding, the foreign-mapping pool) is a handle that
+//! releases it on drop; the domctls are plain calls. Every `unsafe` FFI call of the module's
+//! Xen side is in this file. monitor.rs decides which, when and what to do on error.
+
+use core::ffi::c_void;
+use core::ptr::NonNull;
 
 use kernel::ffi::{c_int, c_uint, c_ulong};
 use kernel::prelude::*;
+use semguard_core::ring::{SharedPage, PAGE_SIZE};
+use semguard_core::tracking::Filter;
+
+/// xen.c's `struct sg_fmap_pool` (opaque here).
+#[repr(C)]
+struct FmapPool {
+    _private: [u8; 0],
+}
 
 extern "C" {
     fn sg_xen_pv_dom0() -> bool;
@@ -13,8 +26,8 @@ extern "C" {
     fn sg_realtime_ns() -> u64;
     fn sg_lock_irqsave() -> c_ulong;
     fn sg_unlock_irqrestore(flags: c_ulong);
-    fn sg_ring_alloc(mfn: *mut u64) -> c_int;
-    fn sg_ring_free();
+    fn sg_ring_alloc(va: *mut *mut u8, mfn: *mut u64) -> *mut c_void;
+    fn sg_ring_free(page: *mut c_void);
     fn sg_vm_event_enable(domid: u16, mfn: u64, port: *mut u32) -> c_int;
     fn sg_vm_event_disable(domid: u16) -> c_int;
     fn sg_monitor_syscall(
@@ -24,31 +37,22 @@ extern "C" {
         pgd_match: u64,
         pgd_mask: u64,
         bitmap: *const u8,
+        bitmap_len: usize,
     ) -> c_int;
     fn sg_domain_alive(domid: u16) -> c_int;
-    fn sg_ring_req_prod() -> u32;
-    fn sg_ring_get(slot: u32, out: *mut u8);
-    fn sg_ring_put(slot: u32, inp: *const u8);
-    fn sg_ring_push_responses(rsp_prod: u32);
     fn sg_evtchn_bind(domid: u16, remote_port: u32) -> c_int;
-    fn sg_evtchn_unbind();
-    fn sg_notify();
-    fn sg_fmap_init(n: c_uint) -> c_int;
-    fn sg_fmap_map(slot: c_uint, mfn: u64, domid: u16, all_cpus: bool) -> c_int;
+    fn sg_evtchn_unbind(irq: c_int);
+    fn sg_notify(irq: c_int);
+    fn sg_fmap_init(n: c_uint) -> *mut FmapPool;
+    fn sg_fmap_slot(pool: *const FmapPool, slot: c_uint) -> *const u8;
+    fn sg_fmap_map(pool: *const FmapPool, slot: c_uint, mfn: u64, domid: u16, all_cpus: bool) -> c_int;
     fn sg_this_cpu() -> c_uint;
-    fn sg_fmap_unmap(slot: c_uint) -> c_int;
-    fn sg_fmap_read(slot: c_uint, off: usize, buf: *mut u8, len: usize);
-    fn sg_fmap_fini();
+    fn sg_fmap_unmap(pool: *const FmapPool, slot: c_uint) -> c_int;
+    fn sg_fmap_fini(pool: *mut FmapPool);
     fn sg_poll_start(ms: c_uint);
     fn sg_poll_stop();
     fn sg_guest_kernel_cr3(domid: u16, vcpu: u32, cr3: *mut u64) -> c_int;
 }
-
-use crate::filter::BITMAP_BYTES;
-/// `sg_monitor_syscall` flag: report only the numbers in the bitmap.
-pub(crate) const NR_FILTER: u32 = 1 << 0;
-/// `sg_monitor_syscall` flag: a call that cannot be reported goes on (else Xen kills it).
-pub(crate) const FAIL_OPEN: u32 = 1 << 1;
 
 fn errno(r: c_int) -> Result {
     if r == 0 {
@@ -82,6 +86,13 @@ pub(crate) fn realtime_ns() -> u64 {
     unsafe { sg_realtime_ns() }
 }
 
+/// The CPU this runs on. Stable only while it cannot migrate: under the monitor lock
+/// (interrupts off), where fmap.rs calls it.
+pub(crate) fn this_cpu() -> u32 {
+    // SAFETY: reads the per-CPU CPU number; no preconditions.
+    unsafe { sg_this_cpu() }
+}
+
 /// The monitor's IRQ-safe spinlock, held while the guard lives.
 pub(crate) struct LockGuard {
     flags: c_ulong,
@@ -102,25 +113,199 @@ impl Drop for LockGuard {
     }
 }
 
-/// Allocates the ring page; its MFN.
-pub(crate) fn ring_alloc() -> Result<u64> {
-    let mut mfn = 0u64;
-    // SAFETY: `mfn` is a valid out pointer; process context (GFP_KERNEL).
-    errno(unsafe { sg_ring_alloc(&mut mfn) })?;
-    Ok(mfn)
+/// The monitor ring's page: ours, mapped by Xen between `vm_event_enable` and a successful
+/// `vm_event_disable`. Dropping it frees the page, so whoever holds it must not drop it while
+/// Xen may still map it: [`RingPage::leak`] keeps a page Xen did not let go of.
+pub(crate) struct RingPage {
+    page: NonNull<c_void>,
+    va: NonNull<u8>,
+    mfn: u64,
 }
 
-/// Frees the ring page. Only after `vm_event_disable` succeeded or the domain is gone.
-pub(crate) fn ring_free() {
-    // SAFETY: the caller guarantees Xen holds no mapping of the page any more.
-    unsafe { sg_ring_free() };
+// SAFETY: the page is plain memory owned by this handle; the monitor lock serialises its users.
+unsafe impl Send for RingPage {}
+
+impl RingPage {
+    /// A zeroed page. Process context.
+    pub(crate) fn alloc() -> Result<Self> {
+        let mut va = core::ptr::null_mut();
+        let mut mfn = 0u64;
+        // SAFETY: both out pointers are valid for writes; process context (GFP_KERNEL).
+        let page = unsafe { sg_ring_alloc(&mut va, &mut mfn) };
+        match (NonNull::new(page), NonNull::new(va)) {
+            (Some(page), Some(va)) => Ok(Self { page, va, mfn }),
+            _ => Err(ENOMEM),
+        }
+    }
+
+    /// The page's machine frame, which Xen maps.
+    pub(crate) fn mfn(&self) -> u64 {
+        self.mfn
+    }
+
+    /// Gives the page up without freeing it: Xen may still map it.
+    pub(crate) fn leak(self) {
+        core::mem::forget(self);
+    }
+
+    /// The byte range `off..off + len` of the page, if inside it.
+    fn range(&self, off: usize, len: usize) -> Option<*mut u8> {
+        let end = off.checked_add(len)?;
+        // `add` stays inside the page's allocation.
+        (end <= PAGE_SIZE).then(|| self.va.as_ptr().wrapping_add(off))
+    }
+}
+
+// Xen writes the page concurrently: indices are read and written with single volatile 32-bit
+// accesses (READ_ONCE/WRITE_ONCE), slots copied once into or out of our own buffers.
+impl SharedPage for RingPage {
+    fn load_u32(&self, off: usize) -> u32 {
+        match self.range(off, 4) {
+            // SAFETY: in bounds of the live page; every ring index is 4-aligned (xen_abi).
+            Some(p) => unsafe { core::ptr::read_volatile(p.cast::<u32>()) },
+            None => 0,
+        }
+    }
+    fn store_u32(&mut self, off: usize, v: u32) {
+        if let Some(p) = self.range(off, 4) {
+            // SAFETY: in bounds of the live page, 4-aligned as above.
+            unsafe { core::ptr::write_volatile(p.cast::<u32>(), v) };
+        }
+    }
+    fn read(&self, off: usize, out: &mut [u8]) {
+        if let Some(p) = self.range(off, out.len()) {
+            // SAFETY: `out.len()` bytes in bounds of the live page; `out` is ours and distinct.
+            unsafe { core::ptr::copy_nonoverlapping(p, out.as_mut_ptr(), out.len()) };
+        }
+    }
+    fn write(&mut self, off: usize, data: &[u8]) {
+        if let Some(p) = self.range(off, data.len()) {
+            // SAFETY: as in `read`, in the other direction.
+            unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), p, data.len()) };
+        }
+    }
+    /// x86 keeps loads in order with loads and stores with stores (Linux's `virt_rmb`/
+    /// `virt_wmb` are compiler barriers there): the index/slot order needs only the compiler's.
+    fn barrier(&self) {
+        core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for RingPage {
+    fn drop(&mut self) {
+        // SAFETY: the page came from `sg_ring_alloc` and is freed once; not leaked, so Xen
+        // holds no mapping of it (see the type's docs).
+        unsafe { sg_ring_free(self.page.as_ptr()) };
+    }
+}
+
+/// Our end of the ring's event channel, bound to Xen's port, with the IRQ handler that runs
+/// the event path. Dropping it waits for a running handler and closes the port, so it must be
+/// dropped in process context and not under the monitor lock (the handler takes it).
+pub(crate) struct EvtchnBinding {
+    irq: c_int,
+}
+
+impl EvtchnBinding {
+    /// Binds Xen's `remote_port` of `domid` and installs the handler (which calls
+    /// `semguard_rust_event`; its state must be ready). Process context.
+    pub(crate) fn bind(domid: u16, remote_port: u32) -> Result<Self> {
+        // SAFETY: process context; plain values.
+        let irq = unsafe { sg_evtchn_bind(domid, remote_port) };
+        if irq < 0 {
+            return Err(Error::from_errno(irq));
+        }
+        Ok(Self { irq })
+    }
+
+    /// Notifies Xen (it then resumes the vCPUs whose responses are on the ring).
+    pub(crate) fn notify(&self) {
+        // SAFETY: the IRQ is bound while `self` lives; notifying is safe in any context.
+        unsafe { sg_notify(self.irq) };
+    }
+}
+
+impl Drop for EvtchnBinding {
+    fn drop(&mut self) {
+        // SAFETY: the IRQ was bound by `bind` and is unbound once; the caller drops this in
+        // process context without the monitor lock (see the type's docs).
+        unsafe { sg_evtchn_unbind(self.irq) };
+    }
+}
+
+/// A pool of ballooned pages whose kernel addresses show foreign guest frames (fmap.rs keeps
+/// which slot shows what). Dropping it returns the pages, which must all be unmapped by then:
+/// fmap.rs drops it only after every unmap succeeded, and leaks it otherwise. Process context.
+pub(crate) struct FramePool {
+    pool: NonNull<FmapPool>,
+    slots: u32,
+}
+
+// SAFETY: the pool is owned by this handle; the monitor lock serialises its users.
+unsafe impl Send for FramePool {}
+
+impl FramePool {
+    /// Allocates `slots` pages. Process context.
+    pub(crate) fn new(slots: u32) -> Result<Self> {
+        // SAFETY: process context (allocates, may sleep).
+        let pool = NonNull::new(unsafe { sg_fmap_init(slots) }).ok_or(ENOMEM)?;
+        Ok(Self { pool, slots })
+    }
+
+    /// Maps guest frame `mfn` of `domid` read-only at `slot`, flushing the slot's old
+    /// translation on every dom0 vCPU (`all_cpus`) or only on this one.
+    pub(crate) fn map(&self, slot: u32, mfn: u64, domid: u16, all_cpus: bool) -> Result {
+        // SAFETY: the pool lives; the callee checks `slot`; Xen checks the frame is the guest's.
+        errno(unsafe { sg_fmap_map(self.pool.as_ptr(), slot, mfn, domid, all_cpus) })
+    }
+
+    /// Removes `slot`'s mapping (flushing every CPU).
+    pub(crate) fn unmap(&self, slot: u32) -> Result {
+        // SAFETY: the pool lives; the callee checks `slot`.
+        errno(unsafe { sg_fmap_unmap(self.pool.as_ptr(), slot) })
+    }
+
+    /// Copies `buf.len()` bytes at `off` of `slot`'s page.
+    ///
+    /// # Safety
+    ///
+    /// `slot` must show a frame now (its last [`FramePool::map`] succeeded and no unmap
+    /// followed): reading an unmapped slot faults.
+    pub(crate) unsafe fn read(&self, slot: u32, off: usize, buf: &mut [u8]) -> Result {
+        let end = off.checked_add(buf.len()).ok_or(EINVAL)?;
+        if slot >= self.slots || end > PAGE_SIZE {
+            return Err(EINVAL);
+        }
+        // SAFETY: the pool lives and `slot` is inside it.
+        let base = unsafe { sg_fmap_slot(self.pool.as_ptr(), slot) };
+        if base.is_null() {
+            return Err(EINVAL);
+        }
+        // SAFETY: `off..end` is inside the slot's page, which is mapped (the caller's promise);
+        // `buf` is ours and distinct.
+        unsafe { core::ptr::copy_nonoverlapping(base.wrapping_add(off), buf.as_mut_ptr(), buf.len()) };
+        Ok(())
+    }
+
+    /// Gives the pool up without returning it (some slot could not be unmapped).
+    pub(crate) fn leak(self) {
+        core::mem::forget(self);
+    }
+}
+
+impl Drop for FramePool {
+    fn drop(&mut self) {
+        // SAFETY: created by `sg_fmap_init`, returned once; every slot is unmapped (the type's
+        // contract, kept by fmap.rs); process context.
+        unsafe { sg_fmap_fini(self.pool.as_ptr()) };
+    }
 }
 
 /// `XEN_VM_EVENT_ENABLE_FRAME` with the ring page; Xen's event channel port.
-pub(crate) fn vm_event_enable(domid: u16, mfn: u64) -> Result<u32> {
+pub(crate) fn vm_event_enable(domid: u16, ring: &RingPage) -> Result<u32> {
     let mut port = 0u32;
     // SAFETY: `port` is a valid out pointer; the domctl buffer is the callee's.
-    errno(unsafe { sg_vm_event_enable(domid, mfn, &mut port) })?;
+    errno(unsafe { sg_vm_event_enable(domid, ring.mfn(), &mut port) })?;
     Ok(port)
 }
 
@@ -130,23 +315,20 @@ pub(crate) fn vm_event_disable(domid: u16) -> Result {
     errno(unsafe { sg_vm_event_disable(domid) })
 }
 
-/// `monitor_op` ENABLE (replacing any filter) with these flags, pgd filter and bitmap.
-pub(crate) fn monitor_enable(
-    domid: u16,
-    flags: u32,
-    pgd_match: u64,
-    pgd_mask: u64,
-    bitmap: &[u8; BITMAP_BYTES],
-) -> Result {
-    // SAFETY: `bitmap` is 128 readable bytes for the duration of the call.
-    errno(unsafe { sg_monitor_syscall(domid, true, flags, pgd_match, pgd_mask, bitmap.as_ptr()) })
+/// `monitor_op` ENABLE (replacing any filter) with `filter`.
+pub(crate) fn monitor_enable(domid: u16, filter: &Filter) -> Result {
+    let f = filter;
+    // SAFETY: the bitmap is readable for its length during the call.
+    errno(unsafe {
+        sg_monitor_syscall(domid, true, f.flags, f.pgd_match, f.pgd_mask, f.bitmap.as_ptr(), f.bitmap.len())
+    })
 }
 
 /// `monitor_op` DISABLE: no new reports.
 pub(crate) fn monitor_disable(domid: u16) -> Result {
-    let none = [0u8; BITMAP_BYTES];
+    let none = [0u8; semguard_core::tracking::BITMAP_BYTES];
     // SAFETY: as above; DISABLE does not read the bitmap.
-    errno(unsafe { sg_monitor_syscall(domid, false, 0, 0, 0, none.as_ptr()) })
+    errno(unsafe { sg_monitor_syscall(domid, false, 0, 0, 0, none.as_ptr(), none.len()) })
 }
 
 /// Ok if the domain exists and is neither dying nor shut down.
@@ -155,105 +337,30 @@ pub(crate) fn domain_alive(domid: u16) -> Result {
     errno(unsafe { sg_domain_alive(domid) })
 }
 
-/// The ring's `req_prod` (with the read barrier before reading requests).
-pub(crate) fn ring_req_prod() -> u32 {
-    // SAFETY: only called while the ring page exists (the monitor is attached).
-    unsafe { sg_ring_req_prod() }
-}
-
-/// Copies slot `idx % 8` out of the ring.
-pub(crate) fn ring_get(idx: u32, out: &mut [u8; 400]) {
-    // SAFETY: `out` is 400 writable bytes; the ring page exists (attached).
-    unsafe { sg_ring_get(idx, out.as_mut_ptr()) };
-}
-
-/// Writes a response into slot `idx % 8`.
-pub(crate) fn ring_put(idx: u32, inp: &[u8; 400]) {
-    // SAFETY: `inp` is 400 readable bytes; the ring page exists (attached).
-    unsafe { sg_ring_put(idx, inp.as_ptr()) };
-}
-
-/// Publishes responses up to `rsp_prod` (write barrier first).
-pub(crate) fn ring_push_responses(rsp_prod: u32) {
-    // SAFETY: the ring page exists (attached).
-    unsafe { sg_ring_push_responses(rsp_prod) };
-}
-
-/// Binds Xen's port and installs the IRQ handler (which calls `semguard_rust_event`).
-pub(crate) fn evtchn_bind(domid: u16, remote_port: u32) -> Result {
-    // SAFETY: process context; the handler's Rust state is initialised before this call.
-    errno(unsafe { sg_evtchn_bind(domid, remote_port) })
-}
-
-/// Removes the handler (waiting for a running one) and closes our port. Sleeps.
-pub(crate) fn evtchn_unbind() {
-    // SAFETY: process context, not under the monitor lock (free_irq waits for the handler).
-    unsafe { sg_evtchn_unbind() };
-}
-
-/// Notifies Xen (it then resumes the vCPUs whose responses are on the ring).
-pub(crate) fn notify() {
-    // SAFETY: a no-op when unbound.
-    unsafe { sg_notify() };
-}
-
-/// Allocates `n` ballooned pages as foreign-mapping slots.
-pub(crate) fn fmap_init(n: u32) -> Result {
-    // SAFETY: process context.
-    errno(unsafe { sg_fmap_init(n) })
-}
-
-/// Maps guest frame `mfn` of `domid` read-only at slot `slot`, flushing the slot's old
-/// translation on every dom0 vCPU (`all_cpus`) or only on this CPU (see fmap.rs: only when no
-/// other CPU may hold it).
-pub(crate) fn fmap_map(slot: u32, mfn: u64, domid: u16, all_cpus: bool) -> Result {
-    // SAFETY: the callee checks `slot`; Xen checks that the frame is the guest's.
-    errno(unsafe { sg_fmap_map(slot, mfn, domid, all_cpus) })
-}
-
-/// The CPU this runs on. Stable only while it cannot migrate: under the monitor lock
-/// (interrupts off), where fmap.rs calls it.
-pub(crate) fn this_cpu() -> u32 {
-    // SAFETY: reads the per-CPU CPU number; no preconditions.
-    unsafe { sg_this_cpu() }
-}
-
-/// Removes slot `slot`'s mapping.
-pub(crate) fn fmap_unmap(slot: u32) -> Result {
-    // SAFETY: the callee checks `slot`.
-    errno(unsafe { sg_fmap_unmap(slot) })
-}
-
-/// Copies `buf.len()` bytes at `off` of mapped slot `slot`. The caller checked
-/// `off + len <= 4096` and that the slot is mapped.
-pub(crate) fn fmap_read(slot: u32, off: usize, buf: &mut [u8]) {
-    // SAFETY: `buf` is writable for its length; the callee re-checks slot and bounds; the
-    // slot is mapped (the caller's promise), so the copy does not fault.
-    unsafe { sg_fmap_read(slot, off, buf.as_mut_ptr(), buf.len()) };
-}
-
-/// Returns the pool (every slot unmapped first).
-pub(crate) fn fmap_fini() {
-    // SAFETY: process context; the caller unmapped every slot.
-    unsafe { sg_fmap_fini() };
-}
-
-/// Starts calling `semguard_rust_poll` every `ms` milliseconds.
-pub(crate) fn poll_start(ms: u32) {
-    // SAFETY: no preconditions.
-    unsafe { sg_poll_start(ms) };
-}
-
-/// Stops it, waiting for a running call.
-pub(crate) fn poll_stop() {
-    // SAFETY: process context, not under the monitor lock.
-    unsafe { sg_poll_stop() };
-}
-
 /// The guest kernel's page-table base (machine address) from vCPU `vcpu`'s context.
 pub(crate) fn guest_kernel_cr3(domid: u16, vcpu: u32) -> Result<u64> {
     let mut cr3 = 0u64;
     // SAFETY: `cr3` is a valid out pointer; process context (allocates with GFP_KERNEL).
     errno(unsafe { sg_guest_kernel_cr3(domid, vcpu, &mut cr3) })?;
     Ok(cr3)
+}
+
+/// The periodic housekeeping (`semguard_rust_poll` every `ms` milliseconds) while it lives.
+pub(crate) struct Poll(());
+
+impl Poll {
+    /// Starts it.
+    pub(crate) fn start(ms: u32) -> Self {
+        // SAFETY: no preconditions.
+        unsafe { sg_poll_start(ms) };
+        Self(())
+    }
+}
+
+impl Drop for Poll {
+    fn drop(&mut self) {
+        // SAFETY: started by `start`; process context, not under the monitor lock (it waits
+        // for a running poll, which takes the lock).
+        unsafe { sg_poll_stop() };
+    }
 }

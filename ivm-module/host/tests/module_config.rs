@@ -37,7 +37,7 @@ fn defaults_and_a_full_set_are_accepted() {
 
     let raw = RawParams { domid: DOMID_MAX, mode: Some(b"audit"), fail: Some(b"open"), ..good() };
     let c = Config::from_raw(&raw).expect("valid");
-    assert_eq!((c.domid, c.mode.as_str(), c.fail.as_str()), (0x7fef, "audit", "open"));
+    assert_eq!((c.domid, c.mode.name(), c.fail.name()), (0x7fef, "audit", "open"));
 }
 
 #[test]

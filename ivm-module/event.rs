@@ -1,0 +1,196 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The event path, in the event channel's IRQ handler: each request on Xen's ring → the
+//! phase machine (is it P's call?) → semguard-core's `decision::check_event` → the response,
+//! the counters, the alert. Every decision is the core's; this file is the glue.
+
+use semguard_core::addr::Machine;
+use semguard_core::checker::Checker;
+use semguard_core::decision::{check_event, resume_response, unchecked, Decision};
+use semguard_core::syscall::KillCondition;
+use semguard_core::tcache::TranslationCache;
+use semguard_core::tracking::{Phase, Route};
+use semguard_core::vmem::GuestMemory;
+use semguard_core::xen_abi::{SyscallEvent, VmEventSt, RING_SLOTS};
+
+use crate::alerts::AlertRing;
+use crate::counters::{Counter, Stage, Stopwatch, COUNTERS, PROFILE};
+use crate::fmap::ForeignFrames;
+use crate::guest::GuestView;
+use crate::monitor::{Monitor, Shared};
+use kernel::prelude::*;
+
+/// Most vCPU ids accepted in a request (Xen's PV limit is far lower).
+const MAX_VCPUS: u32 = 4096;
+/// Most ring passes per IRQ: the first, and looks for requests that came during a notification.
+const DRAIN_ROUNDS: usize = 4;
+
+/// Drains the ring: every request gets exactly one response; one notification per pass.
+/// Bounded: [`DRAIN_ROUNDS`] passes of at most the ring size (Xen notifies again for later
+/// requests). A corrupt `req_prod` stops the drain (logged; Xen's requests stay until detach
+/// disables the ring, which answers them).
+pub(crate) fn drain(s: &mut Shared) {
+    let Shared { monitor: Some(m), frames, tcache, alerts, last_drain_end } = s else { return };
+    if m.xen.evtchn.is_none() || m.xen.ring.is_none() {
+        return;
+    }
+    let drain_t0 = crate::xen::now_ns();
+    let mut sw = Stopwatch::start(frames.read_ns);
+    let mut total = 0usize;
+    // After a notification Xen resumes the vCPU, which may trap again before this handler
+    // returns: look again and answer that request now, instead of leaving the IRQ and taking
+    // it again (Xen's RING_FINAL_CHECK_FOR_REQUESTS). Bounded: its event stays pending and
+    // brings the handler back for anything left.
+    for round in 0..DRAIN_ROUNDS {
+        let Some(ring) = m.xen.ring.as_ref() else { break };
+        let waiting = match ring.back.unconsumed(&ring.page) {
+            Ok(n) => n as usize,
+            Err(e) => {
+                COUNTERS.inc(Counter::BadRequests);
+                pr_err!("monitor ring corrupt (req_prod {} req_cons {}): not draining\n", e.req_prod, e.req_cons);
+                break;
+            }
+        };
+        let mut answered = 0usize;
+        while answered < waiting.min(RING_SLOTS) {
+            sw = Stopwatch::start(frames.read_ns);
+            let Some(ring) = m.xen.ring.as_mut() else { break };
+            let bytes = ring.back.take_request(&ring.page);
+            // 400 bytes always decode; the fields are validated next.
+            let req = VmEventSt::from_bytes(&bytes).unwrap_or_default();
+            let rsp = handle(m, frames, tcache, alerts, &req, &mut sw);
+            let mut out = [0u8; semguard_core::xen_abi::VM_EVENT_SIZE];
+            let Some(ring) = m.xen.ring.as_mut() else { break };
+            if rsp.to_bytes(&mut out).is_ok() {
+                ring.back.put_response(&mut ring.page, &out);
+            }
+            sw.lap(Stage::Response, frames.read_ns);
+            PROFILE.add(Stage::Request, sw.total());
+            COUNTERS.record_event(sw.total());
+            answered += 1;
+        }
+        if answered == 0 {
+            break;
+        }
+        if round > 0 {
+            PROFILE.add_late(answered as u64);
+        }
+        total += answered;
+        let (Some(ring), Some(evtchn)) = (m.xen.ring.as_mut(), m.xen.evtchn.as_ref()) else { break };
+        ring.back.push_responses(&mut ring.page);
+        evtchn.notify();
+        sw.lap(Stage::Notify, frames.read_ns);
+    }
+    if total > 0 {
+        // Only drains that answered something: an IRQ whose requests an earlier pass took is
+        // not the end of an idle period.
+        let idle = drain_t0.wrapping_sub(*last_drain_end);
+        if *last_drain_end != 0 && idle < 1_000_000_000 {
+            PROFILE.add(Stage::Idle, idle);
+        }
+        PROFILE.add(Stage::Drain, sw.last().wrapping_sub(drain_t0));
+        *last_drain_end = sw.last();
+    }
+}
+
+/// One request → its response.
+fn handle(
+    m: &mut Monitor,
+    frames: &mut ForeignFrames,
+    tcache: &mut TranslationCache<Machine>,
+    alerts: &mut AlertRing,
+    req: &VmEventSt,
+    sw: &mut Stopwatch,
+) -> VmEventSt {
+    COUNTERS.inc(Counter::Events);
+    let ev = req.syscall_event();
+    sw.lap(Stage::Ring, frames.read_ns);
+    let ev = match ev {
+        Ok(ev) if ev.vcpu_id < MAX_VCPUS => ev,
+        other => {
+            COUNTERS.inc(Counter::BadRequests);
+            pr_warn!("bad request on the ring (vcpu {}): {:?}\n", req.vcpu_id, other.err());
+            return resume_response(req);
+        }
+    };
+    let searching = !matches!(m.tracker.phase(), Phase::Tracking { .. });
+    let mut view =
+        GuestView { frames, tcache, paging: m.paging, profile: &m.profile, process: m.config.process.as_str().as_bytes() };
+    let (route, t) = m.tracker.on_event(&ev, &mut view);
+    if searching {
+        sw.lap(Stage::Find, frames.read_ns);
+    }
+    if let Some(t) = t {
+        m.on_transition(t, "");
+    }
+    match route {
+        Route::Pass => {
+            COUNTERS.inc(Counter::Other);
+            resume_response(req)
+        }
+        Route::Check => check(m, frames, tcache, alerts, req, &ev, sw),
+    }
+}
+
+/// Checks one of P's calls (semguard-core's `check_event`) and answers it.
+fn check(
+    m: &mut Monitor,
+    frames: &mut ForeignFrames,
+    tcache: &mut TranslationCache<Machine>,
+    alerts: &mut AlertRing,
+    req: &VmEventSt,
+    ev: &SyscallEvent,
+    sw: &mut Stopwatch,
+) -> VmEventSt {
+    let root = m.paging.root_from_cr3::<Machine>(ev.regs.cr3);
+    // Translations are only reused within this event.
+    tcache.new_epoch();
+    let before = tcache.stats();
+    let policy = m.policy.policy();
+    let decision = match policy {
+        Some(p) => {
+            let mut mem = GuestMemory::new(&mut *frames, &mut *tcache, root, m.paging);
+            check_event(&Checker::new(p), &mut m.pstate, ev, &mut mem, m.enforcement)
+        }
+        // Cannot happen (the layout was made from these bytes); never let it allow a call the
+        // policy might forbid: fail as configured.
+        None => unchecked(ev, m.enforcement),
+    };
+    let check_ns = sw.lap(Stage::Check, frames.read_ns);
+    COUNTERS.record_check(check_ns);
+    let after = tcache.stats();
+    PROFILE.add_translations(
+        (after.hits.wrapping_add(after.misses)).wrapping_sub(before.hits.wrapping_add(before.misses)),
+        after.misses.wrapping_sub(before.misses),
+    );
+    let policy_id = policy.map_or(0, |p| p.policy_id());
+    account(m, alerts, ev, &decision, policy_id);
+    let (rsp, kill) = decision.response(req);
+    if kill.is_some() {
+        COUNTERS.inc(Counter::Kills);
+    }
+    let certain = kill == Some(KillCondition::Certain);
+    if let Some(t) = m.tracker.after_check(ev.regs.cr3, &decision.call, decision.resumes(), certain) {
+        m.on_transition(t, "");
+    }
+    rsp
+}
+
+/// Counters, alert record and log line for one checked call.
+fn account(m: &mut Monitor, alerts: &mut AlertRing, ev: &SyscallEvent, d: &Decision, policy_id: u32) {
+    let Some(finding) = d.finding else {
+        COUNTERS.inc(Counter::Allowed);
+        return;
+    };
+    COUNTERS.inc(if finding.is_unverifiable() { Counter::Unverifiable } else { Counter::Violations });
+    let pid = m.tracker.phase().pid().unwrap_or(0);
+    let comm = m.config.process;
+    if let Some(mut rec) = d.alert(ev, policy_id, m.config.domid, pid, comm.as_str().as_bytes()) {
+        rec.time_ns = crate::xen::realtime_ns();
+        alerts.push(&mut rec);
+        COUNTERS.inc(Counter::Alerts);
+        if m.log.allow() {
+            pr_warn!("violation: {}\n", rec);
+        }
+    }
+}
