@@ -28,6 +28,11 @@ pub(crate) trait Le: Copy {
     /// Encodes into `b[at..at + SIZE]` (range checked by the caller, see [`write()`]); out of
     /// range writes nothing.
     fn write_le(self, b: &mut [u8], at: usize);
+    /// Decodes the first `SIZE` bytes of `b`; `None` if `b` is shorter.
+    #[inline(always)]
+    fn read_prefix(b: &[u8]) -> Option<Self> {
+        Some(Self::read_le(b.get(..Self::SIZE)?, 0))
+    }
 }
 
 macro_rules! le_int {
@@ -69,8 +74,7 @@ impl<T: Le, const N: usize> Le for [T; N] {
 /// The `T` at `b[at..]`; `None` if it does not fit.
 #[inline(always)]
 pub(crate) fn read<T: Le>(b: &[u8], at: usize) -> Option<T> {
-    let s = b.get(at..at.checked_add(T::SIZE)?)?;
-    Some(T::read_le(s, 0))
+    T::read_prefix(b.get(at..)?)
 }
 
 /// Record `index` of a table of `T`s that starts at `table[0]`; `None` past the end.
@@ -130,6 +134,13 @@ macro_rules! le_record {
             #[inline(always)]
             fn write_le(self, b: &mut [u8], at: usize) {
                 $( $crate::policy::wire::Le::write_le(self.$field, b, at.saturating_add($off)); )*
+            }
+            /// The hot-path read: one length check, then fields at constant offsets of a
+            /// fixed-size array (no per-field checks left after inlining).
+            #[inline(always)]
+            fn read_prefix(b: &[u8]) -> Option<Self> {
+                let r: &[u8; $size] = b.get(..$size)?.try_into().ok()?;
+                Some(Self { $( $field: $crate::policy::wire::Le::read_le(r, $off), )* })
             }
         }
 
