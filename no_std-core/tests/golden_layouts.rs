@@ -1,7 +1,7 @@
 //! Golden bytes for the on-disk layouts declared in the core: policy blobs and alert records.
 //!
-//! The fixtures in `tests/fixtures/golden/` were written by the encoder as it was before the
-//! layouts were declared once (`record_layout!`); these tests keep the formats from drifting:
+//! The fixtures in `tests/fixtures/golden/` were written by the encoders as they were before
+//! the layouts were declared once (`le_record!`); these tests keep the formats from drifting:
 //! today's encoder must produce exactly those bytes, and today's decoder must read from them
 //! exactly what the old decoder read (the `.txt` dumps).
 //!
