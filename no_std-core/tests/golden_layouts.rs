@@ -1,9 +1,11 @@
-//! Golden bytes for the on-disk layouts declared in the core: policy blobs and alert records.
+//! Golden bytes for the on-disk layouts declared in the core: policy blobs, alert records and
+//! guest-kernel profiles.
 //!
 //! The fixtures in `tests/fixtures/golden/` were written by the encoders as they were before
-//! the layouts were declared once (`le_record!`); these tests keep the formats from drifting:
-//! today's encoder must produce exactly those bytes, and today's decoder must read from them
-//! exactly what the old decoder read (the `.txt` dumps).
+//! the layouts were declared once (`le_record!`; for `profiles.bin`, by the scroll-based
+//! profile encoder); these tests keep the formats from drifting: today's encoder must produce
+//! exactly those bytes, and today's decoder must read from them exactly what the old decoder
+//! read (the `.txt` dumps; for profiles, the fields they were encoded from).
 //!
 //! To re-bless after a deliberate format change (a new format version, never silently):
 //!     SEMGUARD_BLESS_GOLDEN=1 cargo test -p semguard-core --test golden_layouts
@@ -16,6 +18,7 @@ use std::path::PathBuf;
 use semguard_core::alert::{decode_all, Action, AlertRecord};
 use semguard_core::eval::{EvalFault, InvariantRef, Values, Verdict, ViolationKind};
 use semguard_core::policy::{examples, ConstKind, Policy};
+use semguard_core::profile::{Profile, ProfileFields, ENCODED_LEN};
 use semguard_core::regs::EntryKind;
 use semguard_core::syscall::{Abi, Syscall};
 
@@ -242,4 +245,109 @@ fn alert_records_encode_and_decode_as_before() {
         .unwrap();
     }
     golden_text("alerts-decoded.txt", &text);
+}
+
+/// The profiles the core's tests, fuzzers and host tools build, plus the edges of what
+/// validates (largest structures, shortest comm, a 5-level `init_task`, fields at the end).
+fn profiles() -> Vec<ProfileFields> {
+    // profile.rs's unit tests: a Debian 6.1 x86-64 kernel, roughly.
+    let debian = ProfileFields {
+        init_task: 0xffff_ffff_8201_3940,
+        task_struct_size: 9792,
+        task_tasks: 2192,
+        task_comm: 3000,
+        task_pid: 2464,
+        task_tgid: 2468,
+        task_mm: 2272,
+        task_real_parent: Some(2480),
+        mm_struct_size: 1152,
+        mm_pgd: 80,
+        comm_len: 16,
+    };
+    // process.rs's unit tests.
+    let process = ProfileFields {
+        init_task: 0xffff_ffff_8200_0000,
+        task_struct_size: 256,
+        task_tasks: 16,
+        task_comm: 64,
+        task_pid: 32,
+        task_tgid: 36,
+        task_mm: 48,
+        task_real_parent: Some(56),
+        mm_struct_size: 64,
+        mm_pgd: 8,
+        comm_len: 16,
+    };
+    // fuzzing::process (with a zero head).
+    let fuzz = ProfileFields {
+        init_task: 0xffff_8000_0000_0000,
+        task_struct_size: 512,
+        task_tasks: 8,
+        task_comm: 64,
+        task_pid: 32,
+        task_tgid: 36,
+        task_mm: 48,
+        task_real_parent: Some(56),
+        mm_struct_size: 128,
+        mm_pgd: 16,
+        comm_len: 16,
+    };
+    // ivm-module/host: a plausible 6.12 build, as `semguard profile` writes it.
+    let host = ProfileFields {
+        init_task: 0xffff_ffff_8260_0940,
+        task_struct_size: 9792,
+        task_tasks: 2336,
+        task_comm: 3048,
+        task_pid: 2504,
+        task_tgid: 2508,
+        task_mm: 2392,
+        task_real_parent: Some(2520),
+        mm_struct_size: 1344,
+        mm_pgd: 80,
+        comm_len: 16,
+    };
+    let edges = ProfileFields {
+        init_task: 0xff11_0000_0000_0000,
+        task_struct_size: 64 * 1024,
+        task_tasks: 64 * 1024 - 16,
+        task_comm: 0,
+        task_pid: 0x1_0000 - 24,
+        task_tgid: 0x1_0000 - 20,
+        task_mm: 16,
+        task_real_parent: Some(0x1_0000 - 32),
+        mm_struct_size: 64 * 1024,
+        mm_pgd: 64 * 1024 - 8,
+        comm_len: 2,
+    };
+    vec![
+        debian,
+        ProfileFields { task_real_parent: None, ..debian },
+        process,
+        ProfileFields { task_real_parent: None, ..process },
+        fuzz,
+        host,
+        edges,
+        ProfileFields { task_real_parent: None, comm_len: 15, ..edges },
+    ]
+}
+
+#[test]
+fn profiles_encode_and_decode_as_before() {
+    let fields = profiles();
+    let mut bytes = Vec::new();
+    for f in &fields {
+        let p = Profile::new(*f).unwrap_or_else(|e| panic!("{f:?}: {e:?}"));
+        // A longer buffer: the encoder writes exactly ENCODED_LEN bytes and nothing after.
+        let mut out = [0xa5u8; ENCODED_LEN + 8];
+        assert_eq!(p.encode(&mut out), Ok(ENCODED_LEN));
+        assert_eq!(out[ENCODED_LEN..], [0xa5; 8]);
+        bytes.extend_from_slice(&out[..ENCODED_LEN]);
+    }
+    golden("profiles.bin", &bytes);
+    let stored = if bless() { bytes } else { std::fs::read(dir().join("profiles.bin")).unwrap() };
+    assert_eq!(stored.len(), fields.len() * ENCODED_LEN);
+    for (i, (chunk, f)) in stored.chunks(ENCODED_LEN).zip(&fields).enumerate() {
+        let p = Profile::decode(chunk).unwrap_or_else(|e| panic!("profile {i}: {e:?}"));
+        assert_eq!(p.fields(), f, "profile {i}");
+    }
 }
