@@ -44,10 +44,10 @@ use core::fmt;
 use core::mem::offset_of;
 
 use crate::eval::{EvalFault, Values, Verdict, ViolationKind, MAX_VALUES};
-use crate::policy::wire::{le_record, read, Le};
 use crate::regs::EntryKind;
 use crate::syscall::{Abi, Syscall};
 use crate::syscall_names;
+use crate::wire::{le_record, read, Le};
 
 /// `"SGAR"`.
 pub const MAGIC: [u8; 4] = *b"SGAR";
@@ -642,7 +642,7 @@ mod tests {
 
     #[test]
     fn format_docs_match_the_declared_layout() {
-        crate::policy::wire::assert_documented(include_str!("alert.rs"), "# Format, version 1", RawAlert::FIELDS);
+        crate::wire::assert_documented(include_str!("alert.rs"), "# Format, version 1", RawAlert::FIELDS);
     }
 
     #[test]

@@ -13,6 +13,8 @@
 //! - [`alert`]: the alert record semguard.ko reports per violation (`/dev/semguard`).
 //! - [`xen_abi`]: the vm_event request/response layout shared with the patched Xen; [`ring`]:
 //!   the consumer's half of its ring.
+//! - `wire` (crate-private): fixed little-endian records, each layout stated once — the codec
+//!   behind the policy format, the alert record, the guest-kernel profile and the Xen ABI.
 
 #![no_std]
 #![forbid(unsafe_code)]
@@ -27,6 +29,8 @@ pub mod checker;
 pub mod crc;
 pub mod decision;
 pub mod eval;
+#[cfg(any(test, feature = "testing"))]
+pub mod fuzzing;
 pub mod mem;
 pub mod policy;
 pub mod process;
@@ -39,6 +43,5 @@ pub mod tcache;
 pub mod tracking;
 pub mod vmem;
 pub mod walker;
+pub(crate) mod wire;
 pub mod xen_abi;
-#[cfg(any(test, feature = "testing"))]
-pub mod fuzzing;

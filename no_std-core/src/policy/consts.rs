@@ -7,7 +7,7 @@ use super::error::{ConstKind, PolicyError};
 use super::format::{
     RawConst, RawTableHeader, SectionKind, CONST_BYTES, CONST_ENTRY_LEN, CONST_SET, MAX_CONST_BYTES, TABLE_HEADER_LEN,
 };
-use super::wire::{nth, read};
+use crate::wire::{nth, read};
 
 /// A view of the constants section of a decoded policy.
 #[derive(Clone, Copy, Debug)]

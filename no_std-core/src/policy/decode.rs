@@ -8,9 +8,9 @@ use super::error::PolicyError;
 use super::format::*;
 use super::op::MAX_STACK;
 use super::verify::verify_code;
-use super::wire::{nth, read};
 use super::{AutomatonLayout, PolicyLayout, Span};
 use crate::crc::Crc32;
+use crate::wire::{nth, read};
 
 /// CRC-32 of `blob` with its checksum field taken as zero.
 pub(crate) fn blob_crc(blob: &[u8]) -> u32 {

@@ -14,10 +14,10 @@ use super::error::PolicyError;
 use super::format::*;
 use super::op::{BinOp, ConstId, Insn, Width};
 use super::verify::verify_code;
-use super::wire::{self, Le};
 use super::Policy;
 use crate::regs::Reg;
 use crate::syscall::Abi;
+use crate::wire::{self, Le};
 
 // ---------------------------------------------------------------------------------------------
 // Assembler

@@ -1,12 +1,12 @@
 //! Wire layout of the policy binary format: constants and the fixed-size records. Each
-//! record's layout is stated once, in its `le_record!` declaration below (`policy::wire`),
+//! record's layout is stated once, in its `le_record!` declaration below (`crate::wire`),
 //! which also gives the one read (used by the decoder and by the per-syscall lookups alike)
 //! and the one write (the encoder). The format is described in [`super`]; a test holds those
 //! tables to these declarations.
 
 use core::mem::offset_of;
 
-use super::wire::{le_record, nth, Le};
+use crate::wire::{le_record, nth, Le};
 
 /// First four bytes of every policy blob.
 pub const MAGIC: [u8; 4] = *b"SGPF";
@@ -270,7 +270,7 @@ pub(crate) const fn abi_from_u8(v: u8) -> Option<crate::syscall::Abi> {
 mod tests {
     use super::*;
 
-    use crate::policy::wire::{assert_documented, read, write};
+    use crate::wire::{assert_documented, read, write};
 
     #[test]
     fn header_fields_land_where_the_format_says() {

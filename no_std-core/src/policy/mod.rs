@@ -146,7 +146,6 @@ pub mod error;
 pub mod format;
 pub mod op;
 pub mod verify;
-pub(crate) mod wire;
 
 #[cfg(any(test, feature = "testing"))]
 pub mod examples;
@@ -164,8 +163,8 @@ pub use format::{DefaultAction, SectionKind};
 pub use op::{BinOp, ConstId, Insn, Width};
 
 use crate::syscall::Abi;
+use crate::wire::nth;
 use format::{abi_from_u8, rule_key, rule_key_at, RawInvariant, RawRule, RawTransition, RULE_ALLOW, RULE_SITE};
-use wire::nth;
 
 /// A byte range of the blob.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

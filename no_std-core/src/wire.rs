@@ -16,7 +16,7 @@
 //! compiler drops the per-field bounds checks. Nothing here panics or needs `unsafe`, and
 //! it is `no_std` without proc macros, so it builds unchanged inside the kernel module.
 //!
-//! The policy format ([`super::format`]) and the alert record ([`crate::alert`]) use it.
+//! The policy format ([`crate::policy::format`]) and the alert record ([`crate::alert`]) use it.
 
 /// A value with a fixed little-endian encoding of [`Le::SIZE`] bytes.
 pub(crate) trait Le: Copy {
@@ -121,26 +121,26 @@ macro_rules! le_record {
         }
 
         const _: () = assert!(core::mem::size_of::<$name>() == $size);
-        const _: () = assert!(0 $( + <$ty as $crate::policy::wire::Le>::SIZE )* == $size);
+        const _: () = assert!(0 $( + <$ty as $crate::wire::Le>::SIZE )* == $size);
         $( const _: () = assert!(core::mem::offset_of!($name, $field) == $off); )*
-        $( const _: () = assert!(<$ty as $crate::policy::wire::Le>::SIZE == core::mem::size_of::<$ty>()); )*
+        $( const _: () = assert!(<$ty as $crate::wire::Le>::SIZE == core::mem::size_of::<$ty>()); )*
 
-        impl $crate::policy::wire::Le for $name {
+        impl $crate::wire::Le for $name {
             const SIZE: usize = $size;
             #[inline(always)]
             fn read_le(b: &[u8], at: usize) -> Self {
-                Self { $( $field: $crate::policy::wire::Le::read_le(b, at.saturating_add($off)), )* }
+                Self { $( $field: $crate::wire::Le::read_le(b, at.saturating_add($off)), )* }
             }
             #[inline(always)]
             fn write_le(self, b: &mut [u8], at: usize) {
-                $( $crate::policy::wire::Le::write_le(self.$field, b, at.saturating_add($off)); )*
+                $( $crate::wire::Le::write_le(self.$field, b, at.saturating_add($off)); )*
             }
             /// The hot-path read: one length check, then fields at constant offsets of a
             /// fixed-size array (no per-field checks left after inlining).
             #[inline(always)]
             fn read_prefix(b: &[u8]) -> Option<Self> {
                 let r: &[u8; $size] = b.get(..$size)?.try_into().ok()?;
-                Some(Self { $( $field: $crate::policy::wire::Le::read_le(r, $off), )* })
+                Some(Self { $( $field: $crate::wire::Le::read_le(r, $off), )* })
             }
         }
 
@@ -148,7 +148,7 @@ macro_rules! le_record {
         impl $name {
             /// (name, offset, size) of every field, in order.
             pub(crate) const FIELDS: &'static [(&'static str, usize, usize)] =
-                &[ $( (stringify!($field), $off, <$ty as $crate::policy::wire::Le>::SIZE) ),* ];
+                &[ $( (stringify!($field), $off, <$ty as $crate::wire::Le>::SIZE) ),* ];
         }
     };
 }
