@@ -9,41 +9,68 @@
 //!
 //! # Encoding, version 1 (little-endian, 64 bytes)
 //!
-//! | offset | type | field |
-//! |---|---|---|
-//! | 0 | `[u8; 4]` | magic `"SGKP"` |
-//! | 4 | u16 | version = 1 |
-//! | 6 | u16 | flags: bit 0 = `task_struct.real_parent` present; other bits must be 0 |
-//! | 8 | u32 | total length = 64 |
-//! | 12 | u32 | FNV-1a 32 of all 64 bytes with this field read as 0 |
-//! | 16 | u64 | `init_task` address (kernel virtual) |
-//! | 24 | u32 | `sizeof(struct task_struct)` |
-//! | 28 | u32 | `offsetof(task_struct, tasks)` (`struct list_head`) |
-//! | 32 | u32 | `offsetof(task_struct, comm)` |
-//! | 36 | u32 | `offsetof(task_struct, pid)` (`pid_t`, 4 bytes) |
-//! | 40 | u32 | `offsetof(task_struct, tgid)` (`pid_t`) |
-//! | 44 | u32 | `offsetof(task_struct, mm)` (pointer) |
-//! | 48 | u32 | `offsetof(task_struct, real_parent)` (pointer), 0 if flag bit 0 is clear |
-//! | 52 | u32 | `sizeof(struct mm_struct)` |
-//! | 56 | u32 | `offsetof(mm_struct, pgd)` (pointer) |
-//! | 60 | u16 | `TASK_COMM_LEN` (2..=16) |
-//! | 62 | u16 | reserved, 0 |
+//! | off | size | field | meaning |
+//! |--:|--:|---|---|
+//! | 0 | 4 | magic | `"SGKP"` |
+//! | 4 | 2 | version | 1 |
+//! | 6 | 2 | flags | bit 0 = `task_struct.real_parent` present; other bits must be 0 |
+//! | 8 | 4 | length | total length = 64 |
+//! | 12 | 4 | checksum | FNV-1a 32 of all 64 bytes with this field read as 0 |
+//! | 16 | 8 | init_task | `init_task` address (kernel virtual) |
+//! | 24 | 4 | task_struct_size | `sizeof(struct task_struct)` |
+//! | 28 | 4 | task_tasks | `offsetof(task_struct, tasks)` (`struct list_head`) |
+//! | 32 | 4 | task_comm | `offsetof(task_struct, comm)` |
+//! | 36 | 4 | task_pid | `offsetof(task_struct, pid)` (`pid_t`, 4 bytes) |
+//! | 40 | 4 | task_tgid | `offsetof(task_struct, tgid)` (`pid_t`) |
+//! | 44 | 4 | task_mm | `offsetof(task_struct, mm)` (pointer) |
+//! | 48 | 4 | task_real_parent | `offsetof(task_struct, real_parent)` (pointer), 0 if flag bit 0 is clear |
+//! | 52 | 4 | mm_struct_size | `sizeof(struct mm_struct)` |
+//! | 56 | 4 | mm_pgd | `offsetof(mm_struct, pgd)` (pointer) |
+//! | 60 | 2 | comm_len | `TASK_COMM_LEN` (2..=16) |
+//! | 62 | 2 | reserved | 0 |
+//!
+//! The layout is declared once, as `RawProfile` below; a unit test holds this table to it.
 
-use scroll::{Pread, Pwrite, LE};
+use core::mem::offset_of;
+
+use crate::wire::{self, le_record, Le};
 
 /// Magic bytes at the start of an encoded profile.
 pub const MAGIC: [u8; 4] = *b"SGKP";
 /// The encoding version this code reads and writes.
 pub const VERSION: u16 = 1;
 /// Length of an encoded version-1 profile.
-pub const ENCODED_LEN: usize = 64;
+pub const ENCODED_LEN: usize = RawProfile::SIZE;
 /// Largest structure size accepted (Linux's `task_struct` is ≈ 10 KiB).
 pub const MAX_STRUCT_SIZE: u32 = 64 * 1024;
 /// Largest `TASK_COMM_LEN` accepted (Linux's is 16).
 pub const MAX_COMM_LEN: u16 = 16;
 
 const FLAG_REAL_PARENT: u16 = 1 << 0;
-const CHECKSUM_AT: usize = 12;
+const CHECKSUM_AT: usize = offset_of!(RawProfile, checksum);
+
+le_record! {
+    /// An encoded profile as stored (see the module docs for what each field means).
+    struct RawProfile, size 64 {
+        magic: [u8; 4] = 0,
+        version: u16 = 4,
+        flags: u16 = 6,
+        length: u32 = 8,
+        checksum: u32 = 12,
+        init_task: u64 = 16,
+        task_struct_size: u32 = 24,
+        task_tasks: u32 = 28,
+        task_comm: u32 = 32,
+        task_pid: u32 = 36,
+        task_tgid: u32 = 40,
+        task_mm: u32 = 44,
+        task_real_parent: u32 = 48,
+        mm_struct_size: u32 = 52,
+        mm_pgd: u32 = 56,
+        comm_len: u16 = 60,
+        reserved: u16 = 62,
+    }
+}
 
 /// A structure field named by the profile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -214,12 +241,6 @@ fn checksum(bytes: &[u8]) -> u32 {
     h
 }
 
-/// Any scroll error here means the input ended early; lengths are checked before reading, so
-/// this is a second line of defence rather than an expected path.
-fn short(_: scroll::Error) -> ProfileError {
-    ProfileError::TooShort { need: ENCODED_LEN, have: 0 }
-}
-
 impl Profile {
     /// Validates `f`.
     pub fn new(f: ProfileFields) -> Result<Self, ProfileError> {
@@ -304,97 +325,78 @@ impl Profile {
 
     /// Decodes and validates an encoded profile; `bytes` must be exactly one profile.
     pub fn decode(bytes: &[u8]) -> Result<Self, ProfileError> {
-        if bytes.len() < ENCODED_LEN {
+        let Some(r) = RawProfile::read_prefix(bytes) else {
             return Err(ProfileError::TooShort { need: ENCODED_LEN, have: bytes.len() });
-        }
-        if bytes.get(..4) != Some(&MAGIC[..]) {
+        };
+        if r.magic != MAGIC {
             return Err(ProfileError::BadMagic);
         }
-        let mut off = 4usize;
-        let version: u16 = bytes.gread_with(&mut off, LE).map_err(short)?;
-        if version != VERSION {
-            return Err(ProfileError::UnsupportedVersion(version));
+        if r.version != VERSION {
+            return Err(ProfileError::UnsupportedVersion(r.version));
         }
-        let flags: u16 = bytes.gread_with(&mut off, LE).map_err(short)?;
-        if flags & !FLAG_REAL_PARENT != 0 {
-            return Err(ProfileError::UnknownFlags(flags & !FLAG_REAL_PARENT));
+        if r.flags & !FLAG_REAL_PARENT != 0 {
+            return Err(ProfileError::UnknownFlags(r.flags & !FLAG_REAL_PARENT));
         }
-        let declared: u32 = bytes.gread_with(&mut off, LE).map_err(short)?;
-        if declared as usize != ENCODED_LEN || bytes.len() != ENCODED_LEN {
-            return Err(ProfileError::Length { declared, actual: bytes.len() });
+        if r.length as usize != ENCODED_LEN || bytes.len() != ENCODED_LEN {
+            return Err(ProfileError::Length { declared: r.length, actual: bytes.len() });
         }
-        let stored: u32 = bytes.gread_with(&mut off, LE).map_err(short)?;
         let computed = checksum(bytes);
-        if stored != computed {
-            return Err(ProfileError::Checksum { stored, computed });
+        if r.checksum != computed {
+            return Err(ProfileError::Checksum { stored: r.checksum, computed });
         }
-        let init_task: u64 = bytes.gread_with(&mut off, LE).map_err(short)?;
-        let mut u32s = [0u32; 9];
-        for v in u32s.iter_mut() {
-            *v = bytes.gread_with(&mut off, LE).map_err(short)?;
-        }
-        let comm_len: u16 = bytes.gread_with(&mut off, LE).map_err(short)?;
-        let reserved: u16 = bytes.gread_with(&mut off, LE).map_err(short)?;
-        if reserved != 0 {
+        if r.reserved != 0 {
             return Err(ProfileError::Reserved);
         }
-        let [task_struct_size, task_tasks, task_comm, task_pid, task_tgid, task_mm, real_parent, mm_struct_size, mm_pgd] =
-            u32s;
-        let task_real_parent = if flags & FLAG_REAL_PARENT != 0 {
-            Some(real_parent)
-        } else if real_parent != 0 {
+        let task_real_parent = if r.flags & FLAG_REAL_PARENT != 0 {
+            Some(r.task_real_parent)
+        } else if r.task_real_parent != 0 {
             return Err(ProfileError::AbsentFieldSet);
         } else {
             None
         };
         Self::new(ProfileFields {
-            init_task,
-            task_struct_size,
-            task_tasks,
-            task_comm,
-            task_pid,
-            task_tgid,
-            task_mm,
+            init_task: r.init_task,
+            task_struct_size: r.task_struct_size,
+            task_tasks: r.task_tasks,
+            task_comm: r.task_comm,
+            task_pid: r.task_pid,
+            task_tgid: r.task_tgid,
+            task_mm: r.task_mm,
             task_real_parent,
-            mm_struct_size,
-            mm_pgd,
-            comm_len,
+            mm_struct_size: r.mm_struct_size,
+            mm_pgd: r.mm_pgd,
+            comm_len: r.comm_len,
         })
     }
 
     /// Encodes into `out` and returns the number of bytes written ([`ENCODED_LEN`]).
     pub fn encode(&self, out: &mut [u8]) -> Result<usize, ProfileError> {
-        let out = out.get_mut(..ENCODED_LEN).ok_or(ProfileError::BufferTooSmall { need: ENCODED_LEN })?;
+        let full = ProfileError::BufferTooSmall { need: ENCODED_LEN };
+        let out = out.get_mut(..ENCODED_LEN).ok_or(full)?;
         let f = &self.f;
-        let flags = if f.task_real_parent.is_some() { FLAG_REAL_PARENT } else { 0 };
-        let full = |_| ProfileError::BufferTooSmall { need: ENCODED_LEN };
-        let mut off = 0usize;
-        for b in MAGIC {
-            out.gwrite_with(b, &mut off, LE).map_err(full)?;
-        }
-        out.gwrite_with(VERSION, &mut off, LE).map_err(full)?;
-        out.gwrite_with(flags, &mut off, LE).map_err(full)?;
-        out.gwrite_with(ENCODED_LEN as u32, &mut off, LE).map_err(full)?;
-        out.gwrite_with(0u32, &mut off, LE).map_err(full)?;
-        out.gwrite_with(f.init_task, &mut off, LE).map_err(full)?;
-        for v in [
-            f.task_struct_size,
-            f.task_tasks,
-            f.task_comm,
-            f.task_pid,
-            f.task_tgid,
-            f.task_mm,
-            f.task_real_parent.unwrap_or(0),
-            f.mm_struct_size,
-            f.mm_pgd,
-        ] {
-            out.gwrite_with(v, &mut off, LE).map_err(full)?;
-        }
-        out.gwrite_with(f.comm_len, &mut off, LE).map_err(full)?;
-        out.gwrite_with(0u16, &mut off, LE).map_err(full)?;
-        let sum = checksum(out);
-        out.pwrite_with(sum, CHECKSUM_AT, LE).map_err(full)?;
-        Ok(off)
+        let mut r = RawProfile {
+            magic: MAGIC,
+            version: VERSION,
+            flags: if f.task_real_parent.is_some() { FLAG_REAL_PARENT } else { 0 },
+            length: ENCODED_LEN as u32,
+            checksum: 0,
+            init_task: f.init_task,
+            task_struct_size: f.task_struct_size,
+            task_tasks: f.task_tasks,
+            task_comm: f.task_comm,
+            task_pid: f.task_pid,
+            task_tgid: f.task_tgid,
+            task_mm: f.task_mm,
+            task_real_parent: f.task_real_parent.unwrap_or(0),
+            mm_struct_size: f.mm_struct_size,
+            mm_pgd: f.mm_pgd,
+            comm_len: f.comm_len,
+            reserved: 0,
+        };
+        wire::write(out, 0, r).ok_or(full)?;
+        r.checksum = checksum(out);
+        wire::write(out, CHECKSUM_AT, r.checksum).ok_or(full)?;
+        Ok(ENCODED_LEN)
     }
 }
 
@@ -531,6 +533,15 @@ mod tests {
         // A 5-level kernel address is accepted.
         f.init_task = 0xff11_0000_0000_0000;
         assert!(Profile::new(f).is_ok());
+    }
+
+    #[test]
+    fn format_docs_match_the_layout() {
+        crate::wire::assert_documented(
+            include_str!("profile.rs"),
+            "# Encoding, version 1 (little-endian, 64 bytes)",
+            RawProfile::FIELDS,
+        );
     }
 
     proptest! {
