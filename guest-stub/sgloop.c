@@ -4,7 +4,7 @@
  *
  * Every 100 ms it makes one recognisable system call, getpriority(PRIO_PROCESS, 0), until told
  * otherwise on stdin (one command a line):
- *   bad   makes getpriority(PRIO_PROCESS, 4242) once — the call ivm-module/host's sgloop.pol
+ *   bad   makes getpriority(PRIO_PROCESS, 4242) once — the call ivm-module/semguard-ko/host's sgloop.pol
  *         forbids (who must be 0); under enforce semguard kills P in that call, so the line
  *         after it is printed only if the call went on (audit, or a lenient policy);
  *   exec  execs its own file again (same pid and name, a new address space; semguard must

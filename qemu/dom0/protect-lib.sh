@@ -14,7 +14,7 @@
 protect_payload() {
     local p
     payload_guest
-    payload_add "$(artefact module "$SEMGUARD_ROOT/ivm-module")" modules/semguard.ko
+    payload_add "$(artefact module "$SEMGUARD_ROOT/ivm-module/semguard-ko")" modules/semguard.ko
     payload_add "$(artefact policies)/semguard" bin/semguard
     payload_add "$SEMGUARD_ROOT/qemu/dom0/protect-lib.sh" bin/protect-lib.sh
     for p in notesd cmdgate; do

@@ -1,4 +1,4 @@
-//! semguard.ko's per-stage profile (sysfs `counters/profile`, ivm-module/README.md) as a table.
+//! semguard.ko's per-stage profile (sysfs `counters/profile`, ivm-module/semguard-ko/README.md) as a table.
 //! The module times its stages with ktime; under QEMU icount those "ns" are guest instructions,
 //! so the table carries the run's unit, not the file's field names.
 

@@ -3,7 +3,7 @@
 //! Module parameters → validated configuration.
 //!
 //! Plain Rust without the `kernel` crate or `crate::` paths (semguard-core only), so the host
-//! tests in `ivm-module/host` compile this same file. Every parameter is checked before anything is
+//! tests in `ivm-module/semguard-ko/host` compile this same file. Every parameter is checked before anything is
 //! loaded or registered; an error names the parameter and what is wrong with its value.
 
 use core::fmt;

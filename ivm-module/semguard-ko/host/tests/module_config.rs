@@ -1,4 +1,4 @@
-//! The module's parameter checks (ivm-module/config.rs, compiled here from the same file the
+//! The module's parameter checks (ivm-module/semguard-ko/config.rs, compiled here from the same file the
 //! kernel module builds) on the host: every rule, and the messages insmod users see.
 
 #[allow(dead_code)]
