@@ -6,7 +6,7 @@
 
 use semguard_core::addr::{GuestVirtAddr, Machine};
 use semguard_core::mem::VirtMemory;
-use semguard_core::process::{find_first, FindError, Select};
+use semguard_core::process::{find_first, FindError, Select, TASK_LIMIT};
 use semguard_core::profile::Profile;
 use semguard_core::tcache::TranslationCache;
 use semguard_core::tracking::{comm_of_path, Finder};
@@ -16,8 +16,6 @@ use semguard_core::xen_abi::SyscallEvent;
 
 use crate::fmap::ForeignFrames;
 
-/// Most tasks a search visits (the list is guest data: bounded).
-pub(crate) const TASK_LIMIT: usize = 8192;
 /// Longest exec path read to predict the new comm.
 const EXEC_PATH_MAX: usize = 256;
 

@@ -250,6 +250,10 @@ fn walk_tasks<M: VirtMemory>(
     }
 }
 
+/// Most tasks one search of the task list visits (the list is guest data: bounded), for every
+/// consumer (semguard.ko, sgmon).
+pub const TASK_LIMIT: usize = 8192;
+
 /// Finds the first user process selected by `sel`, visiting at most `limit` tasks.
 pub fn find_first<K: FrameKind, M: VirtTranslate<K>>(
     mem: &mut M,

@@ -57,11 +57,11 @@ pub fn exec_path_arg(abi: Abi, nr: u32) -> Option<usize> {
     }
 }
 
-/// Whether `sc` is `exit_group`.
-pub fn is_exit_group(sc: &Syscall) -> bool {
-    match sc.abi {
-        Abi::X86_64 | Abi::X32 => sc.nr == NR_EXIT_GROUP_X86_64,
-        Abi::Ia32 => sc.nr == NR_EXIT_GROUP_IA32,
+/// Whether call `nr` of `abi` is `exit_group`.
+pub fn is_exit_group(abi: Abi, nr: u32) -> bool {
+    match abi {
+        Abi::X86_64 | Abi::X32 => nr == NR_EXIT_GROUP_X86_64,
+        Abi::Ia32 => nr == NR_EXIT_GROUP_IA32,
     }
 }
 
@@ -375,7 +375,7 @@ impl Tracker {
             let from_p = Some((cr3 & PGD_MASK, pid));
             return self.enter(Phase::Switching { from_p, events: 0 }, Transition::Execs { pid });
         }
-        if is_exit_group(call) {
+        if is_exit_group(call.abi, call.nr) {
             return self.enter(Phase::Waiting, Transition::Exits { pid });
         }
         None

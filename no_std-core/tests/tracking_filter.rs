@@ -10,7 +10,7 @@ use semguard_core::policy::{
     examples, AutomatonSpec, CodeWriter, DefaultAction, InvariantSpec, Policy, PolicyBuilder, RuleAction, RuleSpec,
     TransitionSpec,
 };
-use semguard_core::syscall::{Abi, Syscall};
+use semguard_core::syscall::Abi;
 
 fn bit(b: &[u8; BITMAP_BYTES], n: usize) -> bool {
     b[n / 8] & (1 << (n % 8)) != 0
@@ -99,12 +99,11 @@ fn exec_and_exit_calls_per_abi() {
     assert_eq!(exec_path_arg(Abi::X32, 545), Some(1));
     assert_eq!(exec_path_arg(Abi::X86_64, 11), None);
     assert_eq!(exec_path_arg(Abi::Ia32, 59), None);
-    let call = |abi, nr| Syscall { abi, nr, args: [0; 6], user_rip: 0 };
-    assert!(is_exit_group(&call(Abi::X86_64, 231)));
-    assert!(is_exit_group(&call(Abi::X32, 231)));
-    assert!(is_exit_group(&call(Abi::Ia32, 252)));
-    assert!(!is_exit_group(&call(Abi::X86_64, 60)));
-    assert!(!is_exit_group(&call(Abi::Ia32, 231)));
+    assert!(is_exit_group(Abi::X86_64, 231));
+    assert!(is_exit_group(Abi::X32, 231));
+    assert!(is_exit_group(Abi::Ia32, 252));
+    assert!(!is_exit_group(Abi::X86_64, 60));
+    assert!(!is_exit_group(Abi::Ia32, 231));
 }
 
 #[test]

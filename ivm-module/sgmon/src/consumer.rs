@@ -9,6 +9,7 @@ use semguard_core::decision::{resume_response, Decision, Enforcement, FailMode, 
 use semguard_core::process::FindError;
 use semguard_core::regs::EntryKind;
 use semguard_core::syscall::{decode, Decoded, KillCondition, Syscall};
+use semguard_core::tracking::is_exit_group;
 use semguard_core::tracking::PGD_MASK;
 use semguard_core::xen_abi::{
     SyscallEvent, VmEventSt, MONITOR_SYSCALL_BITMAP_BYTES, MONITOR_SYSCALL_NR_IA32, VM_EVENT_SIZE,
@@ -321,7 +322,7 @@ impl Consumer {
         // goes back to the guest's allocator and the next process may get it at once. Select
         // nothing from now on, before P is resumed, rather than watch (or kill) a stranger.
         let ends_p = matches!(out.action, Action::Answer(_))
-            && (d.name() == Some("exit_group") || self.stats.killed > killed_before);
+            && (is_exit_group(d.abi(), d.nr()) || self.stats.killed > killed_before);
         if ends_p && !matches!(self.cfg.select, Select::Any) {
             let pgd = self.filter.pgd_match;
             self.filter.pgd_match = 0; // frame 0 is never a guest's page table

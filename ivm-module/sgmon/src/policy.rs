@@ -14,7 +14,7 @@ use semguard_core::checker::{Checker, ProcessState};
 use semguard_core::decision::{check_event, Decision, Enforcement};
 use semguard_core::mem::{FrameError, FrameReader};
 use semguard_core::policy::Policy;
-use semguard_core::process::{find_first, FindError, Select as FindSelect};
+use semguard_core::process::{find_first, FindError, Select as FindSelect, TASK_LIMIT};
 use semguard_core::profile::Profile;
 use semguard_core::tcache::TranslationCache;
 use semguard_core::vmem::GuestMemory;
@@ -65,8 +65,6 @@ pub trait Finder {
     fn find(&mut self, cr3: u64) -> Result<Option<(u64, u32)>, FindError>;
 }
 
-/// Tasks visited at most per search (the list is guest data: bounded).
-const TASK_LIMIT: usize = 4096;
 
 /// semguard-core's task-list walk (`process::find_first`) over guest memory read through `R`.
 pub struct CommFinder<R: FrameReader<Machine>> {
