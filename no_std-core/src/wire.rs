@@ -9,14 +9,16 @@
 //! - its [`Le`] codec: a read and a write at those offsets, used alike by the decoder, the
 //!   per-syscall lookups and the encoder;
 //! - under `cfg(test)`, `FIELDS` (name, offset, size), which tests compare with the tables
-//!   in the format documentation (`doc_table`).
+//!   in the format documentation (`doc_table`) or, for the Xen ABI, with the C headers.
 //!
 //! Reads and writes are plain `from_le_bytes`/`to_le_bytes` at constant offsets of a slice
 //! whose length the caller checked once ([`read`], [`write()`], [`nth`]); after inlining the
 //! compiler drops the per-field bounds checks. Nothing here panics or needs `unsafe`, and
 //! it is `no_std` without proc macros, so it builds unchanged inside the kernel module.
 //!
-//! The policy format ([`crate::policy::format`]) and the alert record ([`crate::alert`]) use it.
+//! The policy format ([`crate::policy::format`]), the alert record ([`crate::alert`]), the
+//! guest-kernel profile ([`crate::profile`]) and the Xen vm_event ABI ([`crate::xen_abi`],
+//! whose `abi_struct!` adds the C alignment and name to a `le_record!`) use it.
 
 /// A value with a fixed little-endian encoding of [`Le::SIZE`] bytes.
 pub(crate) trait Le: Copy {

@@ -70,7 +70,8 @@
 
 use crate::regs::{EntryKind, Registers};
 use crate::syscall::{kill_edit, KillCondition};
-use core::mem::{align_of, offset_of, size_of};
+use crate::wire::{self, le_record, Le};
+use core::mem::{align_of, size_of};
 
 /// `VM_EVENT_INTERFACE_VERSION` of Xen 4.17 (kept by semguard's patch).
 pub const VM_EVENT_INTERFACE_VERSION: u32 = 0x0000_0007;
@@ -126,52 +127,6 @@ pub const MONITOR_SYSCALL_NR_IA32: usize = 512;
 /// Bytes of the number bitmap.
 pub const MONITOR_SYSCALL_BITMAP_BYTES: usize = MONITOR_SYSCALL_NR_BITS / 8;
 
-/// Little-endian, fixed-layout encoding of the ABI structs without `unsafe`.
-trait Wire: Sized + Copy + Default {
-    /// Encoded size in bytes (equal to `size_of::<Self>()`, asserted per struct).
-    const SIZE: usize;
-    /// Decodes from the start of `b`; `None` if `b` is too short.
-    fn read_from(b: &[u8]) -> Option<Self>;
-    /// Encodes to the start of `b`; `None` if `b` is too short.
-    fn write_to(&self, b: &mut [u8]) -> Option<()>;
-}
-
-macro_rules! wire_int {
-    ($($t:ty),*) => {$(
-        impl Wire for $t {
-            const SIZE: usize = size_of::<$t>();
-            fn read_from(b: &[u8]) -> Option<Self> {
-                Some(<$t>::from_le_bytes(b.get(..Self::SIZE)?.try_into().ok()?))
-            }
-            fn write_to(&self, b: &mut [u8]) -> Option<()> {
-                b.get_mut(..Self::SIZE)?.copy_from_slice(&self.to_le_bytes());
-                Some(())
-            }
-        }
-    )*};
-}
-wire_int!(u8, u16, u32, u64);
-
-impl<T: Wire, const N: usize> Wire for [T; N]
-where
-    [T; N]: Default,
-{
-    const SIZE: usize = T::SIZE * N;
-    fn read_from(b: &[u8]) -> Option<Self> {
-        let mut out = [T::default(); N];
-        for (i, slot) in out.iter_mut().enumerate() {
-            *slot = T::read_from(b.get(i * T::SIZE..)?)?;
-        }
-        Some(out)
-    }
-    fn write_to(&self, b: &mut [u8]) -> Option<()> {
-        for (i, v) in self.iter().enumerate() {
-            v.write_to(b.get_mut(i * T::SIZE..)?)?;
-        }
-        Some(())
-    }
-}
-
 /// C name and layout of a mirrored struct, compiled into `_Static_assert`s by the header test.
 #[cfg(test)]
 struct CLayout {
@@ -182,9 +137,10 @@ struct CLayout {
     fields: &'static [(&'static str, usize, usize)],
 }
 
-/// Defines a `#[repr(C)]` struct with its C layout written once: compile-time assertions for
-/// size, alignment and every offset, no implicit padding (the field sizes add up), the byte
-/// codec at those offsets, and the table the header test checks against C.
+/// Defines a `#[repr(C)]` struct with its C layout written once: a `le_record!` (compile-time
+/// assertions for size and every offset, no implicit padding, the little-endian codec at those
+/// offsets) that also derives `Default`, plus an alignment assertion and the table the header
+/// test checks against C.
 macro_rules! abi_struct {
     (
         $(#[$meta:meta])*
@@ -192,40 +148,20 @@ macro_rules! abi_struct {
             $( $(#[$fmeta:meta])* pub $field:ident : $ty:ty = $off:literal, )*
         }
     ) => {
-        $(#[$meta])*
-        #[repr(C)]
-        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-        pub struct $name {
-            $( $(#[$fmeta])* pub $field: $ty, )*
+        le_record! {
+            $(#[$meta])*
+            #[derive(Default)]
+            pub struct $name, size $size {
+                $( $(#[$fmeta])* pub $field: $ty = $off, )*
+            }
         }
 
-        const _: () = assert!(size_of::<$name>() == $size);
         const _: () = assert!(align_of::<$name>() == $align);
-        const _: () = assert!(0 $( + <$ty as Wire>::SIZE )* == $size);
-        $( const _: () = assert!(offset_of!($name, $field) == $off); )*
-        $( const _: () = assert!(<$ty as Wire>::SIZE == size_of::<$ty>()); )*
 
-        impl Wire for $name {
-            const SIZE: usize = $size;
-            fn read_from(b: &[u8]) -> Option<Self> {
-                let b = b.get(..$size)?;
-                Some(Self { $( $field: Wire::read_from(b.get($off..)?)?, )* })
-            }
-            fn write_to(&self, b: &mut [u8]) -> Option<()> {
-                let b = b.get_mut(..$size)?;
-                $( Wire::write_to(&self.$field, b.get_mut($off..)?)?; )*
-                Some(())
-            }
-        }
-
+        // FIELDS' sizes are the codec's, which le_record! asserts equal to size_of each type.
         #[cfg(test)]
         impl $name {
-            const C_LAYOUT: CLayout = CLayout {
-                c_type: $cname,
-                size: $size,
-                align: $align,
-                fields: &[ $( (stringify!($field), $off, size_of::<$ty>()) ),* ],
-            };
+            const C_LAYOUT: CLayout = CLayout { c_type: $cname, size: $size, align: $align, fields: Self::FIELDS };
         }
     };
 }
@@ -255,13 +191,15 @@ impl VmEventX86SelectorReg {
     }
 }
 
-impl Wire for VmEventX86SelectorReg {
+impl Le for VmEventX86SelectorReg {
     const SIZE: usize = 4;
-    fn read_from(b: &[u8]) -> Option<Self> {
-        u32::read_from(b).map(|raw| Self { raw })
+    #[inline(always)]
+    fn read_le(b: &[u8], at: usize) -> Self {
+        Self { raw: u32::read_le(b, at) }
     }
-    fn write_to(&self, b: &mut [u8]) -> Option<()> {
-        self.raw.write_to(b)
+    #[inline(always)]
+    fn write_le(self, b: &mut [u8], at: usize) {
+        self.raw.write_le(b, at);
     }
 }
 
@@ -349,30 +287,32 @@ pub struct VmEventU {
     pub bytes: [u8; 32],
 }
 const _: () = assert!(size_of::<VmEventU>() == 32 && align_of::<VmEventU>() == 8);
-const _: () = assert!(<VmEventSyscall as Wire>::SIZE <= 32);
+const _: () = assert!(<VmEventSyscall as Le>::SIZE <= 32);
 
 impl VmEventU {
     /// The `syscall` member.
     pub fn syscall(&self) -> VmEventSyscall {
-        // Cannot fail: the member fits in the union (asserted above).
-        VmEventSyscall::read_from(&self.bytes).unwrap_or_default()
+        // In range: the member fits in the union (asserted above).
+        VmEventSyscall::read_le(&self.bytes, 0)
     }
     /// A union holding `s` (the rest zero).
     pub fn from_syscall(s: VmEventSyscall) -> Self {
         let mut u = Self::default();
-        // Cannot fail: the member fits in the union (asserted above).
-        let _ = s.write_to(&mut u.bytes);
+        // In range: the member fits in the union (asserted above).
+        s.write_le(&mut u.bytes, 0);
         u
     }
 }
 
-impl Wire for VmEventU {
+impl Le for VmEventU {
     const SIZE: usize = 32;
-    fn read_from(b: &[u8]) -> Option<Self> {
-        <[u8; 32]>::read_from(b).map(|bytes| Self { bytes })
+    #[inline(always)]
+    fn read_le(b: &[u8], at: usize) -> Self {
+        Self { bytes: Le::read_le(b, at) }
     }
-    fn write_to(&self, b: &mut [u8]) -> Option<()> {
-        self.bytes.write_to(b)
+    #[inline(always)]
+    fn write_le(self, b: &mut [u8], at: usize) {
+        self.bytes.write_le(b, at);
     }
 }
 
@@ -495,13 +435,13 @@ impl VmEventSt {
     /// Decodes a request or response from the first [`VM_EVENT_SIZE`] bytes of `b` (e.g. a ring
     /// slot copied out of the shared page).
     pub fn from_bytes(b: &[u8]) -> Result<Self, XenAbiError> {
-        Self::read_from(b).ok_or(XenAbiError::Truncated { len: b.len() })
+        wire::read(b, 0).ok_or(XenAbiError::Truncated { len: b.len() })
     }
 
     /// Encodes into the first [`VM_EVENT_SIZE`] bytes of `out`.
     pub fn to_bytes(&self, out: &mut [u8]) -> Result<(), XenAbiError> {
         let len = out.len();
-        self.write_to(out).ok_or(XenAbiError::Truncated { len })
+        wire::write(out, 0, *self).ok_or(XenAbiError::Truncated { len })
     }
 
     /// Validates a request as a syscall event: version, reason, entry kind, paused vCPU.
@@ -581,6 +521,7 @@ pub fn kill_response(req: &VmEventSt, status: i32) -> Result<(VmEventSt, KillCon
 mod tests {
     use super::*;
     use crate::syscall::decode;
+    use core::mem::offset_of;
     use std::format;
     use std::path::{Path, PathBuf};
     use std::process::Command;
