@@ -158,7 +158,6 @@ impl Counters {
 /// The counters of this module instance (statics are fresh on every load).
 pub(crate) static COUNTERS: Counters = Counters::new();
 
-
 /// A stage of the event path, timed separately (sysfs `counters/profile`). The stages of one
 /// request do not overlap: the foreign-frame reads are taken out of the stages they happen in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -269,7 +268,13 @@ impl StageProfile {
             max_ns: ZERO,
             hist: [ZERO; BUCKETS],
         };
-        Self { stages: [Z; STAGES], translations: AtomicU64::new(0), walks: AtomicU64::new(0), late: ZERO, clock_ns: AtomicU64::new(0) }
+        Self {
+            stages: [Z; STAGES],
+            translations: AtomicU64::new(0),
+            walks: AtomicU64::new(0),
+            late: ZERO,
+            clock_ns: AtomicU64::new(0),
+        }
     }
 
     /// Adds one occurrence of `s` that took `ns`. Caller holds the monitor lock.

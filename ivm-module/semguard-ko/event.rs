@@ -114,8 +114,13 @@ fn handle(
         }
     };
     let searching = !matches!(m.tracker.phase(), Phase::Tracking { .. });
-    let mut view =
-        GuestView { frames, tcache, paging: m.paging, profile: &m.profile, process: m.config.process.as_str().as_bytes() };
+    let mut view = GuestView {
+        frames,
+        tcache,
+        paging: m.paging,
+        profile: &m.profile,
+        process: m.config.process.as_str().as_bytes(),
+    };
     let (route, t) = m.tracker.on_event(&ev, &mut view);
     if searching {
         sw.lap(Stage::Find, frames.read_ns);

@@ -4,8 +4,8 @@
 //! entries, /dev/semguard's read and write, the sysfs files. Each checks the pointers C hands
 //! it and calls into the Rust side; no logic of its own.
 
-use kernel::ffi::{c_char, c_int, c_long, c_uint};
 use core::fmt::{self, Write};
+use kernel::ffi::{c_char, c_int, c_long, c_uint};
 
 use kernel::prelude::*;
 

@@ -188,8 +188,13 @@ impl Shared {
     /// search outside the event path.
     fn search(&mut self, cr3: u64) -> Option<(&mut Monitor, Result<Option<(u64, u32)>, ()>)> {
         let Shared { monitor: Some(m), frames, tcache, .. } = self else { return None };
-        let mut view =
-            GuestView { frames, tcache, paging: m.paging, profile: &m.profile, process: m.config.process.as_str().as_bytes() };
+        let mut view = GuestView {
+            frames,
+            tcache,
+            paging: m.paging,
+            profile: &m.profile,
+            process: m.config.process.as_str().as_bytes(),
+        };
         let found = view.find_p(cr3).map_err(|e| pr_err!("walking the guest's task list failed: {:?}\n", e));
         Some((m, found))
     }
@@ -311,7 +316,11 @@ pub(crate) fn detach(reason: &'static str) {
             Err(e) if e == ESRCH => {} // domain gone: Xen dropped the ring with it
             Err(e) => {
                 ring_released = false;
-                pr_err!("disabling domain {}'s monitor ring failed (error {}): keeping its page\n", domid, e.to_errno());
+                pr_err!(
+                    "disabling domain {}'s monitor ring failed (error {}): keeping its page\n",
+                    domid,
+                    e.to_errno()
+                );
             }
         }
     }

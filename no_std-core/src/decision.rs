@@ -136,29 +136,14 @@ impl Decision {
     /// The alert record for a call that did not pass (`None` for an allowed one). The
     /// identifying fields are the consumer's; `seq` and `time_ns` are left 0 for it to set.
     #[allow(clippy::too_many_arguments)]
-    pub fn alert(
-        &self,
-        ev: &SyscallEvent,
-        policy_id: u32,
-        domid: u16,
-        pid: u32,
-        comm: &[u8],
-    ) -> Option<AlertRecord> {
+    pub fn alert(&self, ev: &SyscallEvent, policy_id: u32, domid: u16, pid: u32, comm: &[u8]) -> Option<AlertRecord> {
         let action = self.action?;
         match self.finding? {
             Finding::Verdict(v) => {
                 AlertRecord::from_verdict(&v, &self.call, ev.entry, action, policy_id, domid, ev.vcpu_id, pid, comm)
             }
             Finding::StackUnreadable { va, .. } => Some(AlertRecord::undecodable(
-                &self.call,
-                ev.entry,
-                action,
-                va.0,
-                policy_id,
-                domid,
-                ev.vcpu_id,
-                pid,
-                comm,
+                &self.call, ev.entry, action, va.0, policy_id, domid, ev.vcpu_id, pid, comm,
             )),
             // Nothing was checked, so there is nothing to report but the count.
             Finding::NoPolicy => None,

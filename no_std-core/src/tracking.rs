@@ -350,7 +350,9 @@ impl Tracker {
                         // P's first call of its new program, or another process's.
                         return (if pgd == cr3 { Route::Check } else { Route::Pass }, t);
                     }
-                    Ok(None) if from_p.is_some() => return (Route::Pass, self.enter(Phase::Waiting, Transition::ExecdAway)),
+                    Ok(None) if from_p.is_some() => {
+                        return (Route::Pass, self.enter(Phase::Waiting, Transition::ExecdAway))
+                    }
                     Ok(None) | Err(_) => {}
                 }
                 let events = events.saturating_add(1);

@@ -2,15 +2,15 @@
 //! numbers Xen reports of P for a policy, what the waiting phase watches, and the comm an exec
 //! predicts.
 
-use semguard_core::tracking::{
-    comm_of_path, exec_path_arg, is_exit_group, tracking_bitmap, waiting_bitmap, BITMAP_BYTES, NR_IA32,
-};
 use semguard_core::policy::format::POLICY_DENY_OTHER_ABIS;
 use semguard_core::policy::{
     examples, AutomatonSpec, CodeWriter, DefaultAction, InvariantSpec, Policy, PolicyBuilder, RuleAction, RuleSpec,
     TransitionSpec,
 };
 use semguard_core::syscall::Abi;
+use semguard_core::tracking::{
+    comm_of_path, exec_path_arg, is_exit_group, tracking_bitmap, waiting_bitmap, BITMAP_BYTES, NR_IA32,
+};
 
 fn bit(b: &[u8; BITMAP_BYTES], n: usize) -> bool {
     b[n / 8] & (1 << (n % 8)) != 0

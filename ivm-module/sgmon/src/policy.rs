@@ -65,7 +65,6 @@ pub trait Finder {
     fn find(&mut self, cr3: u64) -> Result<Option<(u64, u32)>, FindError>;
 }
 
-
 /// semguard-core's task-list walk (`process::find_first`) over guest memory read through `R`.
 pub struct CommFinder<R: FrameReader<Machine>> {
     name: Vec<u8>,

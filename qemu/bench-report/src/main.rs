@@ -79,7 +79,11 @@ pub fn parse(text: &str) -> Result<Results, String> {
         }
         let f: Vec<&str> = line.split('\t').collect();
         let [config, op, rep, ns] = f[..] else {
-            return Err(format!("line {}: expected 4 tab-separated fields (config op rep per_call), got {}", n + 1, f.len()));
+            return Err(format!(
+                "line {}: expected 4 tab-separated fields (config op rep per_call), got {}",
+                n + 1,
+                f.len()
+            ));
         };
         rep.parse::<u32>().map_err(|e| format!("line {}: repetition {rep:?}: {e}", n + 1))?;
         let ns = ns.parse::<u64>().map_err(|e| format!("line {}: per_call {ns:?}: {e}", n + 1))?;
@@ -139,7 +143,10 @@ pub fn table(r: &Results) -> String {
         let _ = writeln!(s, "{ICOUNT_CAVEAT}");
     }
     let _ = writeln!(s);
-    let _ = writeln!(s, "| operation | configuration | median per call | min–max over runs | runs | added vs `{base}` | vs `{base}` |");
+    let _ = writeln!(
+        s,
+        "| operation | configuration | median per call | min–max over runs | runs | added vs `{base}` | vs `{base}` |"
+    );
     let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|");
     for (o, op) in r.ops.iter().enumerate() {
         let base_median = r.cells.get(&(0, o)).and_then(Cell::median);
@@ -249,7 +256,10 @@ mod tests {
 
     #[test]
     fn bad_lines_are_named() {
-        assert_eq!(parse("off\tgetppid\t1\n").unwrap_err(), "line 1: expected 4 tab-separated fields (config op rep per_call), got 3");
+        assert_eq!(
+            parse("off\tgetppid\t1\n").unwrap_err(),
+            "line 1: expected 4 tab-separated fields (config op rep per_call), got 3"
+        );
         assert!(parse("off\tgetppid\tx\t5\n").unwrap_err().starts_with("line 1: repetition \"x\""));
         assert!(parse("off\tgetppid\t1\t-5\n").unwrap_err().starts_with("line 1: per_call \"-5\""));
         assert_eq!(parse("# nothing\n").unwrap_err(), "no measurements");

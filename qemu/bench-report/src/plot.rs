@@ -66,7 +66,8 @@ pub fn draw(r: &Results, path: &Path) -> Result<(), String> {
             let x0 = o as f64 + 0.1 + bar * c as f64;
             bars.push(Rectangle::new([(x0, lo), (x0 + bar * 0.9, m.max(1) as f64)], colour.filled()));
             let xm = x0 + bar * 0.45;
-            whiskers.push(PathElement::new(vec![(xm, min.max(1) as f64), (xm, max.max(1) as f64)], BLACK.stroke_width(1)));
+            whiskers
+                .push(PathElement::new(vec![(xm, min.max(1) as f64), (xm, max.max(1) as f64)], BLACK.stroke_width(1)));
         }
         chart
             .draw_series(bars)

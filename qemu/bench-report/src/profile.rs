@@ -24,10 +24,7 @@ pub struct Profile {
 }
 
 fn field(fields: &[(&str, &str)], key: &str, line: usize) -> Result<u64, String> {
-    let (_, v) = fields
-        .iter()
-        .find(|(k, _)| *k == key)
-        .ok_or_else(|| format!("line {line}: stage without {key}="))?;
+    let (_, v) = fields.iter().find(|(k, _)| *k == key).ok_or_else(|| format!("line {line}: stage without {key}="))?;
     v.parse().map_err(|e| format!("line {line}: {key}={v:?}: {e}"))
 }
 
@@ -71,7 +68,16 @@ pub fn table(p: &Profile, unit: &str) -> String {
     let _ = writeln!(s, "| stage | count | min | median (bucket) | mean | max |");
     let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|");
     for st in &p.stages {
-        let _ = writeln!(s, "| {} | {} | {} | {} | {} | {} |", st.name, t(st.count), t(st.min), t(st.median), t(st.mean), t(st.max));
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} |",
+            st.name,
+            t(st.count),
+            t(st.min),
+            t(st.median),
+            t(st.mean),
+            t(st.max)
+        );
     }
     if !p.notes.is_empty() {
         let _ = writeln!(s);
@@ -109,8 +115,14 @@ pub mod tests {
 
     #[test]
     fn malformed_stages_are_named() {
-        assert_eq!(parse("ring count=1 min_ns=2 median_ns=x mean_ns=1 max_ns=1\n").unwrap_err(), "line 1: median_ns=\"x\": invalid digit found in string");
-        assert_eq!(parse("ring count=1 min_ns=2 median_ns=2 max_ns=1\n").unwrap_err(), "line 1: stage without mean_ns=");
+        assert_eq!(
+            parse("ring count=1 min_ns=2 median_ns=x mean_ns=1 max_ns=1\n").unwrap_err(),
+            "line 1: median_ns=\"x\": invalid digit found in string"
+        );
+        assert_eq!(
+            parse("ring count=1 min_ns=2 median_ns=2 max_ns=1\n").unwrap_err(),
+            "line 1: stage without mean_ns="
+        );
         assert_eq!(parse("clock_ns=4\n").unwrap_err(), "no timed stage in the profile");
     }
 }
