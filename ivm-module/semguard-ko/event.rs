@@ -11,7 +11,7 @@ use semguard_core::syscall::KillCondition;
 use semguard_core::tcache::TranslationCache;
 use semguard_core::tracking::{Phase, Route};
 use semguard_core::vmem::GuestMemory;
-use semguard_core::xen_abi::{SyscallEvent, VmEventSt, RING_SLOTS};
+use semguard_core::xen_abi::{SyscallEvent, VmEventSt, RING_SLOTS, VM_EVENT_SIZE};
 
 use crate::alerts::AlertRing;
 use crate::counters::{Counter, Stage, Stopwatch, COUNTERS, PROFILE};
@@ -59,11 +59,9 @@ pub(crate) fn drain(s: &mut Shared) {
             // 400 bytes always decode; the fields are validated next.
             let req = VmEventSt::from_bytes(&bytes).unwrap_or_default();
             let rsp = handle(m, frames, tcache, alerts, &req, &mut sw);
-            let mut out = [0u8; semguard_core::xen_abi::VM_EVENT_SIZE];
+            let mut out = [0u8; VM_EVENT_SIZE];
             let Some(ring) = m.xen.ring.as_mut() else { break };
-            if rsp.to_bytes(&mut out).is_ok() {
-                ring.back.put_response(&mut ring.page, &out);
-            }
+            ring.back.put_response(&mut ring.page, rsp.response_bytes(&mut out));
             sw.lap(Stage::Response, frames.read_ns);
             PROFILE.add(Stage::Request, sw.total());
             COUNTERS.record_event(sw.total());

@@ -89,8 +89,11 @@ impl BackRing {
         req
     }
 
-    /// Writes a response into the next response slot (not yet visible to Xen).
-    pub fn put_response<P: SharedPage>(&mut self, page: &mut P, rsp: &[u8; VM_EVENT_SIZE]) {
+    /// Writes a response into the next response slot (not yet visible to Xen): `rsp` from
+    /// the slot's start, at most [`VM_EVENT_SIZE`] bytes (a response without registers needs
+    /// only its head: `VmEventSt::response_bytes`).
+    pub fn put_response<P: SharedPage>(&mut self, page: &mut P, rsp: &[u8]) {
+        let rsp = rsp.get(..VM_EVENT_SIZE).unwrap_or(rsp);
         page.write(slot_offset(self.rsp_prod_pvt), rsp);
         self.rsp_prod_pvt = self.rsp_prod_pvt.wrapping_add(1);
     }

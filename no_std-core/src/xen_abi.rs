@@ -71,7 +71,7 @@
 use crate::regs::{EntryKind, Registers};
 use crate::syscall::{kill_edit, KillCondition};
 use crate::wire::{self, le_record, Le};
-use core::mem::{align_of, size_of};
+use core::mem::{align_of, offset_of, size_of};
 
 /// `VM_EVENT_INTERFACE_VERSION` of Xen 4.17 (kept by semguard's patch).
 pub const VM_EVENT_INTERFACE_VERSION: u32 = 0x0000_0007;
@@ -338,6 +338,10 @@ abi_struct! {
     }
 }
 const _: () = assert!(size_of::<VmEventSt>() == VM_EVENT_SIZE);
+/// Bytes of a response before its register block: what Xen reads of one without
+/// [`VM_EVENT_FLAG_SET_REGISTERS`] ([`VmEventSt::response_bytes`]).
+pub const RESPONSE_HEAD_SIZE: usize = offset_of!(VmEventSt, data);
+const _: () = assert!(RESPONSE_HEAD_SIZE == 56);
 
 /// Why a vm_event request cannot be taken as a syscall event, or a response not built.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -444,6 +448,27 @@ impl VmEventSt {
         wire::write(out, 0, *self).ok_or(XenAbiError::Truncated { len })
     }
 
+    /// Encodes a response for the ring into `out` and returns the bytes to write at the start
+    /// of its slot: everything when it carries registers ([`VM_EVENT_FLAG_SET_REGISTERS`]),
+    /// otherwise only the [`RESPONSE_HEAD_SIZE`] bytes before `data`, all Xen reads of such a
+    /// response (`vm_event_resume`: version, flags, reason, vcpu_id; the PV syscall hook:
+    /// `u.syscall.seq`). The rest of the slot keeps whatever it held.
+    pub fn response_bytes<'b>(&self, out: &'b mut [u8; VM_EVENT_SIZE]) -> &'b [u8] {
+        if self.flags & VM_EVENT_FLAG_SET_REGISTERS != 0 {
+            wire::write(&mut out[..], 0, *self);
+            return &out[..];
+        }
+        let head = &mut out[..RESPONSE_HEAD_SIZE];
+        self.version.write_le(head, offset_of!(VmEventSt, version));
+        self.flags.write_le(head, offset_of!(VmEventSt, flags));
+        self.reason.write_le(head, offset_of!(VmEventSt, reason));
+        self.vcpu_id.write_le(head, offset_of!(VmEventSt, vcpu_id));
+        self.altp2m_idx.write_le(head, offset_of!(VmEventSt, altp2m_idx));
+        self._pad.write_le(head, offset_of!(VmEventSt, _pad));
+        self.u.write_le(head, offset_of!(VmEventSt, u));
+        head
+    }
+
     /// Validates a request as a syscall event: version, reason, entry kind, paused vCPU.
     pub fn syscall_event(&self) -> Result<SyscallEvent, XenAbiError> {
         if self.version != VM_EVENT_INTERFACE_VERSION {
@@ -520,6 +545,32 @@ pub fn kill_response(req: &VmEventSt, status: i32) -> Result<(VmEventSt, KillCon
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_response_without_registers_is_only_its_head() {
+        let regs = Registers { rax: 59, rdi: 0x1234, cr3: 0x5000, ..Registers::default() };
+        let mut req = VmEventSt::syscall_request(3, EntryKind::Syscall64, &regs);
+        req.u = VmEventU::from_syscall(VmEventSyscall { entry: 0, seq: 77, user_pgd: 0 });
+        let mut full = [0u8; VM_EVENT_SIZE];
+        let mut out = [0u8; VM_EVENT_SIZE];
+
+        let allow = build_response(&req, None).unwrap();
+        allow.to_bytes(&mut full).unwrap();
+        let head = allow.response_bytes(&mut out);
+        assert_eq!(head, &full[..RESPONSE_HEAD_SIZE]);
+        // Written over a slot that still holds the request, Xen reads the same response.
+        let mut slot = [0u8; VM_EVENT_SIZE];
+        req.to_bytes(&mut slot).unwrap();
+        slot[..RESPONSE_HEAD_SIZE].copy_from_slice(head);
+        let seen = VmEventSt::from_bytes(&slot).unwrap();
+        assert_eq!((seen.version, seen.flags, seen.reason, seen.vcpu_id), (allow.version, allow.flags, allow.reason, 3));
+        assert_eq!(seen.u.syscall().seq, 77);
+        assert_eq!(seen.flags & VM_EVENT_FLAG_SET_REGISTERS, 0);
+
+        let (kill, _) = kill_response(&req, 137).unwrap();
+        kill.to_bytes(&mut full).unwrap();
+        assert_eq!(kill.response_bytes(&mut out), &full[..], "a response with registers is written whole");
+    }
     use crate::syscall::decode;
     use core::mem::offset_of;
     use std::format;

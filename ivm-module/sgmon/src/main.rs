@@ -248,7 +248,7 @@ fn monitor_loop(
                     c.filter_applied_from(back.req_prod(page));
                 }
                 if let Action::Answer(rsp) = &o.action {
-                    back.put_response(page, rsp);
+                    back.put_response(page, &rsp[..]);
                     answered = true;
                 }
             }
