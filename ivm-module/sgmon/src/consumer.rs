@@ -47,8 +47,9 @@ pub struct Stats {
 /// What to do with the request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
-    /// Put this response on the ring.
-    Answer(Box<[u8; VM_EVENT_SIZE]>),
+    /// Put this response on the ring (`VmEventSt::response_bytes`: its head, or all of it
+    /// when it carries registers).
+    Answer(Box<VmEventSt>),
     /// Leave the vCPU waiting.
     Hold,
     /// Nothing to answer (the bytes do not even decode).
@@ -393,11 +394,7 @@ fn trigger_kill(d: &Decoded) -> Decision {
 }
 
 fn encode(rsp: &VmEventSt) -> Action {
-    let mut b = [0u8; VM_EVENT_SIZE];
-    match rsp.to_bytes(&mut b) {
-        Ok(()) => Action::Answer(Box::new(b)),
-        Err(_) => Action::Drop, // unreachable: the buffer is VM_EVENT_SIZE
-    }
+    Action::Answer(Box::new(*rsp))
 }
 
 /// The `verdict=` word of a VERDICT line.
@@ -476,7 +473,7 @@ mod tests {
 
     fn rsp(a: &Action) -> VmEventSt {
         match a {
-            Action::Answer(b) => VmEventSt::from_bytes(&b[..]).unwrap(),
+            Action::Answer(b) => **b,
             other => panic!("expected an answer, got {other:?}"),
         }
     }

@@ -248,7 +248,8 @@ fn monitor_loop(
                     c.filter_applied_from(back.req_prod(page));
                 }
                 if let Action::Answer(rsp) = &o.action {
-                    back.put_response(page, &rsp[..]);
+                    let mut out = [0u8; semguard_core::xen_abi::VM_EVENT_SIZE];
+                    back.put_response(page, rsp.response_bytes(&mut out));
                     answered = true;
                 }
             }
