@@ -330,7 +330,7 @@ impl StageProfile {
         for (st, name) in self.stages.iter().zip(STAGE_NAMES) {
             let n = st.count.load(Ordering::Relaxed);
             if name == "frame_hit" {
-                writeln!(w, "{name} count={n} (not timed: inside decode/eval/find)")?;
+                writeln!(w, "{name} count={n} (not timed: inside check/find)")?;
                 continue;
             }
             let total = st.total_ns.load(Ordering::Relaxed);
