@@ -6,7 +6,7 @@ mod policy_support;
 
 use std::collections::BTreeSet;
 
-use policy_support::{full_policy, Blob};
+use policy_support::{full_policy, identity_policy, Blob};
 use semguard_core::policy::format::{SectionKind, NO_INVARIANT, SECTION_REQUIRED};
 use semguard_core::policy::op::opcode as o;
 use semguard_core::policy::{
@@ -178,6 +178,22 @@ fn cases() -> Vec<(&'static str, Blob, PolicyError)> {
     let mut b = Blob(out);
     b.put(25, &[16]).fix_crc();
     v.push(("directory", b, DirectoryOutOfBounds { end: 32 + 16 * 12 }));
+
+    // Identity (format 1.1): build-id length, section length, flags.
+    let id = || Blob(identity_policy());
+    let id_at = id().section(SectionKind::Identity).1;
+    let mut b = id();
+    b.put(id_at + 4, &0u16.to_le_bytes()).fix_crc();
+    v.push(("identity build-id empty", b, IdentityBadBuildIdLen { len: 0 }));
+    let mut b = id();
+    b.put(id_at + 4, &65u16.to_le_bytes()).fix_crc();
+    v.push(("identity build-id too long", b, IdentityBadBuildIdLen { len: 65 }));
+    let mut b = id();
+    b.put(id_at + 4, &19u16.to_le_bytes()).fix_crc();
+    v.push(("identity length", b, IdentityLengthMismatch { build_id_len: 19, len: 44 }));
+    let mut b = id();
+    b.put(id_at, &2u32.to_le_bytes()).fix_crc();
+    v.push(("identity flags", b, IdentityUnknownFlags { flags: 2 }));
     v
 }
 

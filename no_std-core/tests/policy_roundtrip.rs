@@ -6,7 +6,7 @@ use policy_support::*;
 use semguard_core::eval::{evaluate, Verdict, ViolationKind};
 use semguard_core::policy::op::Disassembler;
 use semguard_core::policy::{
-    AutomatonSpec, ConstKind, ConstSpec, DefaultAction, EncodeError, Insn, InvariantSpec, Policy, PolicyBuilder,
+    AutomatonSpec, ConstKind, ConstSpec, DefaultAction, EncodeError, IdentitySpec, Insn, InvariantSpec, Policy, PolicyBuilder,
     RuleAction, RuleSpec, TransitionSpec,
 };
 use semguard_core::regs::Registers;
@@ -55,6 +55,11 @@ fn reencode(p: &Policy<'_>) -> Vec<u8> {
         constants: &consts,
         automaton: p.automaton().map(|a| AutomatonSpec { states: a.states(), initial: a.initial(), transitions: &transitions }),
         kernel_profile: p.kernel_profile(),
+        identity: p.identity().map(|i| IdentitySpec {
+            build_id: i.build_id(),
+            note_vaddr: i.note_vaddr(),
+            relative: i.relative(),
+        }),
     };
     let mut out = vec![0u8; b.encoded_len().unwrap()];
     b.encode(&mut out).unwrap();

@@ -8,7 +8,7 @@ use super::error::PolicyError;
 use super::format::*;
 use super::op::MAX_STACK;
 use super::verify::verify_code;
-use super::{AutomatonLayout, PolicyLayout, Span};
+use super::{AutomatonLayout, IdentityLayout, PolicyLayout, Span};
 use crate::crc::Crc32;
 use crate::wire::{nth, read};
 
@@ -232,6 +232,12 @@ pub(crate) fn decode_layout(blob: &[u8]) -> Result<PolicyLayout, PolicyError> {
         None => None,
     };
 
+    // P's identity (1.1); at most one, like every section kind (checked with the directory).
+    let identity = match section(SectionKind::Identity) {
+        Some(span) => Some(identity(blob, span)?),
+        None => None,
+    };
+
     Ok(PolicyLayout {
         total_len: h.total_len,
         crc: h.crc,
@@ -249,7 +255,40 @@ pub(crate) fn decode_layout(blob: &[u8]) -> Result<PolicyLayout, PolicyError> {
         automaton,
         strings,
         kernel_profile: section(SectionKind::KernelProfile),
+        identity,
         abis,
+    })
+}
+
+/// Checks the identity section: known flags, reserved fields zero, a build-id of 1 to
+/// [`MAX_BUILD_ID_LEN`] bytes, and a section exactly as long as its fixed part plus the
+/// build-id.
+fn identity(blob: &[u8], span: Span) -> Result<IdentityLayout, PolicyError> {
+    let short = PolicyError::SectionTooShort { section: SectionKind::Identity, len: span.len };
+    if (span.len as usize) < IDENTITY_HEADER_LEN {
+        return Err(short);
+    }
+    let base = span.off as usize;
+    let r: RawIdentity = read(blob, base).ok_or(short)?;
+    if r.flags & !IDENTITY_FLAGS_KNOWN != 0 {
+        return Err(PolicyError::IdentityUnknownFlags { flags: r.flags });
+    }
+    if r.reserved0 != 0 {
+        return Err(PolicyError::ReservedNonZero { offset: base + offset_of!(RawIdentity, reserved0) });
+    }
+    if r.reserved1 != 0 {
+        return Err(PolicyError::ReservedNonZero { offset: base + offset_of!(RawIdentity, reserved1) });
+    }
+    if r.build_id_len == 0 || usize::from(r.build_id_len) > MAX_BUILD_ID_LEN {
+        return Err(PolicyError::IdentityBadBuildIdLen { len: r.build_id_len });
+    }
+    if IDENTITY_HEADER_LEN as u64 + u64::from(r.build_id_len) != u64::from(span.len) {
+        return Err(PolicyError::IdentityLengthMismatch { build_id_len: r.build_id_len, len: span.len });
+    }
+    Ok(IdentityLayout {
+        build_id: Span { off: span.off + IDENTITY_HEADER_LEN as u32, len: u32::from(r.build_id_len) },
+        note_vaddr: r.note_vaddr,
+        flags: r.flags,
     })
 }
 

@@ -352,6 +352,18 @@ pub struct AutomatonSpec<'s> {
     pub transitions: &'s [TransitionSpec],
 }
 
+/// P's identity ([`super::Identity`]): its GNU build-id and where the build-id note's
+/// descriptor sits in P's image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IdentitySpec<'s> {
+    /// The build-id bytes, 1 to [`MAX_BUILD_ID_LEN`].
+    pub build_id: &'s [u8],
+    /// Virtual address of the note's descriptor (the build-id bytes).
+    pub note_vaddr: u64,
+    /// `note_vaddr` is relative to the load base (PIE) rather than absolute.
+    pub relative: bool,
+}
+
 /// Why encoding failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EncodeError {
@@ -399,6 +411,8 @@ pub struct PolicyBuilder<'s> {
     pub automaton: Option<AutomatonSpec<'s>>,
     /// Optional guest-kernel profile bytes, carried opaquely.
     pub kernel_profile: Option<&'s [u8]>,
+    /// Optional identity of P (format 1.1; the blob's minor is 1 with it, 0 without).
+    pub identity: Option<IdentitySpec<'s>>,
 }
 
 /// Where each section goes.
@@ -413,6 +427,7 @@ struct Plan {
     automaton: Option<(usize, usize)>,
     strings: Option<(usize, usize)>,
     profile: Option<(usize, usize)>,
+    identity: Option<(usize, usize)>,
 }
 
 const fn align8(v: usize) -> usize {
@@ -450,6 +465,7 @@ impl<'s> PolicyBuilder<'s> {
             constants: &[],
             automaton: None,
             kernel_profile: None,
+            identity: None,
         }
     }
 
@@ -476,7 +492,8 @@ impl<'s> PolicyBuilder<'s> {
         sections += usize::from(consts_len.is_some())
             + usize::from(self.automaton.is_some())
             + usize::from(names_len > 0)
-            + usize::from(self.kernel_profile.is_some());
+            + usize::from(self.kernel_profile.is_some())
+            + usize::from(self.identity.is_some());
         p.dir_count = sections;
         let mut cur = align8(HEADER_LEN + sections * DIR_ENTRY_LEN);
         let mut place = |len: usize| -> Result<(usize, usize), EncodeError> {
@@ -501,6 +518,9 @@ impl<'s> PolicyBuilder<'s> {
         }
         if let Some(k) = self.kernel_profile {
             p.profile = Some(place(k.len())?);
+        }
+        if let Some(id) = &self.identity {
+            p.identity = Some(place(IDENTITY_HEADER_LEN.checked_add(id.build_id.len()).ok_or(EncodeError::TooLarge)?)?);
         }
         p.total = cur;
         u32_of(p.total)?;
@@ -529,7 +549,7 @@ impl<'s> PolicyBuilder<'s> {
         let header = RawHeader {
             magic: MAGIC,
             major: FORMAT_MAJOR,
-            minor: FORMAT_MINOR,
+            minor: if self.identity.is_some() { FORMAT_MINOR } else { FORMAT_MINOR_WITHOUT_IDENTITY },
             total_len: u32_of(p.total)?,
             crc: 0,
             policy_id: self.policy_id,
@@ -542,7 +562,7 @@ impl<'s> PolicyBuilder<'s> {
         write(out, header, 0)?;
         let rules_len = TABLE_HEADER_LEN + self.rules.len() * RULE_LEN;
         let inv_len = TABLE_HEADER_LEN + self.invariants.len() * INVARIANT_LEN;
-        let mut dir = [(0u16, 0u16, 0usize, 0usize); 7];
+        let mut dir = [(0u16, 0u16, 0usize, 0usize); SectionKind::COUNT];
         let mut n = 0;
         let mut add = |kind: SectionKind, required: bool, (at, len): (usize, usize)| {
             if let Some(slot) = dir.get_mut(n) {
@@ -564,6 +584,10 @@ impl<'s> PolicyBuilder<'s> {
         }
         if let Some(s) = p.profile {
             add(SectionKind::KernelProfile, false, s);
+        }
+        // Optional: a 1.0 decoder skips it (and identifies P by name, as 1.0 did).
+        if let Some(s) = p.identity {
+            add(SectionKind::Identity, false, s);
         }
         for (i, &(kind, flags, at, len)) in dir.iter().take(n).enumerate() {
             let e = RawSection { kind, flags, offset: u32_of(at)?, len: u32_of(len)? };
@@ -654,6 +678,20 @@ impl<'s> PolicyBuilder<'s> {
 
         if let (Some(k), Some((at, _))) = (self.kernel_profile, p.profile) {
             put(out, at, k)?;
+        }
+
+        // Identity: the record, then the build-id (a length that does not fit the field is
+        // written as 0xFFFF, which the decoder below rejects as too long).
+        if let (Some(id), Some((at, _))) = (&self.identity, p.identity) {
+            let rec = RawIdentity {
+                flags: if id.relative { IDENTITY_RELATIVE } else { 0 },
+                build_id_len: u16::try_from(id.build_id.len()).unwrap_or(u16::MAX),
+                reserved0: 0,
+                note_vaddr: id.note_vaddr,
+                reserved1: 0,
+            };
+            write(out, rec, at)?;
+            put(out, at + IDENTITY_HEADER_LEN, id.build_id)?;
         }
 
         // Stack depths: verify each invariant against the constants just written.

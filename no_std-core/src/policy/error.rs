@@ -458,11 +458,30 @@ pub enum PolicyError {
         /// First transition out of order.
         transition: u32,
     },
+
+    // ---- identity ----
+    /// The build-id length is 0 or above [`super::format::MAX_BUILD_ID_LEN`].
+    IdentityBadBuildIdLen {
+        /// The length field.
+        len: u16,
+    },
+    /// The identity section is not exactly its fixed part plus the build-id.
+    IdentityLengthMismatch {
+        /// The build-id length field.
+        build_id_len: u16,
+        /// Section length.
+        len: u32,
+    },
+    /// Identity flags this version does not define.
+    IdentityUnknownFlags {
+        /// The flags field.
+        flags: u32,
+    },
 }
 
 impl PolicyError {
     /// Number of variants; [`PolicyError::code`] returns `0..COUNT`.
-    pub const COUNT: u16 = 60;
+    pub const COUNT: u16 = 63;
 
     /// A stable number per variant (for compact kernel log lines and for tests that check
     /// every variant is reachable).
@@ -529,6 +548,9 @@ impl PolicyError {
             TransitionBadState { .. } => 57,
             TransitionBadAbi { .. } => 58,
             TransitionsNotSorted { .. } => 59,
+            IdentityBadBuildIdLen { .. } => 60,
+            IdentityLengthMismatch { .. } => 61,
+            IdentityUnknownFlags { .. } => 62,
         }
     }
 }
@@ -639,6 +661,15 @@ impl fmt::Display for PolicyError {
             TransitionsNotSorted { transition } => {
                 write!(f, "transition {transition} out of order or duplicate (nondeterministic)")
             }
+            IdentityBadBuildIdLen { len } => {
+                write!(f, "identity: build-id of {len} bytes (must be 1 to {})", super::format::MAX_BUILD_ID_LEN)
+            }
+            IdentityLengthMismatch { build_id_len, len } => write!(
+                f,
+                "identity section is {len} bytes, a {build_id_len}-byte build-id needs {}",
+                super::format::IDENTITY_HEADER_LEN + usize::from(build_id_len)
+            ),
+            IdentityUnknownFlags { flags } => write!(f, "identity: unknown flags {flags:#x}"),
         }
     }
 }

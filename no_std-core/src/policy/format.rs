@@ -12,9 +12,14 @@ use crate::wire::{le_record, nth, Le};
 pub const MAGIC: [u8; 4] = *b"SGPF";
 /// Format major version this decoder understands. A different major is rejected.
 pub const FORMAT_MAJOR: u16 = 1;
-/// Format minor version this encoder writes. Minors only add optional sections, so a decoder
-/// accepts any minor of its major.
-pub const FORMAT_MINOR: u16 = 0;
+/// Newest format minor version this encoder writes. Minors only add optional sections, so a
+/// decoder accepts any minor of its major. 1.1 added the identity section
+/// ([`SectionKind::Identity`]).
+pub const FORMAT_MINOR: u16 = 1;
+/// Minor version of a blob without an identity section. The encoder writes the lowest minor
+/// that has every section the blob uses, so a policy without identity is byte for byte what
+/// 1.0 wrote.
+pub const FORMAT_MINOR_WITHOUT_IDENTITY: u16 = 0;
 
 /// Size of the fixed header.
 pub const HEADER_LEN: usize = RawHeader::SIZE;
@@ -71,6 +76,18 @@ pub const POLICY_FLAGS_KNOWN: u32 = POLICY_DENY_OTHER_ABIS;
 /// Longest byte-string constant (bounds the guest bytes one comparison reads).
 pub const MAX_CONST_BYTES: usize = 4096;
 
+/// Size of the identity section's fixed part; the build-id bytes follow it.
+pub const IDENTITY_HEADER_LEN: usize = RawIdentity::SIZE;
+/// Longest build-id the identity section holds (GNU ld writes 8, 16 (md5/uuid) or 20 (sha1)
+/// bytes; `--build-id=0x…` up to what the linker allows). Bounds what a consumer reads from
+/// P's image.
+pub const MAX_BUILD_ID_LEN: usize = 64;
+/// Identity flag: `note_vaddr` is relative to the image's load base (PIE, shared objects);
+/// without it the address is absolute, as linked (static and non-PIE programs).
+pub const IDENTITY_RELATIVE: u32 = 1 << 0;
+/// All identity flags this version defines.
+pub const IDENTITY_FLAGS_KNOWN: u32 = IDENTITY_RELATIVE;
+
 /// The section kinds this version defines.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u16)]
@@ -89,6 +106,9 @@ pub enum SectionKind {
     Strings = 6,
     /// Guest-kernel profile, opaque to this module.
     KernelProfile = 7,
+    /// P's identity: its GNU build-id and where the note's descriptor sits in its image
+    /// (format 1.1).
+    Identity = 8,
 }
 
 impl SectionKind {
@@ -102,15 +122,16 @@ impl SectionKind {
             5 => Self::Automaton,
             6 => Self::Strings,
             7 => Self::KernelProfile,
+            8 => Self::Identity,
             _ => return None,
         })
     }
-    /// Index 0..7 for per-kind tables.
+    /// Index 0..COUNT for per-kind tables.
     pub(crate) const fn slot(self) -> usize {
         self as usize - 1
     }
     /// Number of kinds this version knows.
-    pub(crate) const COUNT: usize = 7;
+    pub(crate) const COUNT: usize = 8;
 }
 
 /// What a policy does with a system call that no rule matches.
@@ -247,6 +268,17 @@ le_record! {
     }
 }
 
+le_record! {
+    /// The fixed part of the identity section; `build_id_len` bytes of build-id follow it.
+    pub(crate) struct RawIdentity, size 24 {
+        pub flags: u32 = 0,
+        pub build_id_len: u16 = 4,
+        pub reserved0: u16 = 6,
+        pub note_vaddr: u64 = 8,
+        pub reserved1: u64 = 16,
+    }
+}
+
 impl RawTransition {
     /// Sort key of the transition table; strictly ascending means deterministic.
     #[inline]
@@ -329,6 +361,7 @@ mod tests {
             check::<RawConst>(&buf);
             check::<RawAutomaton>(&buf);
             check::<RawTransition>(&buf);
+            check::<RawIdentity>(&buf);
             let r: RawRule = nth(&buf, 1).unwrap();
             assert_eq!(rule_key_at(&buf, 1), Some(r.key()));
         }
@@ -347,6 +380,7 @@ mod tests {
         assert_documented(docs, &heading("Constant record", CONST_ENTRY_LEN), RawConst::FIELDS);
         assert_documented(docs, &heading("Automaton header", AUTOMATON_HEADER_LEN), RawAutomaton::FIELDS);
         assert_documented(docs, &heading("Transition", TRANSITION_LEN), RawTransition::FIELDS);
+        assert_documented(docs, &heading("Identity", IDENTITY_HEADER_LEN), RawIdentity::FIELDS);
     }
 
     #[test]
@@ -384,7 +418,7 @@ mod tests {
                     assert_eq!(k as u16, v);
                     assert!(k.slot() < SectionKind::COUNT);
                 }
-                None => assert!(v == 0 || v > 7),
+                None => assert!(v == 0 || v > 8),
             }
         }
         assert_eq!(DefaultAction::from_u8(1), Some(DefaultAction::Deny));

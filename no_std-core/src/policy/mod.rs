@@ -2,7 +2,7 @@
 //! module loads. The kernel never parses text; it decodes this format, validates all of it
 //! once ([`Policy::decode`]), and from then on evaluates without re-checking.
 //!
-//! # Binary format, version 1.0
+//! # Binary format, version 1.1
 //!
 //! All integers are little-endian. Offsets are in bytes.
 //!
@@ -14,7 +14,7 @@
 //! |----:|----:|---|---|
 //! | 0 | 4 | `magic` | `"SGPF"` |
 //! | 4 | 2 | `major` | format major version, `1`; any other major is rejected |
-//! | 6 | 2 | `minor` | format minor version; minors only add optional sections, any is accepted |
+//! | 6 | 2 | `minor` | format minor version; minors only add optional sections, any is accepted. The encoder writes the lowest minor whose sections the blob uses: 1 with an identity section, else 0 |
 //! | 8 | 4 | `total_len` | length of the whole blob; must equal the bytes given |
 //! | 12 | 4 | `crc` | CRC-32 (IEEE, as zlib's `crc32`) of the whole blob with these 4 bytes as zero |
 //! | 16 | 4 | `policy_id` | chosen by the static tool, reported in alerts |
@@ -47,6 +47,7 @@
 //! | 5 | automaton | 16-byte automaton header, then 16-byte transitions |
 //! | 6 | strings | invariant names (UTF-8, no control characters) |
 //! | 7 | kernel profile | opaque bytes for the guest-kernel profile module ([`Policy::kernel_profile`]) |
+//! | 8 | identity (1.1) | 24-byte identity record, then the build-id bytes ([`Policy::identity`]) |
 //!
 //! Table sections must be exactly as long as their count says.
 //!
@@ -118,6 +119,22 @@
 //! Transitions are sorted strictly ascending by (from, abi, nr), which also makes the
 //! automaton deterministic.
 //!
+//! ## Identity (24 bytes)
+//!
+//! Since 1.1, optional (written without `REQUIRED`, so a 1.0 decoder skips it): which program
+//! P is, by its GNU build-id (the `NT_GNU_BUILD_ID` note of P's ELF), and where the note's
+//! descriptor — the build-id bytes themselves — sits in P's image, so that a consumer can
+//! read those bytes from a process's own memory and compare. The section is this record
+//! followed by exactly `build_id_len` bytes of build-id.
+//!
+//! | off | size | field | meaning |
+//! |----:|----:|---|---|
+//! | 0 | 4 | `flags` | bit 0 `RELATIVE` — `note_vaddr` is relative to the image's load base (PIE, shared objects); clear: absolute, as linked; other bits must be 0 |
+//! | 4 | 2 | `build_id_len` | build-id length, 1 to 64 |
+//! | 6 | 2 | `reserved0` | 0 |
+//! | 8 | 8 | `note_vaddr` | virtual address of the note's descriptor (the build-id bytes) in P's image |
+//! | 16 | 8 | `reserved1` | 0 |
+//!
 //! ## Bytecode
 //!
 //! A stack machine over u64; see [`op`] for the instruction set and [`crate::eval`] for the
@@ -155,8 +172,8 @@ mod tests;
 
 pub use consts::{ConstPool, U64Set};
 pub use encode::{
-    AsmError, AutomatonSpec, CodeWriter, ConstSpec, EncodeError, InvariantSpec, Label, PolicyBuilder, RuleSpec,
-    TransitionSpec,
+    AsmError, AutomatonSpec, CodeWriter, ConstSpec, EncodeError, IdentitySpec, InvariantSpec, Label, PolicyBuilder,
+    RuleSpec, TransitionSpec,
 };
 pub use error::{ConstKind, PolicyError};
 pub use format::{DefaultAction, SectionKind};
@@ -195,6 +212,14 @@ impl Span {
     }
 }
 
+/// Where the identity section's parts are (validated).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct IdentityLayout {
+    pub build_id: Span,
+    pub note_vaddr: u64,
+    pub flags: u32,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct AutomatonLayout {
     pub transitions: Span,
@@ -206,7 +231,7 @@ pub(crate) struct AutomatonLayout {
 /// Where everything is in a validated blob, without borrowing it. The kernel module keeps
 /// this next to the bytes it owns and re-attaches per system call ([`PolicyLayout::attach`])
 /// instead of holding a self-referential [`Policy`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct PolicyLayout {
     total_len: u32,
     crc: u32,
@@ -224,8 +249,63 @@ pub struct PolicyLayout {
     automaton: Option<AutomatonLayout>,
     strings: Span,
     kernel_profile: Option<Span>,
+    identity: Option<IdentityLayout>,
     /// Bit `abi` set if some rule names that ABI.
     abis: u8,
+}
+
+/// As `derive(Debug)` would print it, except that `identity` appears only when the policy has
+/// one: a policy without identity prints exactly as in format 1.0 (the golden dumps hold
+/// that).
+impl core::fmt::Debug for PolicyLayout {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let mut d = f.debug_struct("PolicyLayout");
+        d.field("total_len", &self.total_len)
+            .field("crc", &self.crc)
+            .field("policy_id", &self.policy_id)
+            .field("minor", &self.minor)
+            .field("flags", &self.flags)
+            .field("default_action", &self.default_action)
+            .field("rules", &self.rules)
+            .field("rule_count", &self.rule_count)
+            .field("invariants", &self.invariants)
+            .field("invariant_count", &self.invariant_count)
+            .field("bytecode", &self.bytecode)
+            .field("consts", &self.consts)
+            .field("const_count", &self.const_count)
+            .field("automaton", &self.automaton)
+            .field("strings", &self.strings)
+            .field("kernel_profile", &self.kernel_profile);
+        if let Some(id) = &self.identity {
+            d.field("identity", id);
+        }
+        d.field("abis", &self.abis).finish()
+    }
+}
+
+/// P's identity as the policy records it ([`Policy::identity`]): the GNU build-id of P's
+/// binary and where its bytes sit in P's image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Identity<'a> {
+    build_id: &'a [u8],
+    note_vaddr: u64,
+    flags: u32,
+}
+
+impl<'a> Identity<'a> {
+    /// The build-id bytes (1 to [`format::MAX_BUILD_ID_LEN`]).
+    pub const fn build_id(&self) -> &'a [u8] {
+        self.build_id
+    }
+    /// Virtual address of the build-id note's descriptor (the build-id bytes) in P's image:
+    /// absolute as linked, or relative to the load base if [`Identity::relative`].
+    pub const fn note_vaddr(&self) -> u64 {
+        self.note_vaddr
+    }
+    /// True if [`Identity::note_vaddr`] is relative to the image's load base (PIE).
+    pub const fn relative(&self) -> bool {
+        self.flags & format::IDENTITY_RELATIVE != 0
+    }
 }
 
 impl PolicyLayout {
@@ -398,7 +478,8 @@ impl<'a> Policy<'a> {
     /// checksum, reserved fields, flags, default action), the section directory (bounds,
     /// alignment, overlaps, duplicates, unknown required sections), constants, invariants
     /// (ranges, names, and a full verification of each one's bytecode), rules (ABI, flags,
-    /// references, order) and the automaton (states, ABI, order/determinism).
+    /// references, order), the automaton (states, ABI, order/determinism) and the identity
+    /// (flags, reserved fields, build-id length).
     pub fn decode(blob: &'a [u8]) -> Result<Self, PolicyError> {
         let layout = decode::decode_layout(blob)?;
         Ok(Self { blob, layout })
@@ -542,5 +623,11 @@ impl<'a> Policy<'a> {
     /// profile module).
     pub fn kernel_profile(&self) -> Option<&'a [u8]> {
         self.layout.kernel_profile.map(|s| self.section(s))
+    }
+
+    /// P's identity (format 1.1), if the policy records it.
+    pub fn identity(&self) -> Option<Identity<'a>> {
+        let id = self.layout.identity?;
+        Some(Identity { build_id: self.section(id.build_id), note_vaddr: id.note_vaddr, flags: id.flags })
     }
 }

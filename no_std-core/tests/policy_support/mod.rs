@@ -223,3 +223,32 @@ impl Blob {
         self.section(kind).1 + format::TABLE_HEADER_LEN + i * size
     }
 }
+
+/// The build-id of [`identity_policy`] (20 bytes, as GNU ld's default sha1).
+pub const BUILD_ID: [u8; 20] = [
+    0x73, 0x84, 0x2a, 0x75, 0x99, 0xf2, 0x4d, 0xd1, 0xd0, 0x99, 0x3e, 0x9b, 0xf9, 0xb2, 0xe2, 0x10, 0x61, 0xdb, 0x01,
+    0x26,
+];
+/// Where [`identity_policy`] says the build-id note's descriptor is.
+pub const NOTE_VADDR: u64 = 0x40_02b4;
+
+/// A small policy (one allow rule, a kernel profile) that records P's identity: `build_id` at
+/// `note_vaddr`.
+pub fn identity_policy_with(build_id: &[u8], note_vaddr: u64, relative: bool) -> Vec<u8> {
+    let rules = [RuleSpec { abi: Abi::X86_64, nr: NR_READ, site: None, action: RuleAction::Allow }];
+    let b = PolicyBuilder {
+        rules: &rules,
+        kernel_profile: Some(&[9, 8, 7]),
+        identity: Some(semguard_core::policy::IdentitySpec { build_id, note_vaddr, relative }),
+        ..PolicyBuilder::new(0x1d, DefaultAction::Deny)
+    };
+    let mut out = vec![0u8; b.encoded_len().unwrap()];
+    let n = b.encode(&mut out).unwrap();
+    out.truncate(n);
+    out
+}
+
+/// [`identity_policy_with`] the 20-byte [`BUILD_ID`] at [`NOTE_VADDR`], absolute.
+pub fn identity_policy() -> Vec<u8> {
+    identity_policy_with(&BUILD_ID, NOTE_VADDR, false)
+}
