@@ -9,8 +9,8 @@ use crate::ir::{InvBody, Ir, PolicyIr, RuleAct};
 use semguard_core::policy::format::POLICY_DENY_OTHER_ABIS;
 use semguard_core::policy::op::MAX_STACK;
 use semguard_core::policy::{
-    AsmError, AutomatonSpec, CodeWriter, ConstId, ConstSpec, DefaultAction, EncodeError, InvariantSpec, Policy,
-    PolicyBuilder, PolicyError, RuleAction, RuleSpec, TransitionSpec,
+    AsmError, AutomatonSpec, CodeWriter, ConstId, ConstSpec, DefaultAction, EncodeError, IdentitySpec, InvariantSpec,
+    Policy, PolicyBuilder, PolicyError, RuleAction, RuleSpec, TransitionSpec,
 };
 
 /// Most `&&`/`||` in one invariant (labels of one [`CodeWriter`]).
@@ -312,9 +312,14 @@ fn policy_error_message(e: &PolicyError) -> String {
     }
 }
 
-/// Encodes a checked policy (optionally with a guest-kernel profile section) and decodes the
-/// result again. Errors point at the invariant they are about when there is one.
-pub fn encode(p: &PolicyIr, kernel_profile: Option<&[u8]>) -> Result<Vec<u8>, Diag> {
+/// Encodes a checked policy (optionally with a guest-kernel profile section and P's identity)
+/// and decodes the result again. Errors point at the invariant they are about when there is
+/// one.
+pub fn encode(
+    p: &PolicyIr,
+    kernel_profile: Option<&[u8]>,
+    identity: Option<IdentitySpec<'_>>,
+) -> Result<Vec<u8>, Diag> {
     let mut pool = Pool::default();
     let mut codes: Vec<Vec<u8>> = Vec::with_capacity(p.invariants.len());
     let mut buf = vec![0u8; usize::from(u16::MAX) + 16];
@@ -396,6 +401,7 @@ pub fn encode(p: &PolicyIr, kernel_profile: Option<&[u8]>) -> Result<Vec<u8>, Di
         constants: &consts,
         automaton,
         kernel_profile,
+        identity,
     };
     let fail = |e: EncodeError| -> Diag {
         match e {

@@ -115,6 +115,15 @@ pub enum ElfProblem {
     PositionIndependent,
     /// No executable section to analyse.
     NoCode,
+    /// No GNU build-id note: the policy could not say which program P is.
+    NoBuildId,
+    /// The build-id note is not in a loadable segment, so a process's memory does not hold it.
+    BuildIdNotLoaded,
+    /// The build-id is longer than the policy format holds.
+    BuildIdTooLong {
+        /// Its length.
+        len: usize,
+    },
 }
 
 impl fmt::Display for ElfProblem {
@@ -128,6 +137,17 @@ impl fmt::Display for ElfProblem {
                 "P is position-independent (PIE or shared object), so its variables and call sites move at every run; link it with -static or -no-pie",
             ),
             Self::NoCode => f.write_str("no code sections"),
+            Self::NoBuildId => f.write_str(
+                "P has no GNU build-id note (.note.gnu.build-id), which the policy records as P's identity; link P with -Wl,--build-id (gcc and ld on Debian do by default; something linked it with --build-id=none)",
+            ),
+            Self::BuildIdNotLoaded => f.write_str(
+                "P's build-id note is not in a loadable segment, so a running P's memory does not hold it; link P with -Wl,--build-id and keep .note.gnu.build-id allocated",
+            ),
+            Self::BuildIdTooLong { len } => write!(
+                f,
+                "P's build-id is {len} bytes, the policy holds at most {}; link P with -Wl,--build-id (sha1, 20 bytes)",
+                semguard_core::policy::format::MAX_BUILD_ID_LEN
+            ),
         }
     }
 }

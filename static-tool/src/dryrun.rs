@@ -96,6 +96,9 @@ pub struct Report {
     pub findings: Vec<Finding>,
     /// P `execve`d another program at this event; checks stopped there.
     pub left_program: Option<(u64, String)>,
+    /// The program run is not the one the policy was compiled for (its build-id differs from
+    /// the policy's identity): why, for a warning. The run is checked all the same.
+    pub identity_mismatch: Option<String>,
     /// How P ended.
     pub ending: Ending,
 }
@@ -104,6 +107,9 @@ impl Report {
     /// The summary and one line per finding.
     pub fn render(&self) -> String {
         let mut s = String::new();
+        if let Some(why) = &self.identity_mismatch {
+            let _ = writeln!(s, "warning: {why}");
+        }
         for f in &self.findings {
             let _ = writeln!(s, "{}", f.text);
         }
@@ -130,6 +136,26 @@ impl Report {
         );
         s
     }
+}
+
+/// Why `prog` is not the program `policy` records as P (build-ids differ, or `prog` has
+/// none); `None` if it is, or if the policy records no identity.
+pub fn identity_mismatch(policy: &Policy<'_>, prog: &std::path::Path) -> Result<Option<String>, ToolError> {
+    let Some(want) = policy.identity() else { return Ok(None) };
+    let want_hex = crate::elf::hex(want.build_id());
+    let have = crate::elf::read_build_id(prog)?;
+    Ok(match have {
+        Some(b) if b.bytes == want.build_id() => None,
+        Some(b) => Some(format!(
+            "{} has build-id {}, the policy was compiled for build-id {want_hex}: this is not the program the policy describes (semguard.ko will not take it for P once it identifies P by build-id)",
+            prog.display(),
+            b.hex()
+        )),
+        None => Some(format!(
+            "{} has no build-id, the policy was compiled for build-id {want_hex}: this is not the program the policy describes (semguard.ko will not take it for P once it identifies P by build-id)",
+            prog.display()
+        )),
+    })
 }
 
 /// P's memory through `/proc/PID/mem`: the host counterpart of the guest page-table walk.
@@ -323,6 +349,7 @@ pub fn run(
         return Err(ToolError::Usage("no program to run"));
     };
     let p_meta = std::fs::metadata(prog).map_err(|e| ToolError::io(prog.to_string_lossy(), e))?;
+    let identity_mismatch = identity_mismatch(&policy, std::path::Path::new(prog))?;
 
     let mut cmd = Command::new(prog);
     cmd.args(args);
@@ -388,6 +415,7 @@ pub fn run(
         unverifiable: 0,
         findings: Vec::new(),
         left_program: None,
+        identity_mismatch,
         ending: Ending::Exited(0),
     };
     // One automaton state per process, as the module keeps one per monitored address space.

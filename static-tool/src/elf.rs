@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use object::{Object, ObjectSection, ObjectSymbol};
+use object::{Object, ObjectSection, ObjectSegment, ObjectSymbol};
 
 use crate::diag::{ElfProblem, ToolError};
 
@@ -47,6 +47,28 @@ pub struct CodeSection {
     pub data: Vec<u8>,
 }
 
+/// P's GNU build-id (the `NT_GNU_BUILD_ID` note, normally in `.note.gnu.build-id`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BuildId {
+    /// The note's descriptor: the build-id bytes.
+    pub bytes: Vec<u8>,
+    /// Virtual address of the descriptor as linked, if a loadable segment (`PT_LOAD`) maps
+    /// it: where a process running P has these bytes in its own memory.
+    pub note_vaddr: Option<u64>,
+}
+
+impl BuildId {
+    /// The build-id as lowercase hex (as `readelf -n` and `file` print it).
+    pub fn hex(&self) -> String {
+        hex(&self.bytes)
+    }
+}
+
+/// Bytes as lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// The parts of an ELF file the static tool uses.
 #[derive(Clone, Debug)]
 pub struct Elf {
@@ -72,10 +94,36 @@ pub struct Elf {
     pub debug: HashMap<String, Rc<[u8]>>,
     /// Other named sections' data kept for callers that ask (e.g. `.BTF`).
     pub extra: HashMap<String, Vec<u8>>,
+    /// The GNU build-id, if the file has one.
+    pub build_id: Option<BuildId>,
 }
 
 /// Sections besides DWARF that callers may need.
 const EXTRA_SECTIONS: [&str; 1] = [".BTF"];
+
+/// The `NT_GNU_BUILD_ID` note's descriptor (through `object`: note sections, or `PT_NOTE`
+/// segments without section headers) and its address as linked: the `PT_LOAD` segment whose
+/// file bytes hold the descriptor says where it is mapped. A malformed note counts as none.
+fn build_id(file: &object::File<'_>, data: &[u8]) -> Option<BuildId> {
+    let desc = file.build_id().ok()??;
+    // `desc` borrows from `data`: its offset in the file is the distance between the two.
+    let offset = (desc.as_ptr() as usize).checked_sub(data.as_ptr() as usize)? as u64;
+    let note_vaddr = file.segments().find_map(|seg| {
+        let (start, size) = seg.file_range();
+        let end = start.checked_add(size)?;
+        (offset >= start && offset.checked_add(desc.len() as u64)? <= end)
+            .then(|| seg.address().checked_add(offset - start))
+            .flatten()
+    });
+    Some(BuildId { bytes: desc.to_vec(), note_vaddr })
+}
+
+/// The build-id of the ELF file at `path` alone (no symbols, no DWARF): `None` if the file
+/// is not ELF or has no build-id note.
+pub fn read_build_id(path: &std::path::Path) -> Result<Option<BuildId>, ToolError> {
+    let data = std::fs::read(path).map_err(|e| ToolError::io(path.to_string_lossy(), e))?;
+    Ok(object::File::parse(&*data).ok().and_then(|file| build_id(&file, &data)))
+}
 
 impl Elf {
     /// Reads and parses `path`.
@@ -101,6 +149,7 @@ impl Elf {
             data: Vec::new(),
             debug: HashMap::new(),
             extra: HashMap::new(),
+            build_id: build_id(&file, data),
         };
         for s in file.symbols() {
             if s.is_undefined() {

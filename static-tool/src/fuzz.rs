@@ -37,6 +37,7 @@ impl Program {
             data: Vec::new(),
             debug: Default::default(),
             extra: Default::default(),
+            build_id: None,
         };
         Program::without_dwarf(elf)
     }

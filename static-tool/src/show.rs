@@ -65,6 +65,19 @@ fn const_summary(p: &Policy<'_>, index: u16) -> String {
     }
 }
 
+/// `identity: build-id <hex> at <vaddr>`: which program the policy was compiled for.
+pub fn identity_line(p: &Policy<'_>) -> String {
+    match p.identity() {
+        Some(id) => format!(
+            "identity: build-id {} at {:#x}{}",
+            crate::elf::hex(id.build_id()),
+            id.note_vaddr(),
+            if id.relative() { " (relative to the load base)" } else { "" }
+        ),
+        None => "identity: none (a format 1.0 policy: P is known only by the name given to the module)".to_string(),
+    }
+}
+
 /// The disassembly of `blob`, or why it does not decode.
 pub fn show(blob: &[u8]) -> Result<String, PolicyError> {
     let p = Policy::decode(blob)?;
@@ -77,6 +90,7 @@ pub fn show(blob: &[u8]) -> Result<String, PolicyError> {
         blob.len(),
         p.checksum()
     );
+    let _ = writeln!(o, "{}", identity_line(&p));
     let _ = writeln!(
         o,
         "default: {}; other ABIs: {}",

@@ -25,7 +25,8 @@ fn compile_then_show() {
     assert!(o.stdout.ends_with("bytes, 25 rules, 23 invariants, policy id 0x5e6a4d\n"), "{}", o.stdout);
     let o = run(["semguard", "policy", "show", out.to_str().unwrap()]);
     assert_eq!(o.code, 0);
-    assert!(o.stdout.starts_with("policy id 0x5e6a4d, format 1.0, "), "{}", o.stdout);
+    assert!(o.stdout.starts_with("policy id 0x5e6a4d, format 1.1, "), "{}", o.stdout);
+    assert!(o.stdout.contains("\nidentity: build-id "), "{}", o.stdout);
     assert!(o.stdout.contains("\nrules (25):\n"));
 }
 

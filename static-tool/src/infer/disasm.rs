@@ -416,6 +416,7 @@ mod tests {
             data: Vec::new(),
             debug: Default::default(),
             extra: Default::default(),
+            build_id: None,
         }
     }
 
