@@ -156,6 +156,11 @@ fn fix_policy_crc(blob: &mut [u8]) {
 
 /// Runs every typical call (and a few built from `seed`) through a checker over `policy`.
 fn exercise(policy: Policy<'_>, seed: &[u8]) {
+    if let Some(id) = policy.identity() {
+        // Validation bounds what a decoded identity can hand the module.
+        let n = id.build_id().len();
+        assert!((1..=crate::policy::format::MAX_BUILD_ID_LEN).contains(&n), "build-id of {n} bytes");
+    }
     let checker = Checker::new(policy);
     let mut st = checker.new_process();
     let mut mem = examples::memory();
@@ -191,9 +196,10 @@ pub fn policy_decode(data: &[u8]) {
 pub fn policy_mutated(data: &[u8]) {
     let mut blob = [0u8; 2048];
     let which = data.first().copied().unwrap_or(0);
-    let built = match which % 3 {
+    let built = match which % 4 {
         0 => examples::typical(&mut blob),
         1 => examples::trace(&mut blob),
+        2 => examples::with_identity(&mut blob),
         _ => examples::write_count_le_config(&mut blob, examples::CONFIG_ADDR + examples::MAX_LEN_OFFSET),
     };
     let Ok(n) = built else { return };

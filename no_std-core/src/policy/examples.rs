@@ -8,7 +8,8 @@
 //! Each builder writes the encoded policy into a caller's buffer and returns its length.
 
 use super::encode::{
-    AutomatonSpec, CodeWriter, ConstSpec, EncodeError, InvariantSpec, PolicyBuilder, RuleSpec, TransitionSpec,
+    AutomatonSpec, CodeWriter, ConstSpec, EncodeError, IdentitySpec, InvariantSpec, PolicyBuilder, RuleSpec,
+    TransitionSpec,
 };
 use super::format::POLICY_DENY_OTHER_ABIS;
 use super::op::{BinOp, ConstId, Width};
@@ -227,6 +228,26 @@ pub fn typical_with_profile(out: &mut [u8], kernel_profile: &[u8]) -> Result<usi
         constants: &consts,
         kernel_profile: Some(kernel_profile),
         ..PolicyBuilder::new(0x5e_6a_4d, DefaultAction::Allow)
+    }
+    .encode(out)
+}
+
+/// A small policy (`execve` denied) that names P by its identity: a 20-byte build-id whose
+/// note descriptor P's image holds at `0x400270` (fuzz targets mutate it).
+pub fn with_identity(out: &mut [u8]) -> Result<usize, EncodeError> {
+    let mut c = [0u8; 4];
+    let n = deny_code(&mut c)?;
+    let invs = [InvariantSpec { id: ID_EXECVE, name: "no-execve", code: &c[..n] }];
+    let rules = [RuleSpec { abi: Abi::X86_64, nr: nr::EXECVE, site: None, action: RuleAction::Check(0) }];
+    let build_id = [
+        0x5e, 0x6a, 0x4d, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0x10, 0x32, 0x54, 0x76, 0x98, 0xba, 0xdc,
+        0xfe, 0x42,
+    ];
+    PolicyBuilder {
+        rules: &rules,
+        invariants: &invs,
+        identity: Some(IdentitySpec { build_id: &build_id, note_vaddr: 0x40_0270, relative: false }),
+        ..PolicyBuilder::new(0x1d_e471, DefaultAction::Allow)
     }
     .encode(out)
 }
