@@ -147,8 +147,20 @@ impl fmt::Display for Summary<'_> {
             f.write_str(" deny-other-abis")?;
         }
         match p.kernel_profile() {
-            Some(k) => write!(f, " profile={}B", k.len()),
-            None => f.write_str(" profile=none"),
+            Some(k) => write!(f, " profile={}B", k.len())?,
+            None => f.write_str(" profile=none")?,
+        }
+        // Recorded by `semguard policy compile`; P is still chosen by `process=` (not yet by
+        // this build-id: README, "Waiting for P").
+        match p.identity() {
+            Some(id) => {
+                f.write_str(" build-id=")?;
+                for b in id.build_id() {
+                    write!(f, "{b:02x}")?;
+                }
+                write!(f, "@{:#x}", id.note_vaddr())
+            }
+            None => f.write_str(" build-id=none"),
         }
     }
 }
