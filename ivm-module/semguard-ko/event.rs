@@ -112,13 +112,8 @@ fn handle(
         }
     };
     let searching = !matches!(m.tracker.phase(), Phase::Tracking { .. });
-    let mut view = GuestView {
-        frames,
-        tcache,
-        paging: m.paging,
-        profile: &m.profile,
-        process: m.config.process.as_str().as_bytes(),
-    };
+    let mut view =
+        GuestView::new(frames, tcache, m.paging, &m.profile, m.config.process.as_str().as_bytes(), &m.policy);
     let (route, t) = m.tracker.on_event(&ev, &mut view);
     if searching {
         sw.lap(Stage::Find, frames.read_ns);

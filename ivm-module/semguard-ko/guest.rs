@@ -3,10 +3,16 @@
 //! What the phase machine (semguard-core `tracking`) reads from the guest, through the
 //! Introspection Library over the module's foreign mappings: P in the task list, and the path
 //! of an exec.
+//!
+//! A task is P only if it has P's name *and*, when the policy records P's identity, its own
+//! mapped image holds P's build-id note (`process::image_has_build_id`, read through that
+//! task's page tables): a process that only has P's name is skipped, and the search goes on to
+//! the next task with the name.
 
 use semguard_core::addr::{GuestVirtAddr, Machine};
 use semguard_core::mem::VirtMemory;
-use semguard_core::process::{find_first, FindError, Select, TASK_LIMIT};
+use semguard_core::policy::Identity;
+use semguard_core::process::{find_first_accepted, image_has_build_id, FindError, ProcessInfo, Select, TASK_LIMIT};
 use semguard_core::profile::Profile;
 use semguard_core::tcache::TranslationCache;
 use semguard_core::tracking::{comm_of_path, Finder};
@@ -15,6 +21,7 @@ use semguard_core::walker::PagingConfig;
 use semguard_core::xen_abi::SyscallEvent;
 
 use crate::fmap::ForeignFrames;
+use crate::policy::LoadedPolicy;
 
 /// Longest exec path read to predict the new comm.
 const EXEC_PATH_MAX: usize = 256;
@@ -27,9 +34,25 @@ pub(crate) struct GuestView<'a> {
     pub(crate) profile: &'a Profile,
     /// P's comm.
     pub(crate) process: &'a [u8],
+    /// P's identity, if the policy records one.
+    pub(crate) identity: Option<Identity<'a>>,
 }
 
-impl GuestView<'_> {
+impl<'a> GuestView<'a> {
+    /// The guest as a monitor with this configuration sees it: `process` is P's comm, the
+    /// policy gives P's identity.
+    pub(crate) fn new(
+        frames: &'a mut ForeignFrames,
+        tcache: &'a mut TranslationCache<Machine>,
+        paging: PagingConfig,
+        profile: &'a Profile,
+        process: &'a [u8],
+        policy: &'a LoadedPolicy,
+    ) -> Self {
+        let identity = policy.policy().and_then(|p| p.identity());
+        Self { frames, tcache, paging, profile, process, identity }
+    }
+
     /// Guest memory through the address space `cr3`, with translations of this look only.
     fn memory(&mut self, cr3: u64) -> GuestMemory<'_, Machine, ForeignFrames> {
         let root = self.paging.root_from_cr3::<Machine>(cr3);
@@ -41,12 +64,30 @@ impl GuestView<'_> {
 impl Finder for GuestView<'_> {
     type Error = FindError;
 
+    /// The first task with P's name whose image proves P's identity; failing that, the first
+    /// one whose note could not be read (a page the guest reclaimed: nothing proven either way,
+    /// and not tracking it would leave the real P unchecked); never one whose image shows
+    /// another build-id. Without an identity in the policy: the first task with the name.
     fn find_p(&mut self, cr3: u64) -> Result<Option<(u64, u32)>, FindError> {
-        let (profile, process) = (self.profile, self.process);
+        let (profile, process, identity) = (self.profile, self.process, self.identity);
         let mut mem = self.memory(cr3);
-        match find_first(&mut mem, profile, Select::Comm(process), TASK_LIMIT) {
+        let mut unproven = None;
+        // Every address space maps the kernel, so the walk could go on through the candidate's
+        // tables; the kernel's root is put back anyway.
+        let is_p = |mem: &mut GuestMemory<'_, Machine, ForeignFrames>, p: &ProcessInfo<Machine>| {
+            let Some(id) = identity else { return true };
+            let kernel = mem.root();
+            mem.set_root(p.pgd);
+            let seen = image_has_build_id(mem, id.note_vaddr(), id.build_id());
+            mem.set_root(kernel);
+            if seen.is_err() && unproven.is_none() {
+                unproven = Some(*p);
+            }
+            seen == Ok(true)
+        };
+        match find_first_accepted(&mut mem, profile, Select::Comm(process), TASK_LIMIT, is_p) {
             Ok(p) => Ok(Some((p.pgd.base(), p.tgid))),
-            Err(FindError::NotFound { .. }) => Ok(None),
+            Err(FindError::NotFound { .. }) => Ok(unproven.map(|p| (p.pgd.base(), p.tgid))),
             Err(e) => Err(e),
         }
     }

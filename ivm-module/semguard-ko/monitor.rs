@@ -188,13 +188,8 @@ impl Shared {
     /// search outside the event path.
     fn search(&mut self, cr3: u64) -> Option<(&mut Monitor, Result<Option<(u64, u32)>, ()>)> {
         let Shared { monitor: Some(m), frames, tcache, .. } = self else { return None };
-        let mut view = GuestView {
-            frames,
-            tcache,
-            paging: m.paging,
-            profile: &m.profile,
-            process: m.config.process.as_str().as_bytes(),
-        };
+        let mut view =
+            GuestView::new(frames, tcache, m.paging, &m.profile, m.config.process.as_str().as_bytes(), &m.policy);
         let found = view.find_p(cr3).map_err(|e| pr_err!("walking the guest's task list failed: {:?}\n", e));
         Some((m, found))
     }

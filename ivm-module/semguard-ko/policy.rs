@@ -98,6 +98,8 @@ pub(crate) enum ProfileProblem {
     Missing,
     /// The section does not decode.
     Invalid(ProfileError),
+    /// P's identity is relative to a load base (a PIE), which finding P cannot check yet.
+    RelativeIdentity,
 }
 
 impl fmt::Display for ProfileProblem {
@@ -107,12 +109,19 @@ impl fmt::Display for ProfileProblem {
                 "has no guest-kernel profile, which finding P needs (semguard profile; semguard policy compile --profile)",
             ),
             ProfileProblem::Invalid(e) => write!(f, "its guest-kernel profile is invalid: {e:?}"),
+            ProfileProblem::RelativeIdentity => f.write_str(
+                "its identity is relative to a load base (a position-independent P), which finding P cannot check yet",
+            ),
         }
     }
 }
 
-/// The guest-kernel profile embedded in `p` (task_struct/mm_struct offsets, init_task).
+/// The guest-kernel profile embedded in `p` (task_struct/mm_struct offsets, init_task), once
+/// `p` says nothing about P that finding P could not check.
 pub(crate) fn profile_of(p: &Policy<'_>) -> Result<Profile, ProfileProblem> {
+    if p.identity().is_some_and(|id| id.relative()) {
+        return Err(ProfileProblem::RelativeIdentity);
+    }
     let bytes = p.kernel_profile().ok_or(ProfileProblem::Missing)?;
     Profile::decode(bytes).map_err(ProfileProblem::Invalid)
 }

@@ -71,6 +71,9 @@ impl kernel::Module for Semguard {
             pr_err!("policy {}: {}\n", config.policy, e);
             EINVAL
         })?;
+        if p.identity().is_none() {
+            pr_warn!("policy {}: no identity (build-id): P is chosen by its name alone\n", config.policy);
+        }
         if !xen::pv_dom0() {
             pr_err!("not running in a Xen PV dom0: semguard needs one\n");
             return Err(ENODEV);

@@ -273,6 +273,33 @@ pub fn find_first<K: FrameKind, M: VirtTranslate<K>>(
     found.ok_or(FindError::NotFound { visited })
 }
 
+/// Finds the first user process selected by `sel` that `accept` also takes, visiting at most
+/// `limit` tasks. `accept` gets the memory the walk reads (it may read the candidate's own
+/// address space through it, as long as it leaves `mem` reading the kernel as before) and the
+/// candidate; a candidate it refuses is skipped and the walk goes on.
+pub fn find_first_accepted<K: FrameKind, M: VirtTranslate<K>>(
+    mem: &mut M,
+    profile: &Profile,
+    sel: Select<'_>,
+    limit: usize,
+    mut accept: impl FnMut(&mut M, &ProcessInfo<K>) -> bool,
+) -> Result<ProcessInfo<K>, FindError> {
+    check_select(profile, sel)?;
+    let r = Reader { profile };
+    let mut found = None;
+    let visited = walk_tasks(mem, profile, limit, |mem, task| {
+        if r.matches(mem, task, sel)? {
+            if let Some(info) = r.details(mem, task)? {
+                if accept(mem, &info) {
+                    found = Some(info);
+                }
+            }
+        }
+        Ok(found.is_some())
+    })?;
+    found.ok_or(FindError::NotFound { visited })
+}
+
 /// Finds every user process selected by `sel`, visiting at most `limit` tasks (the whole list
 /// must close within the limit). Writes the first `out.len()` matches in list order to `out`
 /// and returns the total number of matches (possibly more than `out.len()`); zero matches is
@@ -302,6 +329,40 @@ pub fn find_all<K: FrameKind, M: VirtTranslate<K>>(
         return Err(FindError::NotFound { visited });
     }
     Ok(count)
+}
+
+/// Size of an ELF note header: `namesz`, `descsz`, `type`.
+const NOTE_HEADER: usize = 12;
+/// `NT_GNU_BUILD_ID` and its name, padded to 4 bytes.
+const NT_GNU_BUILD_ID: u32 = 3;
+const GNU_NAME: [u8; 4] = *b"GNU\0";
+/// Longest build-id checked (the policy format's bound).
+const MAX_BUILD_ID: usize = crate::policy::format::MAX_BUILD_ID_LEN;
+
+/// Whether the process whose address space `mem` reads has P's identity in its mapped image:
+/// a GNU build-id note whose descriptor at `note_vaddr` is `build_id` (what `semguard policy
+/// compile` recorded from P's ELF), header included (namesz 4, descsz, type 3, "GNU\0").
+/// `Err` when the note cannot be read (not mapped, not present): nothing is proven then.
+/// A build-id longer than the format allows is never matched.
+pub fn image_has_build_id<M: VirtMemory + ?Sized>(
+    mem: &mut M,
+    note_vaddr: u64,
+    build_id: &[u8],
+) -> Result<bool, MemError> {
+    let n = build_id.len();
+    if n == 0 || n > MAX_BUILD_ID {
+        return Ok(false);
+    }
+    let header_at = note_vaddr.checked_sub((NOTE_HEADER + GNU_NAME.len()) as u64).ok_or(MemError::Overflow)?;
+    let mut buf = [0u8; NOTE_HEADER + 4 + MAX_BUILD_ID];
+    let seen = buf.get_mut(..NOTE_HEADER + GNU_NAME.len() + n).ok_or(MemError::Overflow)?;
+    mem.read_bytes(GuestVirtAddr(header_at), seen)?;
+    let word = |i: usize| seen.get(i..i + 4).and_then(|b| b.try_into().ok()).map(u32::from_le_bytes);
+    let header_ok = word(0) == Some(GNU_NAME.len() as u32)
+        && word(4) == Some(n as u32)
+        && word(8) == Some(NT_GNU_BUILD_ID)
+        && seen.get(NOTE_HEADER..NOTE_HEADER + 4) == Some(&GNU_NAME[..]);
+    Ok(header_ok && seen.get(NOTE_HEADER + 4..) == Some(build_id))
 }
 
 #[cfg(test)]
@@ -456,6 +517,31 @@ mod tests {
             find_first(&mut m, &profile(true), Select::Comm(b"vuln-server2"), 100),
             Err(FindError::NotFound { visited: 4 })
         );
+    }
+
+    #[test]
+    fn a_candidate_the_caller_refuses_is_skipped() {
+        let mut s = vec![FrameSlot::EMPTY; 32];
+        let mut k = Kernel::new(&mut s, 3);
+        k.set_task(0, b"notesd", 40, true); // a decoy: same name, older
+        k.set_task(1, b"sh", 41, true);
+        k.set_task(2, b"notesd", 42, true);
+        k.link(&[0, 1, 2]);
+        let mut c = TranslationCache::new();
+        let mut m = k.mem(&mut c);
+        let p = profile(true);
+        let mut asked = vec![];
+        let found = find_first_accepted(&mut m, &p, Select::Comm(b"notesd"), 10, |_, info| {
+            asked.push(info.pid);
+            info.pgd == Mfn::new(0x5002)
+        });
+        assert_eq!(found.unwrap().pid, 42);
+        assert_eq!(asked, [40, 42], "only processes with the name are asked about");
+        assert_eq!(
+            find_first_accepted(&mut m, &p, Select::Comm(b"notesd"), 10, |_, _| false),
+            Err(FindError::NotFound { visited: 3 })
+        );
+        assert_eq!(find_first(&mut m, &p, Select::Comm(b"notesd"), 10).unwrap().pid, 40, "by name alone: the decoy");
     }
 
     #[test]
@@ -691,5 +777,36 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_build_id_note_proves_the_image() {
+        let id = [0xab_u8; 20];
+        let mut note = vec![];
+        note.extend_from_slice(&4u32.to_le_bytes());
+        note.extend_from_slice(&20u32.to_le_bytes());
+        note.extend_from_slice(&3u32.to_le_bytes());
+        note.extend_from_slice(b"GNU\0");
+        note.extend_from_slice(&id);
+        let mut mem = crate::mem::flat::FlatMemory::<2>::new();
+        // The note straddles a page boundary: the read must cross it.
+        let at = 0x40_1000 - 8;
+        assert!(mem.write(at, &note));
+        let desc = at + 16;
+        assert_eq!(image_has_build_id(&mut mem, desc, &id), Ok(true));
+        let mut other = id;
+        other[19] ^= 1;
+        assert_eq!(image_has_build_id(&mut mem, desc, &other), Ok(false), "another binary");
+        assert_eq!(image_has_build_id(&mut mem, desc, &id[..19]), Ok(false), "descsz says 20");
+        assert_eq!(image_has_build_id(&mut mem, desc, &[]), Ok(false));
+        assert_eq!(image_has_build_id(&mut mem, desc, &[0xab; 65]), Ok(false));
+        // The same bytes without a GNU note header around them prove nothing.
+        let mut forged = note.clone();
+        forged[8] = 1; // type
+        assert!(mem.write(at, &forged));
+        assert_eq!(image_has_build_id(&mut mem, desc, &id), Ok(false));
+        // Not mapped: no proof either way.
+        assert!(image_has_build_id(&mut mem, 0x7000_0010, &id).is_err());
+        assert!(image_has_build_id(&mut mem, 4, &id).is_err(), "underflow of the header address");
     }
 }

@@ -55,6 +55,11 @@ impl<'a, K: FrameKind, R: FrameReader<K> + ?Sized, const N: usize> GuestMemory<'
     pub fn root(&self) -> Frame<K> {
         self.root
     }
+    /// Reads another address space from now on (cached translations are keyed by root, so
+    /// none of this one's are reused for it).
+    pub fn set_root(&mut self, root: Frame<K>) {
+        self.root = root;
+    }
     /// The paging configuration.
     pub fn config(&self) -> &PagingConfig {
         &self.cfg
