@@ -42,13 +42,16 @@ pub(crate) enum Counter {
     EventMeanNs,
     /// Longest time to answer one request, ns.
     EventMaxNs,
+    /// Times a task was taken as P although its image's build-id note could not be read (the
+    /// policy records P's identity; no task with P's name proved it): should stay 0.
+    IdentityUnproven,
 }
 
 const COUNT: usize = Counter::ALL.len();
 
 impl Counter {
     /// Every counter, in index order.
-    pub(crate) const ALL: [Counter; 15] = [
+    pub(crate) const ALL: [Counter; 16] = [
         Counter::Events,
         Counter::Allowed,
         Counter::Violations,
@@ -64,6 +67,7 @@ impl Counter {
         Counter::Attaches,
         Counter::EventMeanNs,
         Counter::EventMaxNs,
+        Counter::IdentityUnproven,
     ];
 
     /// Its sysfs file in /sys/module/semguard/counters/.
@@ -84,6 +88,7 @@ impl Counter {
             Counter::Attaches => c_str!("attaches"),
             Counter::EventMeanNs => c_str!("event_mean_ns"),
             Counter::EventMaxNs => c_str!("event_max_ns"),
+            Counter::IdentityUnproven => c_str!("identity_unproven"),
         }
     }
 }

@@ -20,6 +20,7 @@ use semguard_core::vmem::GuestMemory;
 use semguard_core::walker::PagingConfig;
 use semguard_core::xen_abi::SyscallEvent;
 
+use crate::counters::{Counter, COUNTERS};
 use crate::fmap::ForeignFrames;
 use crate::policy::LoadedPolicy;
 
@@ -87,7 +88,10 @@ impl Finder for GuestView<'_> {
         };
         match find_first_accepted(&mut mem, profile, Select::Comm(process), TASK_LIMIT, is_p) {
             Ok(p) => Ok(Some((p.pgd.base(), p.tgid))),
-            Err(FindError::NotFound { .. }) => Ok(unproven.map(|p| (p.pgd.base(), p.tgid))),
+            Err(FindError::NotFound { .. }) => Ok(unproven.map(|p| {
+                COUNTERS.inc(Counter::IdentityUnproven);
+                (p.pgd.base(), p.tgid)
+            })),
             Err(e) => Err(e),
         }
     }
