@@ -42,8 +42,9 @@ pub(crate) enum Counter {
     EventMeanNs,
     /// Longest time to answer one request, ns.
     EventMaxNs,
-    /// Times a task was taken as P although its image's build-id note could not be read (the
-    /// policy records P's identity; no task with P's name proved it): should stay 0.
+    /// Searches that took a task as P although its image's build-id note could not be read
+    /// (the policy records P's identity; no task with P's name proved it). Common right after
+    /// P's exec, before the new image has touched the page holding its note.
     IdentityUnproven,
 }
 
