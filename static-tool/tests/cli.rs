@@ -12,15 +12,7 @@ fn compile_then_show() {
     let out = dir.join("cli-app.sgp");
     let _ = std::fs::remove_file(&out);
     let src = common::fixtures().join("app.sgi");
-    let o = run([
-        "semguard",
-        "policy",
-        "compile",
-        app.to_str().unwrap(),
-        src.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-    ]);
+    let o = common::compile_policy(&app, &src, &out, &[]);
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert!(o.stdout.ends_with("bytes, 25 rules, 23 invariants, policy id 0x5e6a4d\n"), "{}", o.stdout);
     let o = run(["semguard", "policy", "show", out.to_str().unwrap()]);
@@ -38,15 +30,7 @@ fn compile_errors_are_rendered_and_nothing_is_written() {
     std::fs::write(&src, "syscall write {\n  assert write.count <= config.max_lne;\n}\n").unwrap();
     let out = dir.join("bad.sgp");
     let _ = std::fs::remove_file(&out);
-    let o = run([
-        "semguard",
-        "policy",
-        "compile",
-        app.to_str().unwrap(),
-        src.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-    ]);
+    let o = common::compile_policy(&app, &src, &out, &[]);
     assert_eq!(o.code, 1);
     let want = format!(
         "{}:2:32: error: `struct config` has no member `max_lne`; did you mean `max_len`?\n  |   assert write.count <= config.max_lne;\n  |                                ^^^^^^^\n1 error(s); nothing written\n",

@@ -72,15 +72,7 @@ fn a_binary_without_build_id_is_refused() {
     let _ = std::fs::remove_file(&out);
     let src = common::tmp().join("identity.sgi");
     std::fs::write(&src, SRC).unwrap();
-    let o = run([
-        "semguard",
-        "policy",
-        "compile",
-        nobid.to_str().unwrap(),
-        src.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-    ]);
+    let o = common::compile_policy(&nobid, &src, &out, &[]);
     assert_eq!(o.code, 1, "{o:?}");
     assert_eq!(o.stderr, format!("semguard: {msg}\n"));
     assert!(!out.exists(), "nothing written");
@@ -104,15 +96,7 @@ fn show_prints_the_identity() {
     let out = common::tmp().join("identity-show.sgp");
     let src = common::tmp().join("identity-show.sgi");
     std::fs::write(&src, SRC).unwrap();
-    let o = run([
-        "semguard",
-        "policy",
-        "compile",
-        app.to_str().unwrap(),
-        src.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-    ]);
+    let o = common::compile_policy(&app, &src, &out, &[]);
     assert_eq!(o.code, 0, "{}", o.stderr);
     let o = run(["semguard", "policy", "show", out.to_str().unwrap()]);
     assert_eq!(o.code, 0, "{}", o.stderr);

@@ -174,15 +174,7 @@ fn dry_run_alerts_read_back_with_invariant_names() {
     let exe = guest_program("notesd");
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../guest-stub/policies/notesd.sgi");
     let policy = common::tmp().join("operator-notesd.sgp");
-    let o = run([
-        "semguard",
-        "policy",
-        "compile",
-        exe.to_str().unwrap(),
-        src.to_str().unwrap(),
-        "-o",
-        policy.to_str().unwrap(),
-    ]);
+    let o = common::compile_policy(&exe, &src, &policy, &[]);
     assert_eq!(o.code, 0, "{}", o.stderr);
     // Audit mode, a private target path: the exploit's own file name is rewritten to one
     // of the same length so this test does not race protect.rs over /tmp/pwned.

@@ -90,32 +90,12 @@ fn cli_writes_a_profile_the_core_decodes() {
     let src = dir.join("embed.sgi");
     std::fs::write(&src, "syscall execve deny;\n").unwrap();
     let blob = dir.join("embed.sgp");
-    let o = run([
-        "semguard",
-        "policy",
-        "compile",
-        app.to_str().unwrap(),
-        src.to_str().unwrap(),
-        "-o",
-        blob.to_str().unwrap(),
-        "--profile",
-        out.to_str().unwrap(),
-    ]);
+    let o = common::compile_policy(&app, &src, &blob, &["--profile", out.to_str().unwrap()]);
     assert_eq!(o.code, 0, "{}", o.stderr);
     let o = run(["semguard", "policy", "show", blob.to_str().unwrap()]);
     assert!(o.stdout.contains("kernel profile: 64 bytes\n  init_task            0xffffffff82000000"), "{}", o.stdout);
     // A file that is not a profile is refused.
-    let o = run([
-        "semguard",
-        "policy",
-        "compile",
-        app.to_str().unwrap(),
-        src.to_str().unwrap(),
-        "-o",
-        blob.to_str().unwrap(),
-        "--profile",
-        src.to_str().unwrap(),
-    ]);
+    let o = common::compile_policy(&app, &src, &blob, &["--profile", src.to_str().unwrap()]);
     assert_eq!(o.code, 1);
     assert!(o.stderr.contains("not a guest-kernel profile: TooShort"), "{}", o.stderr);
 }

@@ -9,6 +9,14 @@ use std::sync::Mutex;
 /// Serialises fixture builds (tests run in parallel threads).
 static BUILD: Mutex<()> = Mutex::new(());
 
+/// `semguard policy compile ELF SRC -o OUT [EXTRA…]` through the CLI.
+pub fn compile_policy(elf: &Path, src: &Path, out: &Path, extra: &[&str]) -> semguard_static_tool::cli::Outcome {
+    let mut args = vec!["semguard", "policy", "compile", elf.to_str().unwrap(), src.to_str().unwrap(), "-o"];
+    args.push(out.to_str().unwrap());
+    args.extend_from_slice(extra);
+    semguard_static_tool::cli::run(args)
+}
+
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
