@@ -261,16 +261,7 @@ pub fn find_first<K: FrameKind, M: VirtTranslate<K>>(
     sel: Select<'_>,
     limit: usize,
 ) -> Result<ProcessInfo<K>, FindError> {
-    check_select(profile, sel)?;
-    let r = Reader { profile };
-    let mut found = None;
-    let visited = walk_tasks(mem, profile, limit, |mem, task| {
-        if r.matches(mem, task, sel)? {
-            found = r.details(mem, task)?;
-        }
-        Ok(found.is_some())
-    })?;
-    found.ok_or(FindError::NotFound { visited })
+    find_first_accepted(mem, profile, sel, limit, |_, _| true)
 }
 
 /// Finds the first user process selected by `sel` that `accept` also takes, visiting at most
