@@ -35,8 +35,8 @@ pub(crate) struct GuestView<'a> {
     pub(crate) profile: &'a Profile,
     /// P's comm.
     pub(crate) process: &'a [u8],
-    /// P's identity, if the policy records one.
-    pub(crate) identity: Option<Identity<'a>>,
+    /// The policy (P's identity, if it records one; read only when searching).
+    pub(crate) policy: &'a LoadedPolicy,
 }
 
 impl<'a> GuestView<'a> {
@@ -50,8 +50,7 @@ impl<'a> GuestView<'a> {
         process: &'a [u8],
         policy: &'a LoadedPolicy,
     ) -> Self {
-        let identity = policy.policy().and_then(|p| p.identity());
-        Self { frames, tcache, paging, profile, process, identity }
+        Self { frames, tcache, paging, profile, process, policy }
     }
 
     /// Guest memory through the address space `cr3`, with translations of this look only.
@@ -70,7 +69,8 @@ impl Finder for GuestView<'_> {
     /// and not tracking it would leave the real P unchecked); never one whose image shows
     /// another build-id. Without an identity in the policy: the first task with the name.
     fn find_p(&mut self, cr3: u64) -> Result<Option<(u64, u32)>, FindError> {
-        let (profile, process, identity) = (self.profile, self.process, self.identity);
+        let (profile, process, policy) = (self.profile, self.process, self.policy);
+        let identity: Option<Identity<'_>> = policy.policy().and_then(|p| p.identity());
         let mut mem = self.memory(cr3);
         let mut unproven = None;
         // Every address space maps the kernel, so the walk could go on through the candidate's
