@@ -111,13 +111,19 @@ fn handle(
             return resume_response(req);
         }
     };
-    let searching = !matches!(m.tracker.phase(), Phase::Tracking { .. });
-    let mut view =
-        GuestView::new(frames, tcache, m.paging, &m.profile, m.config.process.as_str().as_bytes(), &m.policy);
-    let (route, t) = m.tracker.on_event(&ev, &mut view);
-    if searching {
-        sw.lap(Stage::Find, frames.read_ns);
-    }
+    // P's own call while it is tracked: the hot path, nothing to read for the phase machine.
+    let (route, t) = if m.tracker.is_tracked(&ev) {
+        (Route::Check, None)
+    } else {
+        let searching = !matches!(m.tracker.phase(), Phase::Tracking { .. });
+        let mut view =
+            GuestView::new(frames, tcache, m.paging, &m.profile, m.config.process.as_str().as_bytes(), &m.policy);
+        let routed = m.tracker.on_event(&ev, &mut view);
+        if searching {
+            sw.lap(Stage::Find, frames.read_ns);
+        }
+        routed
+    };
     if let Some(t) = t {
         m.on_transition(t, "");
     }

@@ -317,12 +317,21 @@ impl Tracker {
         self.phase = Phase::Waiting;
     }
 
+    /// Whether `ev` is a call of the tracked P: what [`Tracker::on_event`] routes to
+    /// [`Route::Check`] without reading the guest (a consumer may skip preparing its
+    /// [`Finder`] for it: the hot path).
+    pub fn is_tracked(&self, ev: &SyscallEvent) -> bool {
+        matches!(self.phase, Phase::Tracking { pgd, .. } if pgd == ev.regs.cr3 & PGD_MASK)
+    }
+
     /// Routes one reported call, moving phases as P's calls say. `Route::Check` means P's
     /// call: the consumer checks it and then calls [`Tracker::after_check`].
     pub fn on_event<F: Finder>(&mut self, ev: &SyscallEvent, finder: &mut F) -> (Route, Option<Transition>) {
+        if self.is_tracked(ev) {
+            return (Route::Check, None);
+        }
         let cr3 = ev.regs.cr3 & PGD_MASK;
         match self.phase {
-            Phase::Tracking { pgd, .. } if pgd == cr3 => (Route::Check, None),
             // Reported under a filter that was just replaced.
             Phase::Tracking { .. } => (Route::Pass, None),
             Phase::Waiting => {
