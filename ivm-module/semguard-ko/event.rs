@@ -27,7 +27,8 @@ const DRAIN_ROUNDS: usize = 4;
 
 /// Drains the ring: every request gets exactly one response; one notification per pass.
 /// Bounded: [`DRAIN_ROUNDS`] passes of at most the ring size (Xen notifies again for later
-/// requests). A corrupt `req_prod` stops the drain (logged; Xen's requests stay until detach
+/// requests). A corrupt `req_prod` stops the drain for good (logged once); the poll detaches,
+/// and Xen's ring disable answers what waits (fail closed).
 /// disables the ring, which answers them).
 pub(crate) fn drain(s: &mut Shared) {
     let Shared { monitor: Some(m), frames, tcache, alerts, last_drain_end } = s else { return };
@@ -46,8 +47,13 @@ pub(crate) fn drain(s: &mut Shared) {
         let waiting = match ring.back.unconsumed(&ring.page) {
             Ok(n) => n as usize,
             Err(e) => {
-                COUNTERS.inc(Counter::BadRequests);
-                pr_err!("monitor ring corrupt (req_prod {} req_cons {}): not draining\n", e.req_prod, e.req_cons);
+                // Nothing on it can be trusted: stop draining and let the poll detach (Xen then
+                // answers every waiting vCPU, fail closed) rather than leave them paused.
+                if !m.ring_corrupt {
+                    COUNTERS.inc(Counter::BadRequests);
+                    pr_err!("monitor ring corrupt (req_prod {} req_cons {}): detaching\n", e.req_prod, e.req_cons);
+                }
+                m.ring_corrupt = true;
                 break;
             }
         };

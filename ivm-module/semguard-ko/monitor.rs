@@ -108,6 +108,9 @@ pub(crate) struct Monitor {
     pub(crate) log: LogLimit,
     /// Why the monitor stopped, if it did.
     pub(crate) stopped: Option<&'static str>,
+    /// The ring's `req_prod` made no sense: the event path stopped draining and the poll
+    /// detaches (process context).
+    pub(crate) ring_corrupt: bool,
 }
 
 /// Everything the event path uses; large parts are statics so nothing big is on the stack.
@@ -226,6 +229,7 @@ pub(crate) fn attach(config: Config, policy: LoadedPolicy, profile: Profile) -> 
             xen: Attachment::default(),
             log: LogLimit::default(),
             stopped: None,
+            ring_corrupt: false,
         });
     });
     let r = attach_xen(domid);
@@ -354,11 +358,16 @@ pub(crate) fn release() {
 /// P that started or ended without the exec/exit calls the monitor follows (e.g. killed by a
 /// signal). Returns false to stop polling.
 pub(crate) fn poll() -> bool {
-    let Some((domid, attached)) = with_shared(|s| s.monitor.as_ref().map(|m| (m.config.domid, m.xen.evtchn.is_some())))
+    let Some((domid, attached, corrupt)) =
+        with_shared(|s| s.monitor.as_ref().map(|m| (m.config.domid, m.xen.evtchn.is_some(), m.ring_corrupt)))
     else {
         return false;
     };
     if !attached {
+        return false;
+    }
+    if corrupt {
+        detach("monitor ring corrupt");
         return false;
     }
     if let Err(e) = xen::domain_alive(domid) {

@@ -292,7 +292,7 @@ fn profiles() -> Vec<ProfileFields> {
         mm_pgd: 16,
         comm_len: 16,
     };
-    // ivm-module/host: a plausible 6.12 build, as `semguard profile` writes it.
+    // ivm-module/semguard-ko/host's (semguard-mkpolicy): a plausible 6.12 build, frozen here.
     let host = ProfileFields {
         init_task: 0xffff_ffff_8260_0940,
         task_struct_size: 9792,
