@@ -43,8 +43,8 @@ pub(crate) enum Counter {
     /// Longest time to answer one request, ns.
     EventMaxNs,
     /// Searches that took a task as P although its image's build-id note could not be read
-    /// (the policy records P's identity; no task with P's name proved it). Common right after
-    /// P's exec, before the new image has touched the page holding its note.
+    /// (the policy records P's identity; no task with P's name proved it): the task making the
+    /// call, or the P already tracked (guest.rs).
     IdentityUnproven,
 }
 

@@ -122,8 +122,15 @@ fn handle(
         (Route::Check, None)
     } else {
         let searching = !matches!(m.tracker.phase(), Phase::Tracking { .. });
-        let mut view =
-            GuestView::new(frames, tcache, m.paging, &m.profile, m.config.process.as_str().as_bytes(), &m.policy);
+        let mut view = GuestView::new(
+            frames,
+            tcache,
+            m.paging,
+            &m.profile,
+            m.config.process.as_str().as_bytes(),
+            &m.policy,
+            m.tracker.phase().tracked_pgd(),
+        );
         let routed = m.tracker.on_event(&ev, &mut view);
         if searching {
             sw.lap(Stage::Find, frames.read_ns);

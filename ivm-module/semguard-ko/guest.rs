@@ -15,7 +15,7 @@ use semguard_core::policy::Identity;
 use semguard_core::process::{find_first_accepted, image_has_build_id, FindError, ProcessInfo, Select, TASK_LIMIT};
 use semguard_core::profile::Profile;
 use semguard_core::tcache::TranslationCache;
-use semguard_core::tracking::{comm_of_path, Finder};
+use semguard_core::tracking::{comm_of_path, Finder, PGD_MASK};
 use semguard_core::vmem::GuestMemory;
 use semguard_core::walker::PagingConfig;
 use semguard_core::xen_abi::SyscallEvent;
@@ -37,6 +37,8 @@ pub(crate) struct GuestView<'a> {
     pub(crate) process: &'a [u8],
     /// The policy (P's identity, if it records one; read only when searching).
     pub(crate) policy: &'a LoadedPolicy,
+    /// The page-table base of the P being tracked, if any.
+    pub(crate) tracked: Option<u64>,
 }
 
 impl<'a> GuestView<'a> {
@@ -49,8 +51,9 @@ impl<'a> GuestView<'a> {
         profile: &'a Profile,
         process: &'a [u8],
         policy: &'a LoadedPolicy,
+        tracked: Option<u64>,
     ) -> Self {
-        Self { frames, tcache, paging, profile, process, policy }
+        Self { frames, tcache, paging, profile, process, policy, tracked }
     }
 
     /// Guest memory through the address space `cr3`, with translations of this look only.
@@ -64,15 +67,19 @@ impl<'a> GuestView<'a> {
 impl Finder for GuestView<'_> {
     type Error = FindError;
 
-    /// The first task with P's name whose image proves P's identity; failing that, the first
-    /// one whose note could not be read (a page the guest reclaimed: nothing proven either way,
-    /// and not tracking it would leave the real P unchecked); never one whose image shows
-    /// another build-id. Without an identity in the policy: the first task with the name.
+    /// The first task with P's name whose image proves P's identity; never one whose image
+    /// shows something else at P's note address. A task whose note cannot be read (not faulted
+    /// in, reclaimed, or not mapped at all) proves nothing either way: it is taken only if it
+    /// is the process making this call (`cr3`: its image has run, so a real P has read its
+    /// program headers, on the page that holds its note, by its first call) or the P already
+    /// tracked (keep it rather than drop a live P whose page was reclaimed). Without an
+    /// identity in the policy: the first task with the name.
     fn find_p(&mut self, cr3: u64) -> Result<Option<(u64, u32)>, FindError> {
-        let (profile, process, policy) = (self.profile, self.process, self.policy);
+        let (profile, process, policy, tracked) = (self.profile, self.process, self.policy, self.tracked);
         let identity: Option<Identity<'_>> = policy.policy().and_then(|p| p.identity());
         let mut mem = self.memory(cr3);
         let mut unproven = None;
+        let may_keep = move |pgd: u64| pgd == cr3 & PGD_MASK || Some(pgd) == tracked;
         // Every address space maps the kernel, so the walk could go on through the candidate's
         // tables; the kernel's root is put back anyway.
         let is_p = |mem: &mut GuestMemory<'_, Machine, ForeignFrames>, p: &ProcessInfo<Machine>| {
@@ -81,7 +88,7 @@ impl Finder for GuestView<'_> {
             mem.set_root(p.pgd);
             let seen = image_has_build_id(mem, id.note_vaddr(), id.build_id());
             mem.set_root(kernel);
-            if seen.is_err() && unproven.is_none() {
+            if seen.is_err() && unproven.is_none() && may_keep(p.pgd.base()) {
                 unproven = Some(*p);
             }
             seen == Ok(true)

@@ -191,8 +191,15 @@ impl Shared {
     /// search outside the event path.
     fn search(&mut self, cr3: u64) -> Option<(&mut Monitor, Result<Option<(u64, u32)>, ()>)> {
         let Shared { monitor: Some(m), frames, tcache, .. } = self else { return None };
-        let mut view =
-            GuestView::new(frames, tcache, m.paging, &m.profile, m.config.process.as_str().as_bytes(), &m.policy);
+        let mut view = GuestView::new(
+            frames,
+            tcache,
+            m.paging,
+            &m.profile,
+            m.config.process.as_str().as_bytes(),
+            &m.policy,
+            m.tracker.phase().tracked_pgd(),
+        );
         let found = view.find_p(cr3).map_err(|e| pr_err!("walking the guest's task list failed: {:?}\n", e));
         Some((m, found))
     }

@@ -192,6 +192,14 @@ impl Phase {
         }
     }
 
+    /// P's page-table base while it is tracked.
+    pub const fn tracked_pgd(&self) -> Option<u64> {
+        match *self {
+            Phase::Tracking { pgd, .. } => Some(pgd),
+            _ => None,
+        }
+    }
+
     /// P's pid while it is tracked.
     pub const fn pid(&self) -> Option<u32> {
         match *self {
