@@ -83,8 +83,9 @@ impl<const N: usize> fmt::Debug for Name<N> {
 pub(crate) struct Config {
     /// The monitored VM.
     pub(crate) domid: u16,
-    /// `comm` of the protected process P.
-    pub(crate) process: Name<{ PROCESS_MAX + 1 }>,
+    /// `process=`: a hint, P's usual `comm`. It narrows the search for instances of P running
+    /// at load and names P in the log; it never makes a process P (its build-id does).
+    pub(crate) process: Option<Name<{ PROCESS_MAX + 1 }>>,
     /// Policy file name under /lib/firmware.
     pub(crate) policy: Name<{ POLICY_NAME_MAX + 1 }>,
     /// Enforce or audit.
@@ -237,6 +238,11 @@ fn one_of<'a, T: Copy>(
 }
 
 impl Config {
+    /// How the log and alerts name P: the hint, or "P".
+    pub(crate) fn label(&self) -> &str {
+        self.process.as_ref().map_or("P", |n| n.as_str())
+    }
+
     /// What a violation and an undecidable call do.
     pub(crate) const fn enforcement(&self) -> Enforcement {
         Enforcement { mode: self.mode, fail: self.fail }
@@ -255,7 +261,10 @@ impl Config {
             return Err(ParamError::DomidIsDom0);
         }
         // A comm may contain spaces; a file name here may not.
-        let process = name("process", required("process", raw.process)?, true)?;
+        let process = match raw.process {
+            None => None,
+            Some(v) => Some(name("process", required("process", Some(v))?, true)?),
+        };
         let policy_raw = required("policy", raw.policy)?;
         let policy = name("policy", policy_raw, false)?;
         check_policy_path(policy_raw)?;

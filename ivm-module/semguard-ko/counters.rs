@@ -27,32 +27,48 @@ pub(crate) enum Counter {
     EvalMeanNs,
     /// Longest check, ns.
     EvalMaxNs,
-    /// Reported calls of other processes (waiting for P, switching after an execve).
+    /// Reported calls of other processes (their execs, and the first call of a new image that
+    /// is not P's program).
     Other,
     /// Requests that were not valid syscall events (answered without a decision).
     BadRequests,
     /// Alert records written.
     Alerts,
-    /// P's pid while it is monitored, 0 otherwise (a value published for user space; the
-    /// module itself keeps P's pid in its phase).
+    /// The pid of the instance of P found last (a value published for user space; the module
+    /// keeps each member's pid in its lineage table).
     Pid,
-    /// Times the monitor was attached to a process named `process`.
+    /// Instances of P found: running at load, or started later (a new image with P's build-id).
     Attaches,
     /// Mean time to answer one request (validate, phase logic, check if P's, response), ns.
     EventMeanNs,
     /// Longest time to answer one request, ns.
     EventMaxNs,
-    /// Searches that took a task as P although its image's build-id note could not be read
-    /// (the policy records P's identity; no task with P's name proved it): the task making the
-    /// call, or the P already tracked (guest.rs).
+    /// Tasks with P's name whose image's build-id note could not be read at load (not taken as
+    /// P: nothing proves them), and new images taken as P after `UNDECIDED_CALLS` calls without
+    /// a readable note (fail closed).
     IdentityUnproven,
+    /// Calls of new images whose note was not readable yet (let go unchecked, asked again).
+    Undecided,
+    /// Descendants of P seen (fork children, new images of P's processes): their first call.
+    Births,
+    /// Address spaces of P's lineage the module keeps state for now.
+    Members,
+    /// New images of other processes that are not P's program (released from Xen's set).
+    Released,
+    /// Exec calls of other processes answered with a watch (their new image is identified).
+    Watches,
+    /// Members dropped to make room in the lineage table (their next call starts afresh).
+    Evicted,
+    /// Most tasks one task-list search in IRQ context visited (a new member's pid: bounded by
+    /// `guest::RECENT_TASKS`); the whole-list searches run in process context.
+    IrqTasksMax,
 }
 
 const COUNT: usize = Counter::ALL.len();
 
 impl Counter {
     /// Every counter, in index order.
-    pub(crate) const ALL: [Counter; 16] = [
+    pub(crate) const ALL: [Counter; 23] = [
         Counter::Events,
         Counter::Allowed,
         Counter::Violations,
@@ -69,6 +85,13 @@ impl Counter {
         Counter::EventMeanNs,
         Counter::EventMaxNs,
         Counter::IdentityUnproven,
+        Counter::Undecided,
+        Counter::Births,
+        Counter::Members,
+        Counter::Released,
+        Counter::Watches,
+        Counter::Evicted,
+        Counter::IrqTasksMax,
     ];
 
     /// Its sysfs file in /sys/module/semguard/counters/.
@@ -90,6 +113,13 @@ impl Counter {
             Counter::EventMeanNs => c_str!("event_mean_ns"),
             Counter::EventMaxNs => c_str!("event_max_ns"),
             Counter::IdentityUnproven => c_str!("identity_unproven"),
+            Counter::Undecided => c_str!("undecided"),
+            Counter::Births => c_str!("births"),
+            Counter::Members => c_str!("members"),
+            Counter::Released => c_str!("released"),
+            Counter::Watches => c_str!("watches"),
+            Counter::Evicted => c_str!("evicted"),
+            Counter::IrqTasksMax => c_str!("irq_tasks_max"),
         }
     }
 }
@@ -152,6 +182,13 @@ impl Counters {
         }
     }
 
+    /// Raises a maximum counter to `v`.
+    pub(crate) fn max(&self, c: Counter, v: u64) {
+        if let Some(a) = self.cell(c) {
+            a.fetch_max(v, Ordering::Relaxed);
+        }
+    }
+
     /// Records the time one request took to answer (counted in `Events` by the handler).
     pub(crate) fn record_event(&self, ns: u64) {
         self.event_total_ns.fetch_add(ns, Ordering::Relaxed);
@@ -185,8 +222,9 @@ pub(crate) enum Stage {
     Response = 4,
     /// Publishing the responses and notifying Xen (once per pass over the ring).
     Notify = 5,
-    /// In the IRQ handler, while not tracking: reading an exec's path (waiting) or finding P
-    /// in the task list (switching), without frame reads.
+    /// In the IRQ handler, for a call that is not a known member's: the lineage's routing,
+    /// reading a new image's build-id note and a new member's pid (a bounded search of the
+    /// newest tasks), without frame reads.
     Find = 6,
     /// One request from ring to response (everything above but the notify).
     Request = 7,

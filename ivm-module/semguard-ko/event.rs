@@ -1,15 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The event path, in the event channel's IRQ handler: each request on Xen's ring → the
-//! phase machine (is it P's call?) → semguard-core's `decision::check_event` → the response,
-//! the counters, the alert. Every decision is the core's; this file is the glue.
+//! lineage (is it a call of one of P's address spaces, a new one, or another process's exec?) →
+//! semguard-core's `decision::check_event` with that member's state → the response, the
+//! counters, the alert. Every decision is the core's; this file is the glue. Nothing here walks
+//! more than [`crate::guest::RECENT_TASKS`] tasks.
 
 use semguard_core::addr::Machine;
 use semguard_core::checker::Checker;
 use semguard_core::decision::{check_event, resume_response, unchecked, Decision};
+use semguard_core::lineage::{Birth, Image, Lineage, Route, Routed};
 use semguard_core::syscall::KillCondition;
 use semguard_core::tcache::TranslationCache;
-use semguard_core::tracking::{Phase, Route};
 use semguard_core::vmem::GuestMemory;
 use semguard_core::xen_abi::{SyscallEvent, VmEventSt, RING_SLOTS, VM_EVENT_SIZE};
 
@@ -31,7 +33,7 @@ const DRAIN_ROUNDS: usize = 4;
 /// and Xen's ring disable answers what waits (fail closed).
 /// disables the ring, which answers them).
 pub(crate) fn drain(s: &mut Shared) {
-    let Shared { monitor: Some(m), frames, tcache, alerts, last_drain_end } = s else { return };
+    let Shared { monitor: Some(m), frames, tcache, alerts, lineage, last_drain_end } = s else { return };
     if m.xen.evtchn.is_none() || m.xen.ring.is_none() {
         return;
     }
@@ -64,7 +66,7 @@ pub(crate) fn drain(s: &mut Shared) {
             let bytes = ring.back.take_request(&ring.page);
             // 400 bytes always decode; the fields are validated next.
             let req = VmEventSt::from_bytes(&bytes).unwrap_or_default();
-            let rsp = handle(m, frames, tcache, alerts, &req, &mut sw);
+            let rsp = handle(m, frames, tcache, alerts, lineage, &req, &mut sw);
             let mut out = [0u8; VM_EVENT_SIZE];
             let Some(ring) = m.xen.ring.as_mut() else { break };
             ring.back.put_response(&mut ring.page, rsp.response_bytes(&mut out));
@@ -103,6 +105,7 @@ fn handle(
     frames: &mut ForeignFrames,
     tcache: &mut TranslationCache<Machine>,
     alerts: &mut AlertRing,
+    lineage: &mut Lineage,
     req: &VmEventSt,
     sw: &mut Stopwatch,
 ) -> VmEventSt {
@@ -117,44 +120,85 @@ fn handle(
             return resume_response(req);
         }
     };
-    // P's own call while it is tracked: the hot path, nothing to read for the phase machine.
-    let (route, t) = if m.tracker.is_tracked(&ev) {
-        (Route::Check, None)
-    } else {
-        let searching = !matches!(m.tracker.phase(), Phase::Tracking { .. });
-        let mut view = GuestView::new(
-            frames,
-            tcache,
-            m.paging,
-            &m.profile,
-            m.config.process.as_str().as_bytes(),
-            &m.policy,
-            m.tracker.phase().tracked_pgd(),
-        );
-        let routed = m.tracker.on_event(&ev, &mut view);
-        if searching {
-            sw.lap(Stage::Find, frames.read_ns);
-        }
-        routed
+    let Some(policy) = m.policy.policy() else {
+        // Cannot happen (the layout was made from these bytes); never let it allow a call the
+        // policy might forbid: fail as configured.
+        return unchecked(&ev, m.enforcement).response(req).0;
     };
-    if let Some(t) = t {
-        m.on_transition(t, "");
+    let checker = Checker::new(policy);
+    // A known member's call: the hot path, nothing to read from the guest to route it.
+    let routed = match lineage.known(&ev) {
+        Some(slot) => Routed { route: Route::Check(slot), rsp_flags: 0, birth: None, evicted: None },
+        None => {
+            let identity = policy.identity();
+            let hint = m.config.process.as_ref().map(|n| n.as_str().as_bytes());
+            let mut view = GuestView { frames: &mut *frames, tcache: &mut *tcache, paging: m.paging, profile: &m.profile, identity, hint, recent: None };
+            let routed = lineage.route(&ev, &checker, &mut view);
+            sw.lap(Stage::Find, frames.read_ns);
+            routed
+        }
+    };
+    if let Some(b) = routed.birth {
+        note_birth(m, &b);
     }
-    match route {
+    if routed.evicted.is_some() {
+        COUNTERS.inc(Counter::Evicted);
+    }
+    let rsp = match routed.route {
         Route::Pass => {
             COUNTERS.inc(Counter::Other);
             resume_response(req)
         }
-        Route::Check => check(m, frames, tcache, alerts, req, &ev, sw),
+        Route::Check(slot) => check(m, frames, tcache, alerts, lineage, slot, req, &ev, sw),
+    };
+    COUNTERS.set(Counter::Members, lineage.len() as u64);
+    if routed.rsp_flags == 0 {
+        rsp
+    } else {
+        rsp.with_set_flags(routed.rsp_flags)
     }
 }
 
-/// Checks one of P's calls (semguard-core's `check_event`) and answers it.
+/// Counters and log line for an address space the lineage learnt of.
+fn note_birth(m: &mut Monitor, b: &Birth) {
+    let (label, domid) = (m.config.label(), m.config.domid);
+    match *b {
+        Birth::Instance { pgd, pid, unproven } => {
+            if unproven {
+                COUNTERS.inc(Counter::IdentityUnproven);
+            }
+            let how = if unproven { " (note never readable: taken as P)" } else { "" };
+            pr_info!("found {} in domain {}: pid {} pgd {:#x}{}\n", label, domid, pid, pgd, how);
+            COUNTERS.inc(Counter::Attaches);
+            COUNTERS.set(Counter::Pid, u64::from(pid));
+        }
+        Birth::Descendant { pgd, parent, pid, image } => {
+            COUNTERS.inc(Counter::Births);
+            if m.log.allow() {
+                let runs = match image {
+                    Image::P => "P's program",
+                    Image::Other => "another program, checked under P's policy",
+                    Image::Unknown => "an image not readable yet",
+                };
+                pr_info!("{} lineage: address space {:#x} of pid {} from {:#x} runs {}\n", label, pgd, pid, parent, runs);
+            }
+        }
+        Birth::Released { .. } => COUNTERS.inc(Counter::Released),
+        Birth::Undecided { .. } => COUNTERS.inc(Counter::Undecided),
+        Birth::Watched => COUNTERS.inc(Counter::Watches),
+    }
+}
+
+/// Checks a call of the member in `slot` (semguard-core's `check_event` with its state) and
+/// answers it.
+#[allow(clippy::too_many_arguments)]
 fn check(
     m: &mut Monitor,
     frames: &mut ForeignFrames,
     tcache: &mut TranslationCache<Machine>,
     alerts: &mut AlertRing,
+    lineage: &mut Lineage,
+    slot: usize,
     req: &VmEventSt,
     ev: &SyscallEvent,
     sw: &mut Stopwatch,
@@ -164,14 +208,14 @@ fn check(
     tcache.new_epoch();
     let before = tcache.stats();
     let policy = m.policy.policy();
-    let decision = match policy {
-        Some(p) => {
+    let (decision, pid) = match (policy, lineage.member_mut(slot)) {
+        (Some(p), Some(member)) => {
             let mut mem = GuestMemory::new(&mut *frames, &mut *tcache, root, m.paging);
-            check_event(&Checker::new(p), &mut m.pstate, ev, &mut mem, m.enforcement)
+            (check_event(&Checker::new(p), &mut member.state, ev, &mut mem, m.enforcement), member.pid)
         }
-        // Cannot happen (the layout was made from these bytes); never let it allow a call the
-        // policy might forbid: fail as configured.
-        None => unchecked(ev, m.enforcement),
+        // Cannot happen (the policy was decoded, the slot was just routed to); never let it
+        // allow a call the policy might forbid: fail as configured.
+        _ => (unchecked(ev, m.enforcement), 0),
     };
     let check_ns = sw.lap(Stage::Check, frames.read_ns);
     COUNTERS.record_check(check_ns);
@@ -181,28 +225,24 @@ fn check(
         after.misses.wrapping_sub(before.misses),
     );
     let policy_id = policy.map_or(0, |p| p.policy_id());
-    account(m, alerts, ev, &decision, policy_id);
+    account(m, alerts, ev, &decision, policy_id, pid);
     let (rsp, kill) = decision.response(req);
     if kill.is_some() {
         COUNTERS.inc(Counter::Kills);
     }
     let certain = kill == Some(KillCondition::Certain);
-    if let Some(t) = m.tracker.after_check(ev.regs.cr3, &decision.call, decision.resumes(), certain) {
-        m.on_transition(t, "");
-    }
+    lineage.after_check(slot, &decision.call, decision.resumes(), certain);
     rsp
 }
 
 /// Counters, alert record and log line for one checked call.
-fn account(m: &mut Monitor, alerts: &mut AlertRing, ev: &SyscallEvent, d: &Decision, policy_id: u32) {
+fn account(m: &mut Monitor, alerts: &mut AlertRing, ev: &SyscallEvent, d: &Decision, policy_id: u32, pid: u32) {
     let Some(finding) = d.finding else {
         COUNTERS.inc(Counter::Allowed);
         return;
     };
     COUNTERS.inc(if finding.is_unverifiable() { Counter::Unverifiable } else { Counter::Violations });
-    let pid = m.tracker.phase().pid().unwrap_or(0);
-    let comm = m.config.process;
-    if let Some(mut rec) = d.alert(ev, policy_id, m.config.domid, pid, comm.as_str().as_bytes()) {
+    if let Some(mut rec) = d.alert(ev, policy_id, m.config.domid, pid, m.config.label().as_bytes()) {
         rec.time_ns = crate::xen::realtime_ns();
         alerts.push(&mut rec);
         COUNTERS.inc(Counter::Alerts);

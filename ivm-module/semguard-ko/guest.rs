@@ -1,118 +1,138 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! What the phase machine (semguard-core `tracking`) reads from the guest, through the
-//! Introspection Library over the module's foreign mappings: P in the task list, and the path
-//! of an exec.
+//! What the lineage (semguard-core `lineage`) reads from the guest, through the Introspection
+//! Library over the module's foreign mappings: whether an address space maps P's image, a new
+//! member's pid, and — in process context only — the instances of P running at load and the
+//! processes still alive.
 //!
-//! A task is P only if it has P's name *and*, when the policy records P's identity, its own
-//! mapped image holds P's build-id note (`process::image_has_build_id`, read through that
-//! task's page tables): a process that only has P's name is skipped, and the search goes on to
-//! the next task with the name.
+//! An address space is P's program only if its own mapped image holds P's build-id note at the
+//! address the policy records (`process::image_has_build_id`, read through that address space's
+//! page tables). A name proves nothing — except for a policy that records no identity (format
+//! 1.0, written before identities existed): then, as before, P is the process with the
+//! `process=` name.
 
-use semguard_core::addr::{GuestVirtAddr, Machine};
-use semguard_core::mem::VirtMemory;
+use semguard_core::addr::Machine;
+use semguard_core::lineage::Identify;
+use semguard_core::mem::MemError;
 use semguard_core::policy::Identity;
-use semguard_core::process::{find_first_accepted, image_has_build_id, FindError, ProcessInfo, Select, TASK_LIMIT};
+use semguard_core::process::{find_recent_by_pgd, image_has_build_id, visit_all, FindError, Select, TASK_LIMIT};
 use semguard_core::profile::Profile;
 use semguard_core::tcache::TranslationCache;
-use semguard_core::tracking::{comm_of_path, Finder, PGD_MASK};
 use semguard_core::vmem::GuestMemory;
-use semguard_core::walker::PagingConfig;
-use semguard_core::xen_abi::SyscallEvent;
+use semguard_core::walker::{PagingConfig, WalkError, WalkErrorKind};
 
 use crate::counters::{Counter, COUNTERS};
 use crate::fmap::ForeignFrames;
-use crate::policy::LoadedPolicy;
+use kernel::prelude::*;
 
-/// Longest exec path read to predict the new comm.
-const EXEC_PATH_MAX: usize = 256;
+/// Most tasks the IRQ handler visits to find a new member's pid: the newest ones (fork appends
+/// to the task list; exec keeps a task's place). A pid not found there is filled in by the
+/// poll's search of the whole list, in process context.
+pub(crate) const RECENT_TASKS: usize = 64;
 
-/// The guest as the phase machine sees it, for one event or one search.
+/// Whether the address space the walk of `mem` reads maps P's image (`Err` if unreadable);
+/// without an identity in the policy, every image is (the caller selects by name).
+fn has_identity(mem: &mut GuestMemory<'_, Machine, ForeignFrames>, id: Option<Identity<'_>>) -> Result<bool, ()> {
+    let Some(id) = id else { return Ok(true) };
+    match image_has_build_id(mem, id.note_vaddr(), id.build_id()) {
+        Ok(seen) => Ok(seen),
+        // A page table maps the note's page but the page is not present (a file page not
+        // faulted in yet, or reclaimed), or a frame could not be mapped: nothing is decided.
+        Err(MemError::Walk { error: WalkError { level: 1, kind: WalkErrorKind::NotPresent }, .. })
+        | Err(MemError::Walk { error: WalkError { kind: WalkErrorKind::Frame(_), .. }, .. }) => Err(()),
+        // No page table there (nothing mapped in that 2 MiB), or an address no image can have.
+        Err(_) => Ok(false),
+    }
+}
+
+/// The guest as the lineage sees it, for one event or one search.
 pub(crate) struct GuestView<'a> {
     pub(crate) frames: &'a mut ForeignFrames,
     pub(crate) tcache: &'a mut TranslationCache<Machine>,
     pub(crate) paging: PagingConfig,
     pub(crate) profile: &'a Profile,
-    /// P's comm.
-    pub(crate) process: &'a [u8],
-    /// The policy (P's identity, if it records one; read only when searching).
-    pub(crate) policy: &'a LoadedPolicy,
-    /// The page-table base of the P being tracked, if any.
-    pub(crate) tracked: Option<u64>,
+    /// P's identity, if the policy records one.
+    pub(crate) identity: Option<Identity<'a>>,
+    /// `process=`: P's name, the proof only for a policy without an identity.
+    pub(crate) hint: Option<&'a [u8]>,
+    /// The last process the bounded search found: (pgd, pid, whether its comm is the hint).
+    pub(crate) recent: Option<(u64, u32, bool)>,
 }
 
 impl<'a> GuestView<'a> {
-    /// The guest as a monitor with this configuration sees it: `process` is P's comm, the
-    /// policy gives P's identity.
-    pub(crate) fn new(
-        frames: &'a mut ForeignFrames,
-        tcache: &'a mut TranslationCache<Machine>,
-        paging: PagingConfig,
-        profile: &'a Profile,
-        process: &'a [u8],
-        policy: &'a LoadedPolicy,
-        tracked: Option<u64>,
-    ) -> Self {
-        Self { frames, tcache, paging, profile, process, policy, tracked }
-    }
-
     /// Guest memory through the address space `cr3`, with translations of this look only.
     fn memory(&mut self, cr3: u64) -> GuestMemory<'_, Machine, ForeignFrames> {
         let root = self.paging.root_from_cr3::<Machine>(cr3);
         self.tcache.new_epoch();
         GuestMemory::new(&mut *self.frames, &mut *self.tcache, root, self.paging)
     }
-}
 
-impl Finder for GuestView<'_> {
-    type Error = FindError;
-
-    /// The first task with P's name whose image proves P's identity; never one whose image
-    /// shows something else at P's note address. A task whose note cannot be read (not faulted
-    /// in, reclaimed, or not mapped at all) proves nothing either way: it is taken only if it
-    /// is the process making this call (`cr3`: its image has run, so a real P has read its
-    /// program headers, on the page that holds its note, by its first call) or the P already
-    /// tracked (keep it rather than drop a live P whose page was reclaimed). Without an
-    /// identity in the policy: the first task with the name.
-    fn find_p(&mut self, cr3: u64) -> Result<Option<(u64, u32)>, FindError> {
-        let (profile, process, policy, tracked) = (self.profile, self.process, self.policy, self.tracked);
-        let identity: Option<Identity<'_>> = policy.policy().and_then(|p| p.identity());
+    /// Process context: calls `found(pgd, pid)` for each process whose image proves P's
+    /// identity (with `hint`, only those with that comm), walking the task list through `cr3`
+    /// (any address space maps the guest kernel). Tasks with the name whose note cannot be read
+    /// are logged and counted, not taken.
+    pub(crate) fn instances(&mut self, cr3: u64, mut found: impl FnMut(u64, u32)) -> Result<usize, FindError> {
+        let (profile, identity, hint) = (self.profile, self.identity, self.hint);
         let mut mem = self.memory(cr3);
-        let mut unproven = None;
-        let may_keep = move |pgd: u64| pgd == cr3 & PGD_MASK || Some(pgd) == tracked;
-        // Every address space maps the kernel, so the walk could go on through the candidate's
-        // tables; the kernel's root is put back anyway.
-        let is_p = |mem: &mut GuestMemory<'_, Machine, ForeignFrames>, p: &ProcessInfo<Machine>| {
-            let Some(id) = identity else { return true };
+        let sel = hint.map_or(Select::Any, Select::Comm);
+        visit_all(&mut mem, profile, sel, TASK_LIMIT, |mem, p| {
+            // Read through the candidate's own tables, then back to the kernel's.
             let kernel = mem.root();
             mem.set_root(p.pgd);
-            let seen = image_has_build_id(mem, id.note_vaddr(), id.build_id());
+            let seen = has_identity(mem, identity);
             mem.set_root(kernel);
-            if seen.is_err() && unproven.is_none() && may_keep(p.pgd.base()) {
-                unproven = Some(*p);
+            match seen {
+                Ok(true) => found(p.pgd.base(), p.tgid),
+                Ok(false) => {}
+                Err(()) => {
+                    COUNTERS.inc(Counter::IdentityUnproven);
+                    if hint.is_some() {
+                        pr_info!("pid {} has P's name but its image cannot be read: not taken as P\n", p.tgid);
+                    }
+                }
             }
-            seen == Ok(true)
-        };
-        match find_first_accepted(&mut mem, profile, Select::Comm(process), TASK_LIMIT, is_p) {
-            Ok(p) => Ok(Some((p.pgd.base(), p.tgid))),
-            Err(FindError::NotFound { .. }) => Ok(unproven.map(|p| {
-                COUNTERS.inc(Counter::IdentityUnproven);
-                (p.pgd.base(), p.tgid)
-            })),
-            Err(e) => Err(e),
-        }
+        })
     }
 
-    fn exec_may_start_p(&mut self, ev: &SyscallEvent, path_va: Option<u64>) -> bool {
-        // execveat of an fd: the name is unknown, so it may be P.
-        let Some(va) = path_va else { return true };
-        let process = self.process;
-        let mut mem = self.memory(ev.regs.cr3);
-        let mut path = [0u8; EXEC_PATH_MAX];
-        match mem.read_cstr(GuestVirtAddr(va), &mut path) {
-            Ok(n) if n > 0 => path.get(..n).map_or(true, |p| comm_of_path(p) == process),
-            // Unreadable or empty (a hostile pointer, a page not present): it may be P's.
-            _ => true,
+    /// Process context: calls `live(pgd, pid)` for every user process.
+    pub(crate) fn processes(&mut self, cr3: u64, mut live: impl FnMut(u64, u32)) -> Result<usize, FindError> {
+        let profile = self.profile;
+        let mut mem = self.memory(cr3);
+        visit_all(&mut mem, profile, Select::Any, TASK_LIMIT, |_, p| live(p.pgd.base(), p.tgid))
+    }
+}
+
+impl GuestView<'_> {
+    /// The process whose address space is `pgd`, among the newest tasks (bounded; counted in
+    /// `irq_tasks_max`), remembered for the next question about the same `pgd`.
+    fn recent(&mut self, pgd: u64) -> Option<(u64, u32, bool)> {
+        if let Some(r) = self.recent.filter(|r| r.0 == pgd) {
+            return Some(r);
         }
+        let (profile, hint) = (self.profile, self.hint);
+        // Through the address space itself: it maps the guest kernel like any other.
+        let mut mem = self.memory(pgd);
+        // A failed search (a list changing under it) finds nothing; the poll's search will.
+        let (found, visited) = find_recent_by_pgd::<Machine, _>(&mut mem, profile, pgd, RECENT_TASKS).ok()?;
+        COUNTERS.max(Counter::IrqTasksMax, visited as u64);
+        let p = found?;
+        let named = hint == Some(p.comm());
+        self.recent = Some((pgd, p.tgid, named));
+        self.recent
+    }
+}
+
+impl Identify for GuestView<'_> {
+    fn is_p(&mut self, cr3: u64) -> Result<bool, ()> {
+        let Some(identity) = self.identity else {
+            // No identity in the policy: P is the process with the name.
+            return self.recent(cr3 & semguard_core::tracking::PGD_MASK).map(|r| r.2).ok_or(());
+        };
+        let mut mem = self.memory(cr3);
+        has_identity(&mut mem, Some(identity))
+    }
+
+    fn pid_of(&mut self, pgd: u64) -> Option<u32> {
+        self.recent(pgd).map(|r| r.1)
     }
 }

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The monitor of one load of the module: its state, and its life — attaching to Xen,
-//! following P from outside (the poll), replacing the policy, detaching. The per-call path is
-//! event.rs; the functions C calls are exports.rs.
+//! The monitor of one load of the module: its state, and its life — attaching to Xen, finding
+//! the instances of P already running, the housekeeping poll, replacing the policy, detaching.
+//! The per-call path is event.rs; the functions C calls are exports.rs.
 //!
 //! # Locking
 //!
@@ -14,22 +14,26 @@
 //! (the event channel, the frame pool) are taken out of the state under the lock and dropped
 //! after it.
 //!
-//! # Following P
+//! # Who P is
 //!
-//! semguard-core's `tracking::Tracker` holds the phase (waiting, switching, tracking); this
-//! file applies what it decides: the filter Xen gets, the log line, a fresh Assertion Checker
-//! state for a new P.
+//! Xen follows P's lineage itself (xen-patches 0009): the filter this file sets asks for the
+//! calls of P's address spaces and the execs of every other process, and adopts the instances of
+//! P running at load. semguard-core's `lineage::Lineage` (in [`Shared`]) keeps each member's
+//! state; the event path feeds it. The only task-list searches of the whole list run here, in
+//! process context: at load, and in the poll (which drops the members that ended and fills in
+//! pids the event path did not find among the newest tasks).
 
 use core::cell::UnsafeCell;
 
 use kernel::prelude::*;
 use semguard_core::addr::Machine;
-use semguard_core::checker::{Checker, ProcessState};
+use semguard_core::checker::Checker;
 use semguard_core::decision::Enforcement;
+use semguard_core::lineage::Lineage;
 use semguard_core::profile::Profile;
 use semguard_core::ring::BackRing;
 use semguard_core::tcache::TranslationCache;
-use semguard_core::tracking::{Finder, Phase, Tracker, Transition};
+use semguard_core::tracking::Filter;
 use semguard_core::walker::{PagingConfig, PagingMode};
 
 use crate::alerts::AlertRing;
@@ -101,9 +105,6 @@ pub(crate) struct Monitor {
     pub(crate) policy: LoadedPolicy,
     pub(crate) profile: Profile,
     pub(crate) paging: PagingConfig,
-    pub(crate) tracker: Tracker,
-    /// P's Assertion Checker state (its automaton).
-    pub(crate) pstate: ProcessState,
     pub(crate) xen: Attachment,
     pub(crate) log: LogLimit,
     /// Why the monitor stopped, if it did.
@@ -119,6 +120,9 @@ pub(crate) struct Shared {
     pub(crate) frames: ForeignFrames,
     pub(crate) tcache: TranslationCache<Machine>,
     pub(crate) alerts: AlertRing,
+    /// P's address spaces and their Assertion Checker states (here, not in [`Monitor`]: it is
+    /// large, and a `Monitor` is built on the stack).
+    pub(crate) lineage: Lineage,
     /// When the last drain that answered something ended (ns, 0: none yet), for `Stage::Idle`.
     pub(crate) last_drain_end: u64,
 }
@@ -135,6 +139,7 @@ static SHARED: Global = Global(UnsafeCell::new(Shared {
     frames: ForeignFrames::new(),
     tcache: TranslationCache::new(),
     alerts: AlertRing::new(),
+    lineage: Lineage::new(),
     last_drain_end: 0,
 }));
 
@@ -149,59 +154,15 @@ pub(crate) fn with_shared<R>(f: impl FnOnce(&mut Shared) -> R) -> R {
 }
 
 impl Monitor {
-    /// Tells Xen the filter of the current phase.
-    fn apply_filter(&self) -> Result {
+    /// The filter for the policy in force.
+    fn filter(&self) -> Result<Filter> {
         let p = self.policy.policy().ok_or(EINVAL)?;
-        xen::monitor_enable(self.config.domid, &self.tracker.phase().filter(&p, self.enforcement.fail))
+        Ok(Filter::lineage(&p, self.enforcement.fail))
     }
 
-    /// Applies a phase change: the log line, P's pid for sysfs, a fresh checker state for a
-    /// new P, and the filter (a failing domctl is logged; the old filter stays, which reports
-    /// a superset, or the guest is gone).
-    pub(crate) fn on_transition(&mut self, t: Transition, how: &str) {
-        let (name, domid) = (self.config.process, self.config.domid);
-        match t {
-            Transition::Found { pgd, pid } => {
-                pr_info!("found {} in domain {}{}: pid {} pgd {:#x}\n", name, domid, how, pid, pgd);
-                COUNTERS.inc(Counter::Attaches);
-                if let Some(p) = self.policy.policy() {
-                    self.pstate = Checker::new(p).new_process();
-                }
-            }
-            Transition::ExecdAway => pr_info!("{} exec'd another program: waiting for it again\n", name),
-            Transition::SwitchGaveUp { events } => {
-                pr_info!("no {} after {} calls since an exec: waiting again\n", name, events)
-            }
-            Transition::Exits { pid } => pr_info!("{} (pid {}) exits: waiting for it again\n", name, pid),
-            Transition::Killed { pid } => pr_info!("{} (pid {}) killed: waiting for it again\n", name, pid),
-            Transition::Gone { pid } => pr_info!("{} (pid {}) is gone: waiting for it again\n", name, pid),
-            Transition::ExecSeen | Transition::Execs { .. } | Transition::ExecFailed { .. } => {}
-        }
-        COUNTERS.set(Counter::Pid, u64::from(self.tracker.phase().pid().unwrap_or(0)));
-        if self.xen.monitor {
-            if let Err(e) = self.apply_filter() {
-                pr_warn!("domain {}: changing the monitor filter failed: error {}\n", domid, e.to_errno());
-            }
-        }
-    }
-}
-
-impl Shared {
-    /// The monitor and a view of the guest through the page-table base `cr3` tables, for a
-    /// search outside the event path.
-    fn search(&mut self, cr3: u64) -> Option<(&mut Monitor, Result<Option<(u64, u32)>, ()>)> {
-        let Shared { monitor: Some(m), frames, tcache, .. } = self else { return None };
-        let mut view = GuestView::new(
-            frames,
-            tcache,
-            m.paging,
-            &m.profile,
-            m.config.process.as_str().as_bytes(),
-            &m.policy,
-            m.tracker.phase().tracked_pgd(),
-        );
-        let found = view.find_p(cr3).map_err(|e| pr_err!("walking the guest's task list failed: {:?}\n", e));
-        Some((m, found))
+    /// Tells Xen the filter (the lineage set stays as it is).
+    fn apply_filter(&self) -> Result {
+        xen::monitor_enable(self.config.domid, &self.filter()?)
     }
 }
 
@@ -218,21 +179,24 @@ pub(crate) fn attach(config: Config, policy: LoadedPolicy, profile: Profile) -> 
     let domid = config.domid;
     let bits = xen::phys_bits().clamp(32, 52);
     let paging = PagingConfig::new(PagingMode::Level4, bits).map_err(|_| fail("paging configuration", EINVAL))?;
-    let pstate = policy.policy().map(|p| Checker::new(p).new_process()).ok_or(fail("policy", EINVAL))?;
+    let p = policy.policy().ok_or(fail("policy", EINVAL))?;
+    if p.identity().is_none() && config.process.is_none() {
+        // Nothing would tell P from any other process.
+        return Err(fail("a policy without P's build-id (format 1.0) needs process=NAME", EINVAL));
+    }
     let pool = FramePool::new(SLOTS as u32).map_err(|e| fail("allocating the foreign-mapping pool", e))?;
     PROFILE.calibrate();
     let enforcement = config.enforcement();
     with_shared(|s| {
         s.frames.attach(pool, domid);
         s.alerts = AlertRing::new();
+        s.lineage.clear();
         s.monitor = Some(Monitor {
             config,
             enforcement,
             policy,
             profile,
             paging,
-            tracker: Tracker::new(),
-            pstate,
             xen: Attachment::default(),
             log: LogLimit::default(),
             stopped: None,
@@ -249,21 +213,6 @@ pub(crate) fn attach(config: Config, policy: LoadedPolicy, profile: Profile) -> 
 
 fn attach_xen(domid: u16) -> Result<(), AttachError> {
     let fail = |step, err| AttachError { step, err };
-    // P, if it runs: through the guest kernel's page tables (vCPU 0's; any pgd maps the kernel).
-    let cr3 = xen::guest_kernel_cr3(domid, 0).map_err(|e| fail("reading vCPU 0's page-table base", e))?;
-    with_shared(|s| -> Result<(), AttachError> {
-        let Some((m, found)) = s.search(cr3) else { return Err(fail("state", EINVAL)) };
-        let found = found.map_err(|()| fail("walking the guest's task list (wrong guest-kernel profile?)", EINVAL))?;
-        match m.tracker.on_search(found) {
-            Some(Transition::Found { pgd, pid }) => {
-                pr_info!("{} runs in domain {}: pid {} pgd {:#x}\n", m.config.process, domid, pid, pgd);
-                COUNTERS.set(Counter::Pid, u64::from(pid));
-                COUNTERS.inc(Counter::Attaches);
-            }
-            _ => pr_info!("{} is not running in domain {}: waiting for its exec\n", m.config.process, domid),
-        }
-        Ok(())
-    })?;
     let page = RingPage::alloc().map_err(|e| fail("allocating the ring page", e))?;
     let port = match xen::vm_event_enable(domid, &page) {
         Err(e) if e == EBUSY => {
@@ -283,11 +232,47 @@ fn attach_xen(domid: u16) -> Result<(), AttachError> {
         }
     });
     let evtchn = EvtchnBinding::bind(domid, port?).map_err(|e| fail("binding the event channel", e))?;
+    // The filter first, then the search: an instance that starts meanwhile is seen at its exec.
     with_shared(|s| -> Result<(), AttachError> {
         let Some(m) = s.monitor.as_mut() else { return Err(fail("state", EINVAL)) };
         m.xen.evtchn = Some(evtchn);
         m.apply_filter().map_err(|e| fail("enabling the system-call monitor", e))?;
         m.xen.monitor = true;
+        Ok(())
+    })?;
+    // P's instances running now: through the guest kernel's page tables (vCPU 0's; any
+    // address space maps the kernel).
+    let cr3 = xen::guest_kernel_cr3(domid, 0).map_err(|e| fail("reading vCPU 0's page-table base", e))?;
+    with_shared(|s| -> Result<(), AttachError> {
+        let Shared { monitor: Some(m), frames, tcache, lineage, .. } = s else { return Err(fail("state", EINVAL)) };
+        let Some(p) = m.policy.policy() else { return Err(fail("policy", EINVAL)) };
+        let hint = m.config.process.as_ref().map(|n| n.as_str().as_bytes());
+        let mut view = GuestView { frames, tcache, paging: m.paging, profile: &m.profile, identity: p.identity(), hint, recent: None };
+        let mut found = 0usize;
+        let mut adopted = 0usize;
+        let searched = view.instances(cr3, |pgd, pid| {
+            found += 1;
+            // Xen follows it (and everything it creates) from now on; a full set is logged.
+            match xen::monitor_enable(m.config.domid, &Filter::lineage(&p, m.enforcement.fail).adopting(pgd)) {
+                Ok(()) => {
+                    adopted += 1;
+                    if lineage.adopt(pgd, pid, Checker::new(p).new_process()).is_some() {
+                        COUNTERS.inc(Counter::Evicted);
+                    }
+                    pr_info!("{} runs in domain {}: pid {} pgd {:#x}\n", m.config.label(), domid, pid, pgd);
+                    COUNTERS.set(Counter::Pid, u64::from(pid));
+                    COUNTERS.inc(Counter::Attaches);
+                }
+                Err(e) => pr_err!("following pid {} (pgd {:#x}) failed: error {}\n", pid, pgd, e.to_errno()),
+            }
+        });
+        searched.map_err(|_| fail("walking the guest's task list (wrong guest-kernel profile?)", EINVAL))?;
+        COUNTERS.set(Counter::Members, lineage.len() as u64);
+        if found == 0 {
+            pr_info!("{} is not running in domain {}: waiting for its exec\n", m.config.label(), domid);
+        } else if adopted < found {
+            return Err(fail("following the instances of P found running", ENOSPC));
+        }
         Ok(())
     })
 }
@@ -337,10 +322,9 @@ pub(crate) fn detach(reason: &'static str) {
         r => drop(r),
     }
     let pool = with_shared(|s| {
-        if let Some(m) = s.monitor.as_mut() {
-            m.tracker.reset();
-        }
+        s.lineage.clear();
         COUNTERS.set(Counter::Pid, 0);
+        COUNTERS.set(Counter::Members, 0);
         s.frames.detach()
     });
     match pool {
@@ -361,9 +345,11 @@ pub(crate) fn release() {
     drop(m);
 }
 
-/// The periodic housekeeping (process context): notices a destroyed guest (tears down) and a
-/// P that started or ended without the exec/exit calls the monitor follows (e.g. killed by a
-/// signal). Returns false to stop polling.
+/// The periodic housekeeping (process context): notices a destroyed guest (tears down), and
+/// sweeps the lineage against the task list: drops the members that ended (Xen stopped
+/// following them at their unpin; this frees their state) and fills in the pids the event path
+/// did not find among the newest tasks. The one search of the whole list, at most once per
+/// period, only while P has members. Returns false to stop polling.
 pub(crate) fn poll() -> bool {
     let Some((domid, attached, corrupt)) =
         with_shared(|s| s.monitor.as_ref().map(|m| (m.config.domid, m.xen.evtchn.is_some(), m.ring_corrupt)))
@@ -382,15 +368,27 @@ pub(crate) fn poll() -> bool {
         detach("domain destroyed");
         return false;
     }
+    if with_shared(|s| s.lineage.is_empty()) {
+        return true;
+    }
     let Ok(cr3) = xen::guest_kernel_cr3(domid, 0) else { return true };
     with_shared(|s| {
-        let Some((m, Ok(found))) = s.search(cr3) else { return };
-        if !m.xen.monitor {
-            return;
+        let Shared { monitor: Some(m), frames, tcache, lineage, .. } = s else { return };
+        let identity = m.policy.policy().and_then(|p| p.identity());
+        let hint = m.config.process.as_ref().map(|n| n.as_str().as_bytes());
+        let mut view = GuestView { frames, tcache, paging: m.paging, profile: &m.profile, identity, hint, recent: None };
+        lineage.begin_sweep();
+        match view.processes(cr3, |pgd, pid| lineage.mark(pgd, pid)) {
+            Ok(_) => {
+                let dropped = lineage.end_sweep();
+                if dropped > 0 && m.log.allow() {
+                    pr_info!("{} lineage: {} address spaces ended\n", m.config.label(), dropped);
+                }
+            }
+            // A list changing under the walk: nothing dropped this time.
+            Err(e) => pr_warn!("walking the guest's task list failed: {:?}\n", e),
         }
-        if let Some(t) = m.tracker.on_search(found) {
-            m.on_transition(t, " by polling");
-        }
+        COUNTERS.set(Counter::Members, lineage.len() as u64);
     });
     true
 }
@@ -409,7 +407,7 @@ pub(crate) fn replace_policy(data: &[u8]) -> Result {
     pr_info!("policy from /dev/semguard: {}\n", Summary(&p));
     // Whichever blob loses is returned and freed here, outside the lock.
     let (result, unused) = with_shared(|s| -> (Result, Option<LoadedPolicy>) {
-        let Some(m) = s.monitor.as_mut() else { return (Err(ENODEV), Some(new)) };
+        let Shared { monitor: Some(m), lineage, .. } = s else { return (Err(ENODEV), Some(new)) };
         let old = core::mem::replace(&mut m.policy, new);
         let old_profile = core::mem::replace(&mut m.profile, profile);
         if m.xen.monitor {
@@ -421,8 +419,15 @@ pub(crate) fn replace_policy(data: &[u8]) -> Result {
                 return (Err(e), Some(new));
             }
         }
+        // The old policy's automaton states mean nothing to the new one: every member starts
+        // afresh (Xen's set, and so who P is, does not change).
         if let Some(p) = m.policy.policy() {
-            m.pstate = Checker::new(p).new_process();
+            let fresh = Checker::new(p).new_process();
+            for slot in 0..lineage.len() {
+                if let Some(member) = lineage.member_mut(slot) {
+                    member.state = fresh;
+                }
+            }
         }
         (Ok(()), Some(old))
     });
@@ -430,23 +435,23 @@ pub(crate) fn replace_policy(data: &[u8]) -> Result {
     result
 }
 
-/// The `counters/state` line.
+/// The `counters/state` line: `phase=tracking` with the pid and base of the member that called
+/// last while P has members, `phase=waiting` otherwise.
 pub(crate) fn state_line(w: &mut impl core::fmt::Write) {
     with_shared(|s| {
         let Some(m) = s.monitor.as_ref() else {
             let _ = w.write_str("detached\n");
             return;
         };
-        let _ = match m.tracker.phase() {
-            Phase::Waiting => write!(w, "phase=waiting"),
-            Phase::Switching { events, .. } => write!(w, "phase=switching events={events}"),
-            Phase::Tracking { pgd, pid } => write!(w, "phase=tracking pid={pid} pgd={pgd:#x}"),
+        let _ = match s.lineage.latest() {
+            None => write!(w, "phase=waiting members=0"),
+            Some(p) => write!(w, "phase=tracking pid={} pgd={:#x} members={}", p.pid, p.pgd, s.lineage.len()),
         };
         let _ = write!(
             w,
             " domid={} process={} attached={} policy={:#x} maps={} map_errors={} flushes_all={}",
             m.config.domid,
-            m.config.process,
+            m.config.label(),
             u8::from(m.xen.monitor),
             m.policy.policy().map_or(0, |p| p.policy_id()),
             s.frames.maps,

@@ -159,8 +159,7 @@ impl fmt::Display for Summary<'_> {
             Some(k) => write!(f, " profile={}B", k.len())?,
             None => f.write_str(" profile=none")?,
         }
-        // Recorded by `semguard policy compile`; P is still chosen by `process=` (not yet by
-        // this build-id: README, "Waiting for P").
+        // Recorded by `semguard policy compile`: what makes a process P (README, "Who P is").
         match p.identity() {
             Some(id) => {
                 f.write_str(" build-id=")?;

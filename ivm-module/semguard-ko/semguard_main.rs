@@ -87,7 +87,7 @@ impl kernel::Module for Semguard {
             config.policy,
             Summary(&p),
             config.domid,
-            config.process,
+            config.label(),
             config.mode.name(),
             config.fail.name(),
         );

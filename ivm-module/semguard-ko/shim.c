@@ -32,7 +32,7 @@ MODULE_PARM_DESC(domid, "Xen domain id of the monitored VM (required)");
 
 static char *process;
 module_param(process, charp, 0444);
-MODULE_PARM_DESC(process, "name (comm) of the protected process P in that VM (required)");
+MODULE_PARM_DESC(process, "hint: the usual name (comm) of P in that VM; narrows the search at load and names P in the log (P is whatever runs the build-id the policy records)");
 
 static char *policy;
 module_param(policy, charp, 0444);

@@ -85,7 +85,7 @@ void sg_poll_stop(void);
 int sg_vm_event_enable(u16 domid, u64 mfn, u32 *port);
 int sg_vm_event_disable(u16 domid);
 int sg_monitor_syscall(u16 domid, bool enable, u32 flags, u64 pgd_match, u64 pgd_mask,
-		       const u8 *bitmap, size_t bitmap_len);
+		       const u8 *bitmap, const u8 *other, size_t bitmap_len);
 int sg_domain_alive(u16 domid);
 int sg_guest_kernel_cr3(u16 domid, u32 vcpu, u64 *cr3);
 

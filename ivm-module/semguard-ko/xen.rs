@@ -37,6 +37,7 @@ extern "C" {
         pgd_match: u64,
         pgd_mask: u64,
         bitmap: *const u8,
+        other: *const u8,
         bitmap_len: usize,
     ) -> c_int;
     fn sg_domain_alive(domid: u16) -> c_int;
@@ -318,9 +319,11 @@ pub(crate) fn vm_event_disable(domid: u16) -> Result {
 /// `monitor_op` ENABLE (replacing any filter) with `filter`.
 pub(crate) fn monitor_enable(domid: u16, filter: &Filter) -> Result {
     let f = filter;
-    // SAFETY: the bitmap is readable for its length during the call.
+    let other = f.other.as_ref().map_or(core::ptr::null(), |b| b.as_ptr());
+    // SAFETY: both bitmaps (the second if not null) are readable for the length during the
+    // call: they are `f`'s, of the same type.
     errno(unsafe {
-        sg_monitor_syscall(domid, true, f.flags, f.pgd_match, f.pgd_mask, f.bitmap.as_ptr(), f.bitmap.len())
+        sg_monitor_syscall(domid, true, f.flags, f.pgd_match, f.pgd_mask, f.bitmap.as_ptr(), other, f.bitmap.len())
     })
 }
 
@@ -328,7 +331,7 @@ pub(crate) fn monitor_enable(domid: u16, filter: &Filter) -> Result {
 pub(crate) fn monitor_disable(domid: u16) -> Result {
     let none = [0u8; semguard_core::tracking::BITMAP_BYTES];
     // SAFETY: as above; DISABLE does not read the bitmap.
-    errno(unsafe { sg_monitor_syscall(domid, false, 0, 0, 0, none.as_ptr(), none.len()) })
+    errno(unsafe { sg_monitor_syscall(domid, false, 0, 0, 0, none.as_ptr(), core::ptr::null(), none.len()) })
 }
 
 /// Ok if the domain exists and is neither dying nor shut down.

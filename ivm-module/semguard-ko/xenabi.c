@@ -59,17 +59,20 @@ int sg_vm_event_disable(u16 domid)
 
 /*
  * flags are XEN_DOMCTL_MONITOR_SYSCALL_* as Rust passes them (semguard-core xen_abi); the
- * bitmap's length is checked here, against the header, not assumed.
+ * bitmaps' lengths are checked here, against the header, not assumed. other (the lineage
+ * mode's bitmap of the calls of processes outside P's lineage) may be NULL.
  */
 int sg_monitor_syscall(u16 domid, bool enable, u32 flags, u64 pgd_match, u64 pgd_mask,
-		       const u8 *bitmap, size_t bitmap_len)
+		       const u8 *bitmap, const u8 *other, size_t bitmap_len)
 {
 	struct xen_domctl dc;
-	/* Xen copies it during the hypercall; a copy keeps the caller's const. */
+	/* Xen copies them during the hypercall; copies keep the caller's const. */
 	u8 bits[XEN_DOMCTL_MONITOR_SYSCALL_NR_BITS / 8];
+	u8 other_bits[XEN_DOMCTL_MONITOR_SYSCALL_NR_BITS / 8];
 
 	if (bitmap_len != sizeof(bits) ||
-	    flags & ~(XEN_DOMCTL_MONITOR_SYSCALL_NR_FILTER | XEN_DOMCTL_MONITOR_SYSCALL_FAIL_OPEN))
+	    flags & ~(XEN_DOMCTL_MONITOR_SYSCALL_NR_FILTER | XEN_DOMCTL_MONITOR_SYSCALL_FAIL_OPEN |
+		      XEN_DOMCTL_MONITOR_SYSCALL_LINEAGE | XEN_DOMCTL_MONITOR_SYSCALL_ADOPT))
 		return -EINVAL;
 	dc_init(&dc, XEN_DOMCTL_monitor_op, domid);
 	dc.u.monitor_op.op = enable ? XEN_DOMCTL_MONITOR_OP_ENABLE : XEN_DOMCTL_MONITOR_OP_DISABLE;
@@ -80,6 +83,10 @@ int sg_monitor_syscall(u16 domid, bool enable, u32 flags, u64 pgd_match, u64 pgd
 		dc.u.monitor_op.u.syscall.pgd_match = pgd_match;
 		dc.u.monitor_op.u.syscall.pgd_mask = pgd_mask;
 		set_xen_guest_handle(dc.u.monitor_op.u.syscall.nr_bitmap, bits);
+		if (other) {
+			memcpy(other_bits, other, sizeof(other_bits));
+			set_xen_guest_handle(dc.u.monitor_op.u.syscall.other_bitmap, other_bits);
+		}
 	}
 	return sg_xen_domctl(&dc);
 }

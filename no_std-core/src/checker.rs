@@ -42,6 +42,12 @@ impl ProcessState {
         self.trace
     }
 
+    /// A state at automaton state `trace` (tests of what is inherited).
+    #[cfg(test)]
+    pub(crate) const fn from_trace(trace: u32) -> Self {
+        Self { trace }
+    }
+
     /// Back to the initial state (after a successful `execve`).
     pub fn reset(&mut self, checker: &Checker<'_>) {
         *self = checker.new_process();

@@ -31,6 +31,7 @@ pub mod decision;
 pub mod eval;
 #[cfg(any(test, feature = "testing"))]
 pub mod fuzzing;
+pub mod lineage;
 pub mod mem;
 pub mod policy;
 pub mod process;

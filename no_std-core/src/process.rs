@@ -40,6 +40,8 @@ pub enum Select<'n> {
     Comm(&'n [u8]),
     /// Process id (the task's `tgid`; for the group leaders on this list equal to `pid`).
     Pid(u32),
+    /// Every user process.
+    Any,
 }
 
 /// A user process found in the task list.
@@ -147,6 +149,7 @@ impl Reader<'_> {
                 Ok(comm.get(..len) == Some(name))
             }
             Select::Pid(pid) => Ok(self.u32(mem, task, Field::TaskTgid)? == pid),
+            Select::Any => Ok(true),
         }
     }
 
@@ -197,20 +200,41 @@ fn check_select(profile: &Profile, sel: Select<'_>) -> Result<(), FindError> {
     }
 }
 
+/// Which way a walk follows the task list.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    /// `tasks.next` from `init_task`: oldest first.
+    Forward,
+    /// `tasks.prev` from `init_task`: newest first (fork appends to the list).
+    Backward,
+}
+
 /// Walks the task list, calling `visit` with each task's address; `visit` returns true to stop.
 /// Returns the number of tasks visited when the list closed at `init_task` or `visit` stopped.
 fn walk_tasks<M: VirtMemory>(
     mem: &mut M,
     profile: &Profile,
     limit: usize,
+    visit: impl FnMut(&mut M, GuestVirtAddr) -> Result<bool, FindError>,
+) -> Result<usize, FindError> {
+    walk_tasks_in(mem, profile, limit, Direction::Forward, visit)
+}
+
+fn walk_tasks_in<M: VirtMemory>(
+    mem: &mut M,
+    profile: &Profile,
+    limit: usize,
+    direction: Direction,
     mut visit: impl FnMut(&mut M, GuestVirtAddr) -> Result<bool, FindError>,
 ) -> Result<usize, FindError> {
     let tasks_off = profile.offset(Field::TaskTasks).unwrap_or(0) as u64;
     let init = GuestVirtAddr(profile.init_task());
     let head = init.checked_add(tasks_off).ok_or(FindError::BadPointer { at: init, value: init.0 })?;
+    // list_head.next is its first member, .prev its second.
+    let link = if direction == Direction::Forward { 0 } else { 8 };
     let next_of = |mem: &mut M, node: GuestVirtAddr| -> Result<GuestVirtAddr, FindError> {
-        // list_head.next is its first member.
-        mem.read_ptr(node).map_err(|error| FindError::Memory { addr: node, error })
+        let at = node.checked_add(link).ok_or(FindError::BadPointer { at: node, value: node.0 })?;
+        mem.read_ptr(at).map_err(|error| FindError::Memory { addr: at, error })
     };
     // Brent's cycle detection over the node sequence x0 = head, x1 = head.next, …: the
     // tortoise jumps to the hare at every power of two; a hare meeting it means a loop.
@@ -320,6 +344,56 @@ pub fn find_all<K: FrameKind, M: VirtTranslate<K>>(
         return Err(FindError::NotFound { visited });
     }
     Ok(count)
+}
+
+/// Finds the user process whose root table is in frame `pgd` (a page-aligned machine address)
+/// among the `limit` newest tasks: the list read backwards from `init_task`, where fork adds
+/// new tasks. Returns it (`None` when none of them is) and how many tasks were visited: a
+/// short, bounded search for a process just born or just exec'd (exec keeps the task's place).
+pub fn find_recent_by_pgd<K: FrameKind, M: VirtTranslate<K>>(
+    mem: &mut M,
+    profile: &Profile,
+    pgd: u64,
+    limit: usize,
+) -> Result<(Option<ProcessInfo<K>>, usize), FindError> {
+    let r = Reader { profile };
+    let mut found = None;
+    let walked = walk_tasks_in(mem, profile, limit, Direction::Backward, |mem, task| {
+        if let Some(info) = r.details(mem, task)? {
+            if info.pgd.base() == pgd {
+                found = Some(info);
+            }
+        }
+        Ok(found.is_some())
+    });
+    match walked {
+        Ok(visited) => Ok((found, visited)),
+        Err(FindError::LimitReached { limit }) => Ok((found, limit)),
+        Err(e) => Err(e),
+    }
+}
+
+/// Calls `visit` with every user process selected by `sel`, in list order, visiting at most
+/// `limit` tasks (the whole list must close within the limit). `visit` gets the memory the walk
+/// reads, under the same contract as [`find_first_accepted`]'s `accept`. Returns the number of
+/// tasks visited.
+pub fn visit_all<K: FrameKind, M: VirtTranslate<K>>(
+    mem: &mut M,
+    profile: &Profile,
+    sel: Select<'_>,
+    limit: usize,
+    mut visit: impl FnMut(&mut M, &ProcessInfo<K>),
+) -> Result<usize, FindError> {
+    check_select(profile, sel)?;
+    let r = Reader { profile };
+    walk_tasks(mem, profile, limit, |mem, task| {
+        if r.matches(mem, task, sel)? {
+            if let Some(info) = r.details(mem, task)? {
+                visit(mem, &info);
+            }
+        }
+        Ok(false)
+    })
 }
 
 /// Size of an ELF note header: `namesz`, `descsz`, `type`.
@@ -451,6 +525,7 @@ mod tests {
                 prev = node;
             }
             self.w64(prev, INIT + 16);
+            self.w64(INIT + 16 + 8, prev);
         }
         fn mem<'a>(
             &'a mut self,
@@ -584,6 +659,33 @@ mod tests {
         // find_all needs the whole list inside the limit; find_first can stop earlier.
         assert_eq!(find_all(&mut m, &p, Select::Comm(b"srv"), 4, &mut out), Err(FindError::LimitReached { limit: 4 }));
         assert_eq!(find_first(&mut m, &p, Select::Comm(b"srv"), 1).unwrap().pid, 10);
+    }
+
+    #[test]
+    fn recent_processes_are_found_by_pgd_from_the_end() {
+        let mut s = vec![FrameSlot::EMPTY; 32];
+        let mut k = Kernel::new(&mut s, 5);
+        for (i, pid) in [(0, 10), (1, 11), (2, 12), (3, 13)] {
+            k.set_task(i, b"any", pid, true);
+        }
+        k.set_task(4, b"kthread", 2, false);
+        k.link(&[0, 1, 2, 3, 4]);
+        let mut c = TranslationCache::new();
+        let mut m = k.mem(&mut c);
+        let p = profile(true);
+        let pgd = |i: u64| Mfn::new(0x5000 + i).base();
+        // Newest first: slot 3 is the second task from the end (after the kernel thread).
+        assert_eq!(find_recent_by_pgd::<Machine, _>(&mut m, &p, pgd(3), 2).unwrap().0.map(|i| i.pid), Some(13));
+        // Slot 0 is the oldest: beyond a short limit, found with a longer one.
+        assert_eq!(find_recent_by_pgd::<Machine, _>(&mut m, &p, pgd(0), 3).unwrap(), (None, 3));
+        assert_eq!(find_recent_by_pgd::<Machine, _>(&mut m, &p, pgd(0), 5).unwrap().0.map(|i| i.pid), Some(10));
+        assert_eq!(find_recent_by_pgd::<Machine, _>(&mut m, &p, 0x9999_0000, 64).unwrap(), (None, 5));
+        // Every user process, in list order.
+        let mut out = [blank(); 8];
+        assert_eq!(find_all(&mut m, &p, Select::Any, 10, &mut out), Ok(4));
+        let mut pids = vec![];
+        assert_eq!(visit_all::<Machine, _>(&mut m, &p, Select::Any, 10, |_, i| pids.push(i.tgid)), Ok(5));
+        assert_eq!(pids, [10, 11, 12, 13]);
     }
 
     #[test]

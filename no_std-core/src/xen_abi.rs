@@ -17,12 +17,15 @@
 //!     uint32_t entry;     /* VM_EVENT_SYSCALL_ENTRY_* */
 //!     uint32_t seq;       /* per-vCPU request number, echoed in the response */
 //!     uint64_t user_pgd;  /* PV: machine address of guest_table_user, 0 if none */
+//!     uint64_t parent_pgd; /* lineage set: base whose pin added the caller's, else 0 */
+//!     uint32_t flags;      /* VM_EVENT_SYSCALL_MEMBER … (request), WATCH … (response) */
+//!     uint32_t _pad;
 //! };
 //! /* new member of vm_event_request_t's union u: */
 //!     struct vm_event_syscall syscall;
 //! ```
 //!
-//! The new member is 16 bytes, so the union `u` stays 32 bytes and the request 400: the
+//! The new member is 32 bytes, so the union `u` stays 32 bytes and the request 400: the
 //! interface version stays 7 and the stock toolstack keeps working. Every size, alignment and
 //! offset here is pinned by a compile-time assertion (so Kbuild builds check them too), and the
 //! unit test `layout_matches_xen_headers` compiles those numbers as `_Static_assert`s against
@@ -41,6 +44,8 @@
 //! | `u.syscall.entry` | which entry the call used ([`EntryKind`] wire value) |
 //! | `u.syscall.seq` | per-vCPU request number; the response must echo it (copy `u` whole) |
 //! | `u.syscall.user_pgd` | PV: machine address of the user-mode top-level table, 0 if none |
+//! | `u.syscall.parent_pgd` | with [`MONITOR_SYSCALL_LINEAGE`]: the base of the address space on whose vCPU the caller's table was pinned (0 for roots and outside the set) |
+//! | `u.syscall.flags` | with [`MONITOR_SYSCALL_LINEAGE`]: where the caller is in Xen's set ([`VM_EVENT_SYSCALL_MEMBER`], [`VM_EVENT_SYSCALL_CANDIDATE`], [`VM_EVENT_SYSCALL_WATCHED`], [`VM_EVENT_SYSCALL_FRESH`]) |
 //! | `data.regs.x86` | the guest's registers from Xen's entry frame: GPRs, `rip`, `rflags`, and `cr3` = the PV page-table base (`guest_table`'s MFN << 12). `rip`/`rsp` are 0 for SYSENTER (see [`crate::syscall`]) |
 //!
 //! # Response (semguard.ko → Xen)
@@ -51,7 +56,9 @@
 //! general-purpose registers rax, rbx, rcx, rdx, rbp, rsi, rdi, r8–r15 (by then the call has been
 //! bounced into the guest kernel, so rsp, rip and rflags are not the caller's any more); semguard
 //! copies every other field unchanged from the request. Xen drops a response whose `seq` is not
-//! the vCPU's outstanding request.
+//! the vCPU's outstanding request. With [`MONITOR_SYSCALL_LINEAGE`], `u.syscall.flags` of the
+//! response may ask Xen to watch ([`VM_EVENT_SYSCALL_WATCH`]), adopt ([`VM_EVENT_SYSCALL_ADOPT`])
+//! or release ([`VM_EVENT_SYSCALL_RELEASE`]) the caller's address space.
 //!
 //! # Ring
 //!
@@ -126,6 +133,31 @@ pub const MONITOR_SYSCALL_NR_BITS: usize = 1024;
 pub const MONITOR_SYSCALL_NR_IA32: usize = 512;
 /// Bytes of the number bitmap.
 pub const MONITOR_SYSCALL_BITMAP_BYTES: usize = MONITOR_SYSCALL_NR_BITS / 8;
+/// `XEN_DOMCTL_MONITOR_SYSCALL_LINEAGE`: follow a set of address spaces (P's instances and
+/// their descendants, which join when their top-level table is pinned on a member's vCPU)
+/// instead of matching one page-table base; `other_bitmap` selects the calls of the rest.
+pub const MONITOR_SYSCALL_LINEAGE: u32 = 1 << 2;
+/// `XEN_DOMCTL_MONITOR_SYSCALL_ADOPT`: with [`MONITOR_SYSCALL_LINEAGE`], add `pgd_match` to the
+/// set as a member (an instance of P found running).
+pub const MONITOR_SYSCALL_ADOPT: u32 = 1 << 3;
+/// `XEN_DOMCTL_MONITOR_SYSCALL_MEMBERS`: most member tables Xen's set holds (a 64-bit PV Linux
+/// address space pins two: kernel and user).
+pub const MONITOR_SYSCALL_MEMBERS: usize = 1024;
+
+/// `VM_EVENT_SYSCALL_MEMBER` (request): the caller's address space is a member of the set.
+pub const VM_EVENT_SYSCALL_MEMBER: u32 = 1 << 0;
+/// `VM_EVENT_SYSCALL_CANDIDATE` (request): a new image of a watched process, not yet adopted.
+pub const VM_EVENT_SYSCALL_CANDIDATE: u32 = 1 << 1;
+/// `VM_EVENT_SYSCALL_WATCHED` (request): outside the set, but watched.
+pub const VM_EVENT_SYSCALL_WATCHED: u32 = 1 << 2;
+/// `VM_EVENT_SYSCALL_FRESH` (request): the first report since the caller joined the set.
+pub const VM_EVENT_SYSCALL_FRESH: u32 = 1 << 3;
+/// `VM_EVENT_SYSCALL_WATCH` (response): watch the caller (tables pinned on it become candidates).
+pub const VM_EVENT_SYSCALL_WATCH: u32 = 1 << 8;
+/// `VM_EVENT_SYSCALL_ADOPT` (response): make the caller a member.
+pub const VM_EVENT_SYSCALL_ADOPT: u32 = 1 << 9;
+/// `VM_EVENT_SYSCALL_RELEASE` (response): remove the caller from the set.
+pub const VM_EVENT_SYSCALL_RELEASE: u32 = 1 << 10;
 
 /// C name and layout of a mirrored struct, compiled into `_Static_assert`s by the header test.
 #[cfg(test)]
@@ -268,13 +300,19 @@ abi_struct! {
 
 abi_struct! {
     /// `struct vm_event_syscall` (semguard's extension): the syscall member of the union `u`.
-    pub struct VmEventSyscall = "struct vm_event_syscall", size 16, align 8 {
+    pub struct VmEventSyscall = "struct vm_event_syscall", size 32, align 8 {
         /// `VM_EVENT_SYSCALL_ENTRY_*`, the [`EntryKind`] wire value.
         pub entry: u32 = 0,
         /// Per-vCPU request number; the response echoes it.
         pub seq: u32 = 4,
         /// PV: machine address of the user-mode top-level table, 0 if none.
         pub user_pgd: u64 = 8,
+        /// Lineage set: the base on whose vCPU the caller's table was pinned, else 0.
+        pub parent_pgd: u64 = 16,
+        /// `VM_EVENT_SYSCALL_*` set flags.
+        pub flags: u32 = 24,
+        /// Zero.
+        pub _pad: u32 = 28,
     }
 }
 
@@ -382,6 +420,10 @@ pub struct SyscallEvent {
     pub seq: u32,
     /// PV: machine address of the user-mode top-level table, 0 if none.
     pub user_pgd: u64,
+    /// Lineage set: the base on whose vCPU the caller's table was pinned, else 0.
+    pub parent_pgd: u64,
+    /// Lineage set: `VM_EVENT_SYSCALL_*` request flags (0 without the set).
+    pub set_flags: u32,
     /// The vCPU's registers at the trap.
     pub regs: Registers,
 }
@@ -490,6 +532,8 @@ impl VmEventSt {
             entry,
             seq: sc.seq,
             user_pgd: sc.user_pgd,
+            parent_pgd: sc.parent_pgd,
+            set_flags: sc.flags,
             regs: registers_from_x86(&self.data),
         })
     }
@@ -505,9 +549,21 @@ impl VmEventSt {
             vcpu_id,
             altp2m_idx: 0,
             _pad: [0; 3],
-            u: VmEventU::from_syscall(VmEventSyscall { entry: entry as u32, seq: 0, user_pgd: 0 }),
+            u: VmEventU::from_syscall(VmEventSyscall { entry: entry as u32, ..VmEventSyscall::default() }),
             data,
         }
+    }
+}
+
+impl VmEventSt {
+    /// This response, asking Xen to apply `flags` ([`VM_EVENT_SYSCALL_WATCH`],
+    /// [`VM_EVENT_SYSCALL_ADOPT`], [`VM_EVENT_SYSCALL_RELEASE`]) to the caller's address space;
+    /// the request's flags echoed in it are replaced.
+    pub fn with_set_flags(mut self, flags: u32) -> Self {
+        let mut sc = self.u.syscall();
+        sc.flags = flags;
+        self.u = VmEventU::from_syscall(sc);
+        self
     }
 }
 
@@ -550,7 +606,7 @@ mod tests {
     fn a_response_without_registers_is_only_its_head() {
         let regs = Registers { rax: 59, rdi: 0x1234, cr3: 0x5000, ..Registers::default() };
         let mut req = VmEventSt::syscall_request(3, EntryKind::Syscall64, &regs);
-        req.u = VmEventU::from_syscall(VmEventSyscall { entry: 0, seq: 77, user_pgd: 0 });
+        req.u = VmEventU::from_syscall(VmEventSyscall { seq: 77, ..VmEventSyscall::default() });
         let mut full = [0u8; VM_EVENT_SIZE];
         let mut out = [0u8; VM_EVENT_SIZE];
 
@@ -583,7 +639,7 @@ mod tests {
     #[test]
     fn response_echoes_seq_and_user_pgd() {
         let mut req = VmEventSt::syscall_request(2, EntryKind::Syscall64, &sample_regs());
-        req.u = VmEventU::from_syscall(VmEventSyscall { entry: 0, seq: 0xdead_0007, user_pgd: 0x1234_5000 });
+        req.u = VmEventU::from_syscall(VmEventSyscall { seq: 0xdead_0007, user_pgd: 0x1234_5000, ..VmEventSyscall::default() });
         let ev = req.syscall_event().unwrap();
         assert_eq!((ev.seq, ev.user_pgd), (0xdead_0007, 0x1234_5000));
         let (rsp, _) = kill_response(&req, 9).unwrap();
@@ -592,7 +648,7 @@ mod tests {
         rsp.to_bytes(&mut b).unwrap();
         assert_eq!(b[28..32], 0xdead_0007u32.to_le_bytes());
         // An entry value above 255 is not truncated into a valid kind.
-        req.u = VmEventU::from_syscall(VmEventSyscall { entry: 0x100, seq: 0, user_pgd: 0 });
+        req.u = VmEventU::from_syscall(VmEventSyscall { entry: 0x100, ..VmEventSyscall::default() });
         assert_eq!(req.syscall_event(), Err(XenAbiError::BadEntryKind { got: 0x100 }));
     }
 
@@ -660,7 +716,7 @@ mod tests {
         let regs = sample_regs();
         let req = VmEventSt::syscall_request(1, EntryKind::Int80, &regs);
         let ev = req.syscall_event().unwrap();
-        assert_eq!(ev, SyscallEvent { vcpu_id: 1, entry: EntryKind::Int80, seq: 0, user_pgd: 0, regs });
+        assert_eq!(ev, SyscallEvent { vcpu_id: 1, entry: EntryKind::Int80, seq: 0, user_pgd: 0, parent_pgd: 0, set_flags: 0, regs });
         assert_eq!(decode(ev.entry, &ev.regs).name(), Some("oldolduname")); // ia32 59
     }
 
@@ -809,19 +865,23 @@ mod tests {
         }
         let cache =
             std::env::var_os("SEMGUARD_CACHE").map_or_else(|| PathBuf::from("/var/cache/semguard"), PathBuf::from);
-        let mut found = Vec::new();
+        // Without SEMGUARD_XEN_PUBLIC (scripts/test sets it to the current series' build): the
+        // newest build in the cache; older ones may predate a change of the series.
+        let mut newest: Option<(std::time::SystemTime, PathBuf)> = None;
         if let Ok(entries) = std::fs::read_dir(&cache) {
             for e in entries.flatten() {
                 let p = e.path();
                 let is_xen = e.file_name().to_str().is_some_and(|n| n.starts_with("xen-") && !n.ends_with(".tmp"));
                 let public = p.join("include/public");
-                if is_xen && p.join(".done").is_file() && public.join("vm_event.h").is_file() {
-                    found.push(public);
+                let done = std::fs::metadata(p.join(".done")).and_then(|m| m.modified());
+                if let (true, Ok(t), true) = (is_xen, done, public.join("vm_event.h").is_file()) {
+                    if newest.as_ref().is_none_or(|(n, _)| t > *n) {
+                        newest = Some((t, public));
+                    }
                 }
             }
         }
-        found.sort();
-        Ok(found)
+        Ok(newest.into_iter().map(|(_, p)| p).collect())
     }
 
     /// Every `#define NAME VALUE` with a plain integer VALUE the header defines (gcc -dM -E).
@@ -895,7 +955,14 @@ mod tests {
                  _Static_assert(VM_EVENT_SYSCALL_ENTRY_INT80 == {VM_EVENT_SYSCALL_ENTRY_INT80}, \"entry int80\");\n\
                  _Static_assert(VM_EVENT_SYSCALL_ENTRY_SYSENTER == {VM_EVENT_SYSCALL_ENTRY_SYSENTER}, \"entry sysenter\");\n\
                  _Static_assert(VM_EVENT_SYSCALL_ENTRY_CSTAR == {VM_EVENT_SYSCALL_ENTRY_CSTAR}, \"entry cstar\");\n\
-                 _Static_assert(offsetof(vm_event_request_t, u.syscall) == {}, \"offset u.syscall\");\n",
+                 _Static_assert(offsetof(vm_event_request_t, u.syscall) == {}, \"offset u.syscall\");\n\
+                 _Static_assert(VM_EVENT_SYSCALL_MEMBER == {VM_EVENT_SYSCALL_MEMBER}, \"MEMBER\");\n\
+                 _Static_assert(VM_EVENT_SYSCALL_CANDIDATE == {VM_EVENT_SYSCALL_CANDIDATE}, \"CANDIDATE\");\n\
+                 _Static_assert(VM_EVENT_SYSCALL_WATCHED == {VM_EVENT_SYSCALL_WATCHED}, \"WATCHED\");\n\
+                 _Static_assert(VM_EVENT_SYSCALL_FRESH == {VM_EVENT_SYSCALL_FRESH}, \"FRESH\");\n\
+                 _Static_assert(VM_EVENT_SYSCALL_WATCH == {VM_EVENT_SYSCALL_WATCH}, \"WATCH\");\n\
+                 _Static_assert(VM_EVENT_SYSCALL_ADOPT == {VM_EVENT_SYSCALL_ADOPT}, \"ADOPT\");\n\
+                 _Static_assert(VM_EVENT_SYSCALL_RELEASE == {VM_EVENT_SYSCALL_RELEASE}, \"RELEASE\");\n",
                 offset_of!(VmEventSt, u),
             ));
             layout_asserts(&mut c, &VmEventSyscall::C_LAYOUT);

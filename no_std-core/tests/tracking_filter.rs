@@ -8,8 +8,12 @@ use semguard_core::policy::{
     TransitionSpec,
 };
 use semguard_core::syscall::Abi;
+use semguard_core::decision::FailMode;
 use semguard_core::tracking::{
-    comm_of_path, exec_path_arg, is_exit_group, tracking_bitmap, waiting_bitmap, BITMAP_BYTES, NR_IA32,
+    exec_path_arg, is_exit_group, tracking_bitmap, waiting_bitmap, Filter, BITMAP_BYTES, NR_IA32,
+};
+use semguard_core::xen_abi::{
+    MONITOR_SYSCALL_ADOPT, MONITOR_SYSCALL_FAIL_OPEN, MONITOR_SYSCALL_LINEAGE, MONITOR_SYSCALL_NR_FILTER,
 };
 
 fn bit(b: &[u8; BITMAP_BYTES], n: usize) -> bool {
@@ -107,10 +111,22 @@ fn exec_and_exit_calls_per_abi() {
 }
 
 #[test]
-fn exec_path_predicts_the_comm() {
-    assert_eq!(comm_of_path(b"/stub/sgloop"), b"sgloop");
-    assert_eq!(comm_of_path(b"sgloop"), b"sgloop");
-    assert_eq!(comm_of_path(b"/usr/bin/"), b"");
-    assert_eq!(comm_of_path(b"/opt/a-very-long-program-name"), b"a-very-long-pro");
-    assert_eq!(comm_of_path(b""), b"");
+fn the_lineage_filter_follows_p_and_watches_every_exec() {
+    let blob = policy(&[(Abi::X86_64, 140)], DefaultAction::Allow, 0, false);
+    let p = Policy::decode(&blob).unwrap();
+    let f = Filter::lineage(&p, FailMode::Closed);
+    assert_eq!(f.flags, MONITOR_SYSCALL_LINEAGE | MONITOR_SYSCALL_NR_FILTER);
+    assert_eq!((f.pgd_match, f.pgd_mask), (0, 0));
+    assert_eq!(Some(f.bitmap), tracking_bitmap(&p));
+    assert_eq!(f.other, Some(waiting_bitmap()));
+    let open = Filter::lineage(&p, FailMode::Open);
+    assert_eq!(open.flags & MONITOR_SYSCALL_FAIL_OPEN, MONITOR_SYSCALL_FAIL_OPEN);
+    // Adopting an instance names its base (page-aligned) and keeps the rest.
+    let a = f.adopting(0x7_3000 | 0x123);
+    assert_eq!((a.flags, a.pgd_match, a.pgd_mask), (f.flags | MONITOR_SYSCALL_ADOPT, 0x7_3000, 0));
+    assert_eq!((a.bitmap, a.other), (f.bitmap, f.other));
+    // A default-deny policy: every call of P, no number filter.
+    let deny = policy(&[(Abi::X86_64, 140)], DefaultAction::Deny, 0, false);
+    let f = Filter::lineage(&Policy::decode(&deny).unwrap(), FailMode::Closed);
+    assert_eq!(f.flags & MONITOR_SYSCALL_NR_FILTER, 0);
 }

@@ -521,7 +521,7 @@ pub fn run(
         };
         report.events += 1;
         // No guest page tables (cr3 and user_pgd 0) and one vCPU; the event number as seq.
-        let ev = SyscallEvent { vcpu_id: 0, entry, seq: report.events as u32, user_pgd: 0, regs: core_regs(&regs) };
+        let ev = SyscallEvent { vcpu_id: 0, entry, seq: report.events as u32, user_pgd: 0, parent_pgd: 0, set_flags: 0, regs: core_regs(&regs) };
         // The module's decision: decode, check, the operator's enforcement → action.
         let decision = check_event(&checker, &mut state, &ev, &mut mem, enforcement);
         let verdict = match decision.finding {

@@ -465,7 +465,7 @@ mod tests {
     fn req(seq: u32, entry: EntryKind, rax: u64, rdi: u64, cr3: u64) -> [u8; VM_EVENT_SIZE] {
         let regs = Registers { rax, rdi, rbx: rdi, cr3, rip: 0x40_1000, rsp: 0x7ffe_0000, ..Default::default() };
         let mut r = VmEventSt::syscall_request(0, entry, &regs);
-        r.u = VmEventU::from_syscall(VmEventSyscall { entry: entry as u32, seq, user_pgd: cr3 + 0x1000 });
+        r.u = VmEventU::from_syscall(VmEventSyscall { entry: entry as u32, seq, user_pgd: cr3 + 0x1000, ..VmEventSyscall::default() });
         let mut b = [0; VM_EVENT_SIZE];
         r.to_bytes(&mut b).unwrap();
         b

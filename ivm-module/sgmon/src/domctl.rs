@@ -54,6 +54,9 @@ const OFF_MON_FLAGS: usize = OFF_U + 8;
 const OFF_MON_PGD_MATCH: usize = OFF_U + 16;
 const OFF_MON_PGD_MASK: usize = OFF_U + 24;
 const OFF_MON_NR_BITMAP: usize = OFF_U + 32;
+/// Lineage mode's second bitmap: sgmon does not use the lineage set, so it stays null (zero).
+#[cfg(test)]
+const OFF_MON_OTHER_BITMAP: usize = OFF_U + 40;
 
 /// A `struct xen_domctl` as bytes (what goes into the hypercall buffer).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -214,6 +217,7 @@ mod tests {
         assert_eq!(d.0[32..40], 0x3ead_1000u64.to_le_bytes());
         assert_eq!(d.0[40..48], (!0xfffu64).to_le_bytes());
         assert_eq!(d.0[48..56], 0x7f00_0000_0800u64.to_le_bytes());
+        assert_eq!(d.0[OFF_MON_OTHER_BITMAP..OFF_MON_OTHER_BITMAP + 8], [0; 8], "no lineage set");
         assert!(f.pgd_selects(0x3ead_1000) && f.pgd_selects(0x3ead_1fff) && !f.pgd_selects(0x3ead_2000));
         let any = Filter { pgd_match: 0, pgd_mask: 0, bitmap: None, fail_open: false };
         assert_eq!(any.flags(), 0);
@@ -229,16 +233,23 @@ mod tests {
         if let Some(d) = std::env::var_os("SEMGUARD_XEN_PUBLIC") {
             dirs.push(PathBuf::from(d));
         } else {
+            // The newest build in the cache (scripts/test sets SEMGUARD_XEN_PUBLIC to the current
+            // series' build; older ones may predate a change of the series).
             let cache = std::env::var_os("SEMGUARD_CACHE").unwrap_or_else(|| "/var/cache/semguard".into());
+            let mut newest: Option<(std::time::SystemTime, PathBuf)> = None;
             if let Ok(rd) = std::fs::read_dir(cache) {
                 for e in rd.flatten() {
                     let p = e.path().join("include/public");
                     let name = e.file_name();
-                    if name.to_string_lossy().starts_with("xen-") && e.path().join(".done").exists() && p.is_dir() {
-                        dirs.push(p);
+                    let done = std::fs::metadata(e.path().join(".done")).and_then(|m| m.modified());
+                    if let (true, Ok(t), true) = (name.to_string_lossy().starts_with("xen-"), done, p.is_dir()) {
+                        if newest.as_ref().is_none_or(|(n, _)| t > *n) {
+                            newest = Some((t, p));
+                        }
                     }
                 }
             }
+            dirs.extend(newest.map(|(_, p)| p));
         }
         dirs.retain(|d| {
             std::fs::read_to_string(d.join("domctl.h")).is_ok_and(|s| s.contains("XEN_DOMCTL_MONITOR_EVENT_SYSCALL"))
@@ -270,6 +281,7 @@ mod tests {
             ("u.monitor_op.u.syscall.pgd_match", OFF_MON_PGD_MATCH),
             ("u.monitor_op.u.syscall.pgd_mask", OFF_MON_PGD_MASK),
             ("u.monitor_op.u.syscall.nr_bitmap", OFF_MON_NR_BITMAP),
+            ("u.monitor_op.u.syscall.other_bitmap", OFF_MON_OTHER_BITMAP),
         ] {
             chk(format!("offsetof(struct xen_domctl, {field}) == {off}"));
         }
@@ -294,6 +306,9 @@ mod tests {
             ("XEN_DOMCTL_MONITOR_SYSCALL_NR_BITS", MONITOR_SYSCALL_NR_BITS as u64),
             ("XEN_DOMCTL_MONITOR_SYSCALL_NR_IA32", MONITOR_SYSCALL_NR_IA32 as u64),
             ("XEN_DOMCTL_MONITOR_SYSCALL_NR_BITS / 8", MONITOR_SYSCALL_BITMAP_BYTES as u64),
+            ("XEN_DOMCTL_MONITOR_SYSCALL_LINEAGE", u64::from(semguard_core::xen_abi::MONITOR_SYSCALL_LINEAGE)),
+            ("XEN_DOMCTL_MONITOR_SYSCALL_ADOPT", u64::from(semguard_core::xen_abi::MONITOR_SYSCALL_ADOPT)),
+            ("XEN_DOMCTL_MONITOR_SYSCALL_MEMBERS", semguard_core::xen_abi::MONITOR_SYSCALL_MEMBERS as u64),
             // Xen's fail-closed kill and semguard's kills report the same status.
             ("XEN_DOMCTL_MONITOR_SYSCALL_KILL_STATUS", semguard_core::syscall::KILL_STATUS as u64),
         ] {

@@ -222,7 +222,7 @@ mod tests {
 
     fn write_event(count: u64, cr3: u64) -> SyscallEvent {
         let regs = Registers { rax: u64::from(nr::WRITE), rdi: 1, rsi: 0x1000, rdx: count, cr3, ..Default::default() };
-        SyscallEvent { vcpu_id: 0, entry: EntryKind::Syscall64, seq: 1, user_pgd: 0, regs }
+        SyscallEvent { vcpu_id: 0, entry: EntryKind::Syscall64, seq: 1, user_pgd: 0, parent_pgd: 0, set_flags: 0, regs }
     }
 
     #[test]

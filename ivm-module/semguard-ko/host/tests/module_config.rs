@@ -30,7 +30,8 @@ fn err(raw: RawParams<'_>) -> String {
 fn defaults_and_a_full_set_are_accepted() {
     let c = Config::from_raw(&good()).expect("valid");
     assert_eq!(c.domid, 1);
-    assert_eq!(c.process.as_str(), "x");
+    assert_eq!(c.process.map(|n| n.as_str().to_owned()), Some("x".to_owned()));
+    assert_eq!(c.label(), "x");
     assert_eq!(c.policy.as_str(), "semguard/typical.pol");
     assert_eq!(c.policy.as_bytes_with_nul(), b"semguard/typical.pol\0");
     assert_eq!((c.mode, c.fail), (Mode::Enforce, FailMode::Closed));
@@ -54,13 +55,15 @@ fn domid_must_be_given_and_in_range() {
 
 #[test]
 fn process_is_a_comm() {
-    assert_eq!(err(RawParams { process: None, ..good() }), "process: missing (required)");
+    // Only a hint: without it every process is searched, and the log calls P "P".
+    let c = Config::from_raw(&RawParams { process: None, ..good() }).expect("optional");
+    assert_eq!((c.process.is_none(), c.label()), (true, "P"));
     assert_eq!(err(RawParams { process: Some(b""), ..good() }), "process: empty");
     let long = [b'p'; PROCESS_MAX + 1];
     assert_eq!(err(RawParams { process: Some(&long), ..good() }), "process=pppppppppppppppp: 16 bytes, at most 15");
     let max = [b'p'; PROCESS_MAX];
     assert_eq!(
-        Config::from_raw(&RawParams { process: Some(&max), ..good() }).expect("15 bytes").process.as_str().len(),
+        Config::from_raw(&RawParams { process: Some(&max), ..good() }).expect("15 bytes").label().len(),
         15
     );
     // A comm may contain a space; control bytes are quoted back, never printed raw.
