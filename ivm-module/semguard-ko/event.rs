@@ -184,6 +184,12 @@ fn note_birth(m: &mut Monitor, b: &Birth) {
             }
         }
         Birth::Released { .. } => COUNTERS.inc(Counter::Released),
+        Birth::ExecdAway { pgd, parent } => {
+            COUNTERS.inc(Counter::Released);
+            if m.log.allow() {
+                pr_info!("{} lineage: {:#x} exec'd another program the policy allows (from {:#x}): let go\n", label, pgd, parent);
+            }
+        }
         Birth::Undecided { .. } => COUNTERS.inc(Counter::Undecided),
         Birth::Watched => COUNTERS.inc(Counter::Watches),
     }
@@ -224,14 +230,16 @@ fn check(
         (after.hits.wrapping_add(after.misses)).wrapping_sub(before.hits.wrapping_add(before.misses)),
         after.misses.wrapping_sub(before.misses),
     );
+    let (rsp, kill) = decision.response(req);
+    let certain = kill == Some(KillCondition::Certain);
+    if let Some(p) = policy {
+        lineage.after_check(slot, &Checker::new(p), &decision, certain);
+    }
     let policy_id = policy.map_or(0, |p| p.policy_id());
     account(m, alerts, ev, &decision, policy_id, pid);
-    let (rsp, kill) = decision.response(req);
     if kill.is_some() {
         COUNTERS.inc(Counter::Kills);
     }
-    let certain = kill == Some(KillCondition::Certain);
-    lineage.after_check(slot, &decision.call, decision.resumes(), certain);
     rsp
 }
 

@@ -8,10 +8,11 @@
 //!
 //! - **member** ([`VM_EVENT_SYSCALL_MEMBER`]): one of P's address spaces. Its first report
 //!   ([`VM_EVENT_SYSCALL_FRESH`]) creates its state here: a fork child continues its parent's
-//!   automaton where the parent was; a new image (after an exec) starts afresh. Descendants
-//!   that exec another program stay members and are checked against P's policy (the safe
-//!   default: nothing in P's lineage runs unchecked; the policy's exec rules say what it may
-//!   run).
+//!   automaton where the parent was; a new image (after an exec) starts afresh. A new image of
+//!   another program is let go ([`VM_EVENT_SYSCALL_RELEASE`]) only when the exec was allowed by
+//!   a rule the policy has for it (`syscall execve { … }`: the policy says what P may run);
+//!   after an exec allowed by the default (or audited, or failed open) it stays a member,
+//!   checked against P's policy — the safe default.
 //! - **candidate** ([`VM_EVENT_SYSCALL_CANDIDATE`]): the new image of a process outside the
 //!   lineage that exec'd (the consumer watched it, [`VM_EVENT_SYSCALL_WATCH`]). At its first
 //!   call its image is identified by P's build-id note ([`Identify::is_p`]): P's program →
@@ -33,6 +34,7 @@
 //! applies the response flags and logs the [`Birth`] it returns.
 
 use crate::checker::{Checker, ProcessState};
+use crate::decision::Decision;
 use crate::syscall::{decode, Syscall};
 use crate::tracking::{exec_path_arg, is_exit_group, PGD_MASK};
 use crate::xen_abi::{
@@ -75,6 +77,11 @@ pub struct Member {
     pub image: Image,
     /// Its last allowed call was an exec: an address space born of it now is its new image.
     pub exec_pending: bool,
+    /// That exec was allowed by a rule of the policy: a new image of another program is let go.
+    pub exec_allowed: bool,
+    /// A new image after such an exec whose note was not readable at its first call: asked
+    /// again at its next calls (let go once it shows another program).
+    pub recheck: u32,
     /// When it last made a reported call (this table's event clock).
     last_used: u64,
     /// Found by the current sweep ([`Lineage::mark`]).
@@ -127,6 +134,13 @@ pub enum Birth {
     Released {
         /// Its base.
         pgd: u64,
+    },
+    /// The new image of an exec the policy allowed by a rule runs another program: let go.
+    ExecdAway {
+        /// Its base.
+        pgd: u64,
+        /// The base of the process that exec'd.
+        parent: u64,
     },
     /// A new image whose note is not readable yet: asked again at its next call.
     Undecided {
@@ -304,6 +318,8 @@ impl Lineage {
             state,
             image: Image::P,
             exec_pending: false,
+            exec_allowed: false,
+            recheck: 0,
             last_used: 0,
             seen: false,
         };
@@ -311,12 +327,16 @@ impl Lineage {
     }
 
     /// The slot of a member this table knows making a call that is not its first (the hot
-    /// path: nothing to read from the guest), marking it used.
+    /// path: nothing to read from the guest), marking it used. `None` also for a member whose
+    /// image is still to be identified ([`Member::recheck`]).
     pub fn known(&mut self, ev: &SyscallEvent) -> Option<usize> {
         if ev.set_flags & (VM_EVENT_SYSCALL_MEMBER | VM_EVENT_SYSCALL_FRESH) != VM_EVENT_SYSCALL_MEMBER {
             return None;
         }
         let slot = self.find(ev.regs.cr3)?;
+        if self.member(slot).is_some_and(|m| m.recheck > 0) {
+            return None;
+        }
         self.clock = self.clock.wrapping_add(1);
         let now = self.clock;
         if let Some(m) = self.member_mut(slot) {
@@ -334,6 +354,11 @@ impl Lineage {
         if flags & VM_EVENT_SYSCALL_MEMBER != 0 {
             if let Some(slot) = self.known(ev) {
                 return Routed { route: Route::Check(slot), rsp_flags: 0, birth: None, evicted: None };
+            }
+            if flags & VM_EVENT_SYSCALL_FRESH == 0 {
+                if let Some(slot) = self.find(pgd) {
+                    return self.recheck(slot, ev, id);
+                }
             }
             return self.descendant(ev, checker, id);
         }
@@ -361,6 +386,8 @@ impl Lineage {
                 state: checker.new_process(),
                 image: Image::P,
                 exec_pending: false,
+                exec_allowed: false,
+                recheck: 0,
                 last_used: 0,
                 seen: false,
             };
@@ -374,6 +401,31 @@ impl Lineage {
             return Routed::pass(VM_EVENT_SYSCALL_WATCH, Some(Birth::Watched));
         }
         Routed::pass(0, None)
+    }
+
+    /// A member whose image was not readable after an exec the policy allowed: P's program →
+    /// checked from now on; another → let go; still unreadable → checked, asked again (up to
+    /// [`UNDECIDED_CALLS`] calls, then it stays a member).
+    fn recheck<I: Identify>(&mut self, slot: usize, ev: &SyscallEvent, id: &mut I) -> Routed {
+        let read = id.is_p(ev.regs.cr3);
+        let Some(m) = self.member_mut(slot) else { return Routed::pass(0, None) };
+        let check = Routed { route: Route::Check(slot), rsp_flags: 0, birth: None, evicted: None };
+        match read {
+            Ok(true) => {
+                m.image = Image::P;
+                m.recheck = 0;
+                check
+            }
+            Ok(false) => {
+                let (pgd, parent) = (m.pgd, m.parent);
+                self.remove(slot);
+                Routed::pass(VM_EVENT_SYSCALL_RELEASE, Some(Birth::ExecdAway { pgd, parent }))
+            }
+            Err(()) => {
+                m.recheck = if m.recheck >= UNDECIDED_CALLS { 0 } else { m.recheck + 1 };
+                check
+            }
+        }
     }
 
     /// A member this table has no state for: its first call (or the first after it was
@@ -399,29 +451,53 @@ impl Lineage {
             if let Some(p) = self.member_mut(s) {
                 // The exec's new image is born: the parent's next child is a fork's again.
                 p.exec_pending = false;
+                p.exec_allowed = false;
             }
         }
+        // The policy allowed the exec by a rule: another program is let go.
+        let lets_go = parent.is_some_and(|p| p.exec_pending && p.exec_allowed);
+        if lets_go && image == Image::Other {
+            return Routed::pass(VM_EVENT_SYSCALL_RELEASE, Some(Birth::ExecdAway { pgd, parent: parent_pgd }));
+        }
         let pid = id.pid_of(pgd).unwrap_or(0);
-        let m = Member { pgd, parent: parent_pgd, pid, state, image, exec_pending: false, last_used: 0, seen: false };
+        let recheck = u32::from(lets_go && image == Image::Unknown);
+        let m = Member {
+            pgd,
+            parent: parent_pgd,
+            pid,
+            state,
+            image,
+            exec_pending: false,
+            exec_allowed: false,
+            recheck,
+            last_used: 0,
+            seen: false,
+        };
         let (slot, evicted) = self.insert(m);
         let birth = Birth::Descendant { pgd, parent: parent_pgd, pid, image };
         Routed { route: Route::Check(slot), rsp_flags: 0, birth: Some(birth), evicted }
     }
 
-    /// After the member in `slot` had `call` checked: `resumes` whether it goes on;
-    /// `kill_certain` whether a kill certainly ends the process (its exit_group runs). A
-    /// member that ends is dropped.
-    pub fn after_check(&mut self, slot: usize, call: &Syscall, resumes: bool, kill_certain: bool) {
-        let Some(m) = self.member_mut(slot) else { return };
+    /// After the member in `slot` had a call checked (`d`, by `checker`); `kill_certain`
+    /// whether a kill certainly ends the process (its exit_group runs). A member that ends is
+    /// dropped; an exec that goes on marks the member's next child as its new image.
+    pub fn after_check(&mut self, slot: usize, checker: &Checker<'_>, d: &Decision, kill_certain: bool) {
+        let call: &Syscall = &d.call;
+        let resumes = d.resumes();
         let ends = if resumes { is_exit_group(call.abi, call.nr) } else { kill_certain };
         if ends {
             self.remove(slot);
             return;
         }
+        let Some(m) = self.member_mut(slot) else { return };
         if resumes && exec_path_arg(call.abi, call.nr).is_some() {
             // Until its new image is born (a failed exec leaves it set: a later fork child then
             // starts afresh, the cautious side for an automaton).
             m.exec_pending = true;
+            // Allowed by a rule the policy has for this exec (not by its default, not audited
+            // or failed open).
+            m.exec_allowed =
+                d.finding.is_none() && !checker.policy().matching_rules(call.abi, call.nr, call.user_rip).is_empty();
         }
     }
 
@@ -500,6 +576,13 @@ mod tests {
         Syscall { abi: Abi::X86_64, nr, args: [0; 6], user_rip: 0 }
     }
 
+    /// A decision on `nr`: allowed, or a violation killed.
+    fn decided(nr: u32, allowed: bool) -> Decision {
+        let (finding, action) =
+            if allowed { (None, None) } else { (Some(crate::decision::Finding::NoPolicy), Some(crate::alert::Action::Killed)) };
+        Decision { call: call(nr), finding, action }
+    }
+
     fn with_checker(f: impl FnOnce(&Checker<'_>)) {
         let mut buf = vec![0u8; 8192];
         let n = examples::trace(&mut buf).unwrap();
@@ -567,7 +650,7 @@ mod tests {
             assert_eq!(l.member(child).map(|m| m.state), Some(st));
             // The parent execs: its new image starts afresh.
             let parent = l.find(0x7000).unwrap();
-            l.after_check(parent, &call(59), true, false);
+            l.after_check(parent, c, &decided(59, true), false);
             let r = l.route(&ev(0xb000, 12, MEMBER | FRESH, 0x7000), c, &mut g);
             let Route::Check(img) = r.route else { panic!() };
             assert_eq!(l.member(img).map(|m| m.state), Some(c.new_process()));
@@ -577,17 +660,49 @@ mod tests {
             assert!(matches!(r.birth, Some(Birth::Descendant { image: Image::Other, .. })));
             // exit_group and a certain kill drop the member; an uncertain kill keeps it.
             let s = l.find(0xc000).unwrap();
-            l.after_check(s, &call(1), false, false);
+            l.after_check(s, c, &decided(1, false), false);
             assert!(l.find(0xc000).is_some());
-            l.after_check(s, &call(1), false, true);
+            l.after_check(s, c, &decided(1, false), true);
             assert!(l.find(0xc000).is_none());
-            l.after_check(img, &call(231), true, false);
+            l.after_check(img, c, &decided(231, true), false);
             assert!(l.find(0xb000).is_none());
             // A recycled base reported FRESH again is a new member, not the old one's state.
             let r = l.route(&ev(0xa000, 12, MEMBER | FRESH, 0), c, &mut g);
             let Route::Check(s) = r.route else { panic!() };
             assert_eq!(l.member(s).map(|m| (m.state, m.image)), Some((c.new_process(), Image::Unknown)));
         });
+    }
+
+    #[test]
+    fn a_new_image_the_policy_let_p_exec_is_let_go() {
+        // A policy with a rule for execve (allowed from rip 0, the test calls' site).
+        let mut buf = vec![0u8; 8192];
+        let n = examples::only_from_rips(&mut buf, 59, &[0]).unwrap();
+        let c = &Checker::new(Policy::decode(&buf[..n]).unwrap());
+        let mut g = Guest { p_images: vec![0x7000], unreadable: vec![0xb000], pids: vec![] };
+        let mut l = Lineage::new();
+        l.adopt(0x7000, 42, c.new_process());
+        let p = l.find(0x7000).unwrap();
+        // Allowed by the rule: another program is let go at its first call.
+        l.after_check(p, c, &decided(59, true), false);
+        let r = l.route(&ev(0xa000, 12, MEMBER | FRESH, 0x7000), c, &mut g);
+        assert_eq!((r.route, r.rsp_flags), (Route::Pass, VM_EVENT_SYSCALL_RELEASE));
+        assert_eq!(r.birth, Some(Birth::ExecdAway { pgd: 0xa000, parent: 0x7000 }));
+        // Not readable yet: a member, checked, asked again; let go once it shows another program.
+        l.after_check(p, c, &decided(59, true), false);
+        let r = l.route(&ev(0xb000, 12, MEMBER | FRESH, 0x7000), c, &mut g);
+        assert!(matches!(r.route, Route::Check(_)));
+        assert!(l.known(&ev(0xb000, 12, MEMBER, 0x7000)).is_none(), "still to be identified");
+        assert!(matches!(l.route(&ev(0xb000, 12, MEMBER, 0x7000), c, &mut g).route, Route::Check(_)));
+        g.unreadable.clear();
+        let r = l.route(&ev(0xb000, 12, MEMBER, 0x7000), c, &mut g);
+        assert_eq!((r.route, r.rsp_flags), (Route::Pass, VM_EVENT_SYSCALL_RELEASE));
+        assert!(l.find(0xb000).is_none());
+        // A violating exec that goes on (audit) lets nothing go: the new image stays, checked.
+        let audited = Decision { action: Some(crate::alert::Action::Audited), ..decided(59, false) };
+        l.after_check(p, c, &audited, false);
+        let r = l.route(&ev(0xc000, 12, MEMBER | FRESH, 0x7000), c, &mut g);
+        assert!(matches!(r.birth, Some(Birth::Descendant { image: Image::Other, .. })));
     }
 
     #[test]
