@@ -1,6 +1,7 @@
 # dom0 helpers for the protect-* scenarios (and scripts/demo): semguard.ko protecting the
-# guest-stub programs notesd and cmdgate with their hand-written policies. The host side calls
-# protect_payload; the dom0 side sources "$PAYLOAD/bin/protect-lib.sh" after scenario-lib.sh.
+# guest-stub programs notesd and cmdgate (and lineage, for the lineage-* scenarios) with their
+# hand-written policies. The host side calls protect_payload; the dom0 side sources
+# "$PAYLOAD/bin/protect-lib.sh" after scenario-lib.sh.
 #
 #   protect_payload                 (host) guest, semguard.ko, policies, the semguard tool
 #   sg_load PROG MODE               insmod semguard.ko for PROG in domain $D (enforce|audit)
@@ -17,7 +18,7 @@ protect_payload() {
     payload_add "$(artefact module "$SEMGUARD_ROOT/ivm-module/semguard-ko")" modules/semguard.ko
     payload_add "$(artefact policies)/semguard" bin/semguard
     payload_add "$SEMGUARD_ROOT/qemu/dom0/protect-lib.sh" bin/protect-lib.sh
-    for p in notesd cmdgate; do
+    for p in notesd cmdgate lineage; do
         payload_add "$(artefact policies)/$p.sgp" policies/$p.sgp
         payload_add "$(artefact policies)/$p.sgi" policies/$p.sgi
     done
