@@ -62,13 +62,18 @@ pub(crate) enum Counter {
     /// Most tasks one task-list search in IRQ context visited (a new member's pid: bounded by
     /// `guest::RECENT_TASKS`); the whole-list searches run in process context.
     IrqTasksMax,
+    /// Longest sweep of the whole task list by the poll (process context, but under the
+    /// monitor lock: a request arriving meanwhile waits for it), ns.
+    SweepMaxNs,
+    /// Tasks the longest sweep visited.
+    SweepTasks,
 }
 
 const COUNT: usize = Counter::ALL.len();
 
 impl Counter {
     /// Every counter, in index order.
-    pub(crate) const ALL: [Counter; 23] = [
+    pub(crate) const ALL: [Counter; 25] = [
         Counter::Events,
         Counter::Allowed,
         Counter::Violations,
@@ -92,6 +97,8 @@ impl Counter {
         Counter::Watches,
         Counter::Evicted,
         Counter::IrqTasksMax,
+        Counter::SweepMaxNs,
+        Counter::SweepTasks,
     ];
 
     /// Its sysfs file in /sys/module/semguard/counters/.
@@ -120,6 +127,8 @@ impl Counter {
             Counter::Watches => c_str!("watches"),
             Counter::Evicted => c_str!("evicted"),
             Counter::IrqTasksMax => c_str!("irq_tasks_max"),
+            Counter::SweepMaxNs => c_str!("sweep_max_ns"),
+            Counter::SweepTasks => c_str!("sweep_tasks"),
         }
     }
 }

@@ -378,7 +378,14 @@ pub(crate) fn poll() -> bool {
         let hint = m.config.process.as_ref().map(|n| n.as_str().as_bytes());
         let mut view = GuestView { frames, tcache, paging: m.paging, profile: &m.profile, identity, hint, recent: None };
         lineage.begin_sweep();
-        match view.processes(cr3, |pgd, pid| lineage.mark(pgd, pid)) {
+        let t0 = xen::now_ns();
+        let walked = view.processes(cr3, |pgd, pid| lineage.mark(pgd, pid));
+        let ns = xen::now_ns().wrapping_sub(t0);
+        if ns > COUNTERS.get(Counter::SweepMaxNs) {
+            COUNTERS.set(Counter::SweepMaxNs, ns);
+            COUNTERS.set(Counter::SweepTasks, walked.as_ref().map_or(0, |&n| n as u64));
+        }
+        match walked {
             Ok(_) => {
                 let dropped = lineage.end_sweep();
                 if dropped > 0 && m.log.allow() {
