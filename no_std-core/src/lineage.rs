@@ -23,7 +23,8 @@
 //!   call goes on unchecked (the program's own start-up code, before it has read any input),
 //!   and the next call asks again; after [`UNDECIDED_CALLS`] such calls it is taken as P (fail
 //!   closed).
-//! - anything else: only exec calls are reported; each is answered with a watch.
+//! - anything else: only exec calls are reported; each is answered with a watch (after which
+//!   Xen reports none of that process's calls: its next images are candidates).
 //!
 //! The consumer learns of births from the first reports; it does not learn of deaths (Xen
 //! has already stopped reporting them): a member that `exit_group`s or is killed is dropped at
@@ -39,7 +40,7 @@ use crate::syscall::{decode, Syscall};
 use crate::tracking::{exec_path_arg, is_exit_group, PGD_MASK};
 use crate::xen_abi::{
     SyscallEvent, VM_EVENT_SYSCALL_ADOPT, VM_EVENT_SYSCALL_CANDIDATE, VM_EVENT_SYSCALL_FRESH,
-    VM_EVENT_SYSCALL_MEMBER, VM_EVENT_SYSCALL_RELEASE, VM_EVENT_SYSCALL_WATCH, VM_EVENT_SYSCALL_WATCHED,
+    VM_EVENT_SYSCALL_MEMBER, VM_EVENT_SYSCALL_RELEASE, VM_EVENT_SYSCALL_WATCH,
 };
 
 /// Calls of a candidate whose note is not readable yet before it is taken as P.
@@ -397,7 +398,7 @@ impl Lineage {
         }
         // Outside the lineage: an exec may start P; watch it so that its new image is seen.
         let call = decode(ev.entry, &ev.regs);
-        if flags & VM_EVENT_SYSCALL_WATCHED == 0 && exec_path_arg(call.abi(), call.nr()).is_some() {
+        if exec_path_arg(call.abi(), call.nr()).is_some() {
             return Routed::pass(VM_EVENT_SYSCALL_WATCH, Some(Birth::Watched));
         }
         Routed::pass(0, None)
@@ -602,7 +603,6 @@ mod tests {
             // Another process's exec: watched; any other call of it passes.
             let r = l.route(&ev(0x5000, 59, 0, 0), c, &mut g);
             assert_eq!((r.route, r.rsp_flags, r.birth), (Route::Pass, VM_EVENT_SYSCALL_WATCH, Some(Birth::Watched)));
-            assert_eq!(l.route(&ev(0x5000, 59, VM_EVENT_SYSCALL_WATCHED, 0), c, &mut g).rsp_flags, 0);
             assert_eq!(l.route(&ev(0x5000, 0, 0, 0), c, &mut g).rsp_flags, 0);
             // Its new image is P's program: adopted, checked, pid found.
             let r = l.route(&ev(0x7000, 12, VM_EVENT_SYSCALL_CANDIDATE | FRESH, 0x5000), c, &mut g);

@@ -45,7 +45,7 @@
 //! | `u.syscall.seq` | per-vCPU request number; the response must echo it (copy `u` whole) |
 //! | `u.syscall.user_pgd` | PV: machine address of the user-mode top-level table, 0 if none |
 //! | `u.syscall.parent_pgd` | with [`MONITOR_SYSCALL_LINEAGE`]: the base of the address space on whose vCPU the caller's table was pinned (0 for roots and outside the set) |
-//! | `u.syscall.flags` | with [`MONITOR_SYSCALL_LINEAGE`]: where the caller is in Xen's set ([`VM_EVENT_SYSCALL_MEMBER`], [`VM_EVENT_SYSCALL_CANDIDATE`], [`VM_EVENT_SYSCALL_WATCHED`], [`VM_EVENT_SYSCALL_FRESH`]) |
+//! | `u.syscall.flags` | with [`MONITOR_SYSCALL_LINEAGE`]: where the caller is in Xen's set ([`VM_EVENT_SYSCALL_MEMBER`], [`VM_EVENT_SYSCALL_CANDIDATE`], [`VM_EVENT_SYSCALL_FRESH`]; neither: outside it — a watched process's calls are not reported) |
 //! | `data.regs.x86` | the guest's registers from Xen's entry frame: GPRs, `rip`, `rflags`, and `cr3` = the PV page-table base (`guest_table`'s MFN << 12). `rip`/`rsp` are 0 for SYSENTER (see [`crate::syscall`]) |
 //!
 //! # Response (semguard.ko → Xen)
@@ -148,8 +148,6 @@ pub const MONITOR_SYSCALL_MEMBERS: usize = 1024;
 pub const VM_EVENT_SYSCALL_MEMBER: u32 = 1 << 0;
 /// `VM_EVENT_SYSCALL_CANDIDATE` (request): a new image of a watched process, not yet adopted.
 pub const VM_EVENT_SYSCALL_CANDIDATE: u32 = 1 << 1;
-/// `VM_EVENT_SYSCALL_WATCHED` (request): outside the set, but watched.
-pub const VM_EVENT_SYSCALL_WATCHED: u32 = 1 << 2;
 /// `VM_EVENT_SYSCALL_FRESH` (request): the first report since the caller joined the set.
 pub const VM_EVENT_SYSCALL_FRESH: u32 = 1 << 3;
 /// `VM_EVENT_SYSCALL_WATCH` (response): watch the caller (tables pinned on it become candidates).
@@ -958,7 +956,6 @@ mod tests {
                  _Static_assert(offsetof(vm_event_request_t, u.syscall) == {}, \"offset u.syscall\");\n\
                  _Static_assert(VM_EVENT_SYSCALL_MEMBER == {VM_EVENT_SYSCALL_MEMBER}, \"MEMBER\");\n\
                  _Static_assert(VM_EVENT_SYSCALL_CANDIDATE == {VM_EVENT_SYSCALL_CANDIDATE}, \"CANDIDATE\");\n\
-                 _Static_assert(VM_EVENT_SYSCALL_WATCHED == {VM_EVENT_SYSCALL_WATCHED}, \"WATCHED\");\n\
                  _Static_assert(VM_EVENT_SYSCALL_FRESH == {VM_EVENT_SYSCALL_FRESH}, \"FRESH\");\n\
                  _Static_assert(VM_EVENT_SYSCALL_WATCH == {VM_EVENT_SYSCALL_WATCH}, \"WATCH\");\n\
                  _Static_assert(VM_EVENT_SYSCALL_ADOPT == {VM_EVENT_SYSCALL_ADOPT}, \"ADOPT\");\n\
