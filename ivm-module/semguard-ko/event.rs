@@ -132,7 +132,15 @@ fn handle(
         None => {
             let identity = policy.identity();
             let hint = m.config.process.as_ref().map(|n| n.as_str().as_bytes());
-            let mut view = GuestView { frames: &mut *frames, tcache: &mut *tcache, paging: m.paging, profile: &m.profile, identity, hint, recent: None };
+            let mut view = GuestView {
+                frames: &mut *frames,
+                tcache: &mut *tcache,
+                paging: m.paging,
+                profile: &m.profile,
+                identity,
+                hint,
+                recent: None,
+            };
             let routed = lineage.route(&ev, &checker, &mut view);
             sw.lap(Stage::Find, frames.read_ns);
             routed
@@ -180,14 +188,26 @@ fn note_birth(m: &mut Monitor, b: &Birth) {
                     Image::Other => "another program, checked under P's policy",
                     Image::Unknown => "an image not readable yet",
                 };
-                pr_info!("{} lineage: address space {:#x} of pid {} from {:#x} runs {}\n", label, pgd, pid, parent, runs);
+                pr_info!(
+                    "{} lineage: address space {:#x} of pid {} from {:#x} runs {}\n",
+                    label,
+                    pgd,
+                    pid,
+                    parent,
+                    runs
+                );
             }
         }
         Birth::Released { .. } => COUNTERS.inc(Counter::Released),
         Birth::ExecdAway { pgd, parent } => {
             COUNTERS.inc(Counter::Released);
             if m.log.allow() {
-                pr_info!("{} lineage: {:#x} exec'd another program the policy allows (from {:#x}): let go\n", label, pgd, parent);
+                pr_info!(
+                    "{} lineage: {:#x} exec'd another program the policy allows (from {:#x}): let go\n",
+                    label,
+                    pgd,
+                    parent
+                );
             }
         }
         Birth::Undecided { .. } => COUNTERS.inc(Counter::Undecided),

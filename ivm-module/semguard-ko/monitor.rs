@@ -247,7 +247,15 @@ fn attach_xen(domid: u16) -> Result<(), AttachError> {
         let Shared { monitor: Some(m), frames, tcache, lineage, .. } = s else { return Err(fail("state", EINVAL)) };
         let Some(p) = m.policy.policy() else { return Err(fail("policy", EINVAL)) };
         let hint = m.config.process.as_ref().map(|n| n.as_str().as_bytes());
-        let mut view = GuestView { frames, tcache, paging: m.paging, profile: &m.profile, identity: p.identity(), hint, recent: None };
+        let mut view = GuestView {
+            frames,
+            tcache,
+            paging: m.paging,
+            profile: &m.profile,
+            identity: p.identity(),
+            hint,
+            recent: None,
+        };
         let mut found = 0usize;
         let mut adopted = 0usize;
         let searched = view.instances(cr3, |pgd, pid| {
@@ -376,7 +384,8 @@ pub(crate) fn poll() -> bool {
         let Shared { monitor: Some(m), frames, tcache, lineage, .. } = s else { return };
         let identity = m.policy.policy().and_then(|p| p.identity());
         let hint = m.config.process.as_ref().map(|n| n.as_str().as_bytes());
-        let mut view = GuestView { frames, tcache, paging: m.paging, profile: &m.profile, identity, hint, recent: None };
+        let mut view =
+            GuestView { frames, tcache, paging: m.paging, profile: &m.profile, identity, hint, recent: None };
         lineage.begin_sweep();
         let t0 = xen::now_ns();
         let walked = view.processes(cr3, |pgd, pid| lineage.mark(pgd, pid));

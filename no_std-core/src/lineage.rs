@@ -39,8 +39,8 @@ use crate::decision::Decision;
 use crate::syscall::{decode, Syscall};
 use crate::tracking::{exec_path_arg, is_exit_group, PGD_MASK};
 use crate::xen_abi::{
-    SyscallEvent, VM_EVENT_SYSCALL_ADOPT, VM_EVENT_SYSCALL_CANDIDATE, VM_EVENT_SYSCALL_FRESH,
-    VM_EVENT_SYSCALL_MEMBER, VM_EVENT_SYSCALL_RELEASE, VM_EVENT_SYSCALL_WATCH,
+    SyscallEvent, VM_EVENT_SYSCALL_ADOPT, VM_EVENT_SYSCALL_CANDIDATE, VM_EVENT_SYSCALL_FRESH, VM_EVENT_SYSCALL_MEMBER,
+    VM_EVENT_SYSCALL_RELEASE, VM_EVENT_SYSCALL_WATCH,
 };
 
 /// Calls of a candidate whose note is not readable yet before it is taken as P.
@@ -87,6 +87,24 @@ pub struct Member {
     last_used: u64,
     /// Found by the current sweep ([`Lineage::mark`]).
     seen: bool,
+}
+
+impl Member {
+    /// A member not seen yet, with no exec pending.
+    const fn new(pgd: u64, parent: u64, pid: u32, state: ProcessState, image: Image) -> Self {
+        Self {
+            pgd,
+            parent,
+            pid,
+            state,
+            image,
+            exec_pending: false,
+            exec_allowed: false,
+            recheck: 0,
+            last_used: 0,
+            seen: false,
+        }
+    }
 }
 
 /// What the lineage reads from the guest.
@@ -312,19 +330,7 @@ impl Lineage {
     /// Adds an instance of P found running (at attach), with a fresh state. Returns the
     /// member it displaced, if the table was full.
     pub fn adopt(&mut self, pgd: u64, pid: u32, state: ProcessState) -> Option<Member> {
-        let m = Member {
-            pgd: pgd & PGD_MASK,
-            parent: 0,
-            pid,
-            state,
-            image: Image::P,
-            exec_pending: false,
-            exec_allowed: false,
-            recheck: 0,
-            last_used: 0,
-            seen: false,
-        };
-        self.insert(m).1
+        self.insert(Member::new(pgd & PGD_MASK, 0, pid, state, Image::P)).1
     }
 
     /// The slot of a member this table knows making a call that is not its first (the hot
@@ -380,21 +386,14 @@ impl Lineage {
             };
             self.decided(pgd);
             let pid = id.pid_of(pgd).unwrap_or(0);
-            let m = Member {
-                pgd,
-                parent: 0,
-                pid,
-                state: checker.new_process(),
-                image: Image::P,
-                exec_pending: false,
-                exec_allowed: false,
-                recheck: 0,
-                last_used: 0,
-                seen: false,
-            };
-            let (slot, evicted) = self.insert(m);
+            let (slot, evicted) = self.insert(Member::new(pgd, 0, pid, checker.new_process(), Image::P));
             let birth = Birth::Instance { pgd, pid, unproven };
-            return Routed { route: Route::Check(slot), rsp_flags: VM_EVENT_SYSCALL_ADOPT, birth: Some(birth), evicted };
+            return Routed {
+                route: Route::Check(slot),
+                rsp_flags: VM_EVENT_SYSCALL_ADOPT,
+                birth: Some(birth),
+                evicted,
+            };
         }
         // Outside the lineage: an exec may start P; watch it so that its new image is seen.
         let call = decode(ev.entry, &ev.regs);
@@ -461,18 +460,9 @@ impl Lineage {
             return Routed::pass(VM_EVENT_SYSCALL_RELEASE, Some(Birth::ExecdAway { pgd, parent: parent_pgd }));
         }
         let pid = id.pid_of(pgd).unwrap_or(0);
-        let recheck = u32::from(lets_go && image == Image::Unknown);
         let m = Member {
-            pgd,
-            parent: parent_pgd,
-            pid,
-            state,
-            image,
-            exec_pending: false,
-            exec_allowed: false,
-            recheck,
-            last_used: 0,
-            seen: false,
+            recheck: u32::from(lets_go && image == Image::Unknown),
+            ..Member::new(pgd, parent_pgd, pid, state, image)
         };
         let (slot, evicted) = self.insert(m);
         let birth = Birth::Descendant { pgd, parent: parent_pgd, pid, image };
@@ -579,8 +569,11 @@ mod tests {
 
     /// A decision on `nr`: allowed, or a violation killed.
     fn decided(nr: u32, allowed: bool) -> Decision {
-        let (finding, action) =
-            if allowed { (None, None) } else { (Some(crate::decision::Finding::NoPolicy), Some(crate::alert::Action::Killed)) };
+        let (finding, action) = if allowed {
+            (None, None)
+        } else {
+            (Some(crate::decision::Finding::NoPolicy), Some(crate::alert::Action::Killed))
+        };
         Decision { call: call(nr), finding, action }
     }
 
@@ -611,10 +604,16 @@ mod tests {
             assert_eq!(l.member(0).map(|m| (m.pid, m.image)), Some((42, Image::P)));
             // Another program: released.
             let r = l.route(&ev(0x8000, 12, CANDIDATE | FRESH, 0x5000), c, &mut g);
-            assert_eq!((r.route, r.rsp_flags, r.birth), (Route::Pass, VM_EVENT_SYSCALL_RELEASE, Some(Birth::Released { pgd: 0x8000 })));
+            assert_eq!(
+                (r.route, r.rsp_flags, r.birth),
+                (Route::Pass, VM_EVENT_SYSCALL_RELEASE, Some(Birth::Released { pgd: 0x8000 }))
+            );
             // A note not faulted in yet: undecided (no flags, unchecked), asked again each call…
             let r = l.route(&ev(0x9000, 158, CANDIDATE | FRESH, 0x5000), c, &mut g);
-            assert_eq!((r.route, r.rsp_flags, r.birth), (Route::Pass, 0, Some(Birth::Undecided { pgd: 0x9000, calls: 1 })));
+            assert_eq!(
+                (r.route, r.rsp_flags, r.birth),
+                (Route::Pass, 0, Some(Birth::Undecided { pgd: 0x9000, calls: 1 }))
+            );
             let r = l.route(&ev(0x9000, 12, CANDIDATE, 0x5000), c, &mut g);
             assert_eq!(r.birth, Some(Birth::Undecided { pgd: 0x9000, calls: 2 }));
             // … and once readable, decided.
@@ -624,10 +623,16 @@ mod tests {
             // Never readable: taken as P after UNDECIDED_CALLS calls (fail closed).
             g.unreadable.push(0xd000);
             for n in 1..UNDECIDED_CALLS {
-                assert_eq!(l.route(&ev(0xd000, 12, CANDIDATE, 0x5000), c, &mut g).birth, Some(Birth::Undecided { pgd: 0xd000, calls: n }));
+                assert_eq!(
+                    l.route(&ev(0xd000, 12, CANDIDATE, 0x5000), c, &mut g).birth,
+                    Some(Birth::Undecided { pgd: 0xd000, calls: n })
+                );
             }
             let r = l.route(&ev(0xd000, 12, CANDIDATE, 0x5000), c, &mut g);
-            assert_eq!((r.rsp_flags, r.birth), (VM_EVENT_SYSCALL_ADOPT, Some(Birth::Instance { pgd: 0xd000, pid: 0, unproven: true })));
+            assert_eq!(
+                (r.rsp_flags, r.birth),
+                (VM_EVENT_SYSCALL_ADOPT, Some(Birth::Instance { pgd: 0xd000, pid: 0, unproven: true }))
+            );
             assert_eq!(l.len(), 2);
             // P's later calls: checked in its slot.
             assert_eq!(l.route(&ev(0x7000, 1, MEMBER, 0), c, &mut g).route, Route::Check(0));

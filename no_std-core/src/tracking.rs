@@ -133,7 +133,13 @@ impl Filter {
             Some(b) => (MONITOR_SYSCALL_NR_FILTER, b),
             None => (0, [0; BITMAP_BYTES]),
         };
-        Self { flags: MONITOR_SYSCALL_LINEAGE | nr | fail, pgd_match: 0, pgd_mask: 0, bitmap, other: Some(waiting_bitmap()) }
+        Self {
+            flags: MONITOR_SYSCALL_LINEAGE | nr | fail,
+            pgd_match: 0,
+            pgd_mask: 0,
+            bitmap,
+            other: Some(waiting_bitmap()),
+        }
     }
 
     /// The same filter, also adding the address space `pgd` (an instance of P found running)

@@ -617,7 +617,10 @@ mod tests {
         req.to_bytes(&mut slot).unwrap();
         slot[..RESPONSE_HEAD_SIZE].copy_from_slice(head);
         let seen = VmEventSt::from_bytes(&slot).unwrap();
-        assert_eq!((seen.version, seen.flags, seen.reason, seen.vcpu_id), (allow.version, allow.flags, allow.reason, 3));
+        assert_eq!(
+            (seen.version, seen.flags, seen.reason, seen.vcpu_id),
+            (allow.version, allow.flags, allow.reason, 3)
+        );
         assert_eq!(seen.u.syscall().seq, 77);
         assert_eq!(seen.flags & VM_EVENT_FLAG_SET_REGISTERS, 0);
 
@@ -637,7 +640,11 @@ mod tests {
     #[test]
     fn response_echoes_seq_and_user_pgd() {
         let mut req = VmEventSt::syscall_request(2, EntryKind::Syscall64, &sample_regs());
-        req.u = VmEventU::from_syscall(VmEventSyscall { seq: 0xdead_0007, user_pgd: 0x1234_5000, ..VmEventSyscall::default() });
+        req.u = VmEventU::from_syscall(VmEventSyscall {
+            seq: 0xdead_0007,
+            user_pgd: 0x1234_5000,
+            ..VmEventSyscall::default()
+        });
         let ev = req.syscall_event().unwrap();
         assert_eq!((ev.seq, ev.user_pgd), (0xdead_0007, 0x1234_5000));
         let (rsp, _) = kill_response(&req, 9).unwrap();
@@ -714,7 +721,18 @@ mod tests {
         let regs = sample_regs();
         let req = VmEventSt::syscall_request(1, EntryKind::Int80, &regs);
         let ev = req.syscall_event().unwrap();
-        assert_eq!(ev, SyscallEvent { vcpu_id: 1, entry: EntryKind::Int80, seq: 0, user_pgd: 0, parent_pgd: 0, set_flags: 0, regs });
+        assert_eq!(
+            ev,
+            SyscallEvent {
+                vcpu_id: 1,
+                entry: EntryKind::Int80,
+                seq: 0,
+                user_pgd: 0,
+                parent_pgd: 0,
+                set_flags: 0,
+                regs
+            }
+        );
         assert_eq!(decode(ev.entry, &ev.regs).name(), Some("oldolduname")); // ia32 59
     }
 

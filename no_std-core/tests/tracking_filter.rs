@@ -2,13 +2,13 @@
 //! numbers Xen reports of P for a policy, what the waiting phase watches, and the comm an exec
 //! predicts.
 
+use semguard_core::decision::FailMode;
 use semguard_core::policy::format::POLICY_DENY_OTHER_ABIS;
 use semguard_core::policy::{
     examples, AutomatonSpec, CodeWriter, DefaultAction, InvariantSpec, Policy, PolicyBuilder, RuleAction, RuleSpec,
     TransitionSpec,
 };
 use semguard_core::syscall::Abi;
-use semguard_core::decision::FailMode;
 use semguard_core::tracking::{
     exec_path_arg, is_exit_group, tracking_bitmap, waiting_bitmap, Filter, BITMAP_BYTES, NR_IA32,
 };
