@@ -44,8 +44,8 @@ pub(crate) enum Counter {
     /// Longest time to answer one request, ns.
     EventMaxNs,
     /// Tasks with P's name whose image's build-id note could not be read at load (not taken as
-    /// P: nothing proves them), and new images taken as P after `UNDECIDED_CALLS` calls without
-    /// a readable note (fail closed).
+    /// P: nothing proves them), and new images released after `UNDECIDED_CALLS` calls without a
+    /// readable note.
     IdentityUnproven,
     /// Calls of new images whose note was not readable yet (let go unchecked, asked again).
     Undecided,

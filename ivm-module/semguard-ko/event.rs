@@ -171,12 +171,8 @@ fn handle(
 fn note_birth(m: &mut Monitor, b: &Birth) {
     let (label, domid) = (m.config.label(), m.config.domid);
     match *b {
-        Birth::Instance { pgd, pid, unproven } => {
-            if unproven {
-                COUNTERS.inc(Counter::IdentityUnproven);
-            }
-            let how = if unproven { " (note never readable: taken as P)" } else { "" };
-            pr_info!("found {} in domain {}: pid {} pgd {:#x}{}\n", label, domid, pid, pgd, how);
+        Birth::Instance { pgd, pid } => {
+            pr_info!("found {} in domain {}: pid {} pgd {:#x}\n", label, domid, pid, pgd);
             COUNTERS.inc(Counter::Attaches);
             COUNTERS.set(Counter::Pid, u64::from(pid));
         }
@@ -198,7 +194,15 @@ fn note_birth(m: &mut Monitor, b: &Birth) {
                 );
             }
         }
-        Birth::Released { .. } => COUNTERS.inc(Counter::Released),
+        Birth::Released { pgd, unreadable } => {
+            COUNTERS.inc(Counter::Released);
+            if unreadable {
+                COUNTERS.inc(Counter::IdentityUnproven);
+                if m.log.allow() {
+                    pr_info!("new image {:#x} maps P's note address but never showed it: released as not P\n", pgd);
+                }
+            }
+        }
         Birth::ExecdAway { pgd, parent } => {
             COUNTERS.inc(Counter::Released);
             if m.log.allow() {

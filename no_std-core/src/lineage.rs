@@ -21,8 +21,12 @@
 //!   mapped but not faulted in yet (a static program's first call, glibc's CET probe, comes
 //!   before its start-up code reads that page) decides nothing: the candidate stays one, its
 //!   call goes on unchecked (the program's own start-up code, before it has read any input),
-//!   and the next call asks again; after [`UNDECIDED_CALLS`] such calls it is taken as P (fail
-//!   closed).
+//!   and the next call asks again. A real P's start-up reads that page before its second call
+//!   (glibc's IRELATIVE relocations and TLS set-up read its program headers); a program that
+//!   never does (Go binaries map their ELF header there and never touch it) is released after
+//!   [`UNDECIDED_CALLS`] calls — taking it as P would kill unrelated programs under P's
+//!   policy. The residual risk: a P instance whose page 0 the guest reclaims right after its
+//!   start-up read it, and keeps reclaimed for that many calls, runs unchecked.
 //! - anything else: only exec calls are reported; each is answered with a watch (after which
 //!   Xen reports none of that process's calls: its next images are candidates).
 //!
@@ -43,7 +47,7 @@ use crate::xen_abi::{
     VM_EVENT_SYSCALL_RELEASE, VM_EVENT_SYSCALL_WATCH,
 };
 
-/// Calls of a candidate whose note is not readable yet before it is taken as P.
+/// Calls of a candidate whose note is not readable yet before it is released as not P.
 pub const UNDECIDED_CALLS: u32 = 16;
 /// Candidates counted at once (the oldest count is dropped for a new one).
 const UNDECIDED: usize = 16;
@@ -135,8 +139,6 @@ pub enum Birth {
         pgd: u64,
         /// Its pid (0: not found yet).
         pid: u32,
-        /// Taken as P after [`UNDECIDED_CALLS`] calls without a readable note.
-        unproven: bool,
     },
     /// A descendant of P (a fork's child or a member's new image).
     Descendant {
@@ -153,6 +155,8 @@ pub enum Birth {
     Released {
         /// Its base.
         pgd: u64,
+        /// Its note stayed unreadable for [`UNDECIDED_CALLS`] calls.
+        unreadable: bool,
     },
     /// The new image of an exec the policy allowed by a rule runs another program: let go.
     ExecdAway {
@@ -370,24 +374,24 @@ impl Lineage {
             return self.descendant(ev, checker, id);
         }
         if flags & VM_EVENT_SYSCALL_CANDIDATE != 0 {
-            let unproven = match id.is_p(ev.regs.cr3) {
-                Ok(true) => false,
-                Ok(false) => {
-                    self.decided(pgd);
-                    return Routed::pass(VM_EVENT_SYSCALL_RELEASE, Some(Birth::Released { pgd }));
-                }
+            let unreadable = match id.is_p(ev.regs.cr3) {
+                Ok(true) => None,
+                Ok(false) => Some(false),
                 Err(()) => {
                     let calls = self.undecided_call(pgd);
                     if calls < UNDECIDED_CALLS {
                         return Routed::pass(0, Some(Birth::Undecided { pgd, calls }));
                     }
-                    true
+                    Some(true)
                 }
             };
             self.decided(pgd);
+            if let Some(unreadable) = unreadable {
+                return Routed::pass(VM_EVENT_SYSCALL_RELEASE, Some(Birth::Released { pgd, unreadable }));
+            }
             let pid = id.pid_of(pgd).unwrap_or(0);
             let (slot, evicted) = self.insert(Member::new(pgd, 0, pid, checker.new_process(), Image::P));
-            let birth = Birth::Instance { pgd, pid, unproven };
+            let birth = Birth::Instance { pgd, pid };
             return Routed {
                 route: Route::Check(slot),
                 rsp_flags: VM_EVENT_SYSCALL_ADOPT,
@@ -600,13 +604,13 @@ mod tests {
             // Its new image is P's program: adopted, checked, pid found.
             let r = l.route(&ev(0x7000, 12, VM_EVENT_SYSCALL_CANDIDATE | FRESH, 0x5000), c, &mut g);
             assert_eq!((r.route, r.rsp_flags), (Route::Check(0), VM_EVENT_SYSCALL_ADOPT));
-            assert_eq!(r.birth, Some(Birth::Instance { pgd: 0x7000, pid: 42, unproven: false }));
+            assert_eq!(r.birth, Some(Birth::Instance { pgd: 0x7000, pid: 42 }));
             assert_eq!(l.member(0).map(|m| (m.pid, m.image)), Some((42, Image::P)));
             // Another program: released.
             let r = l.route(&ev(0x8000, 12, CANDIDATE | FRESH, 0x5000), c, &mut g);
             assert_eq!(
                 (r.route, r.rsp_flags, r.birth),
-                (Route::Pass, VM_EVENT_SYSCALL_RELEASE, Some(Birth::Released { pgd: 0x8000 }))
+                (Route::Pass, VM_EVENT_SYSCALL_RELEASE, Some(Birth::Released { pgd: 0x8000, unreadable: false }))
             );
             // A note not faulted in yet: undecided (no flags, unchecked), asked again each call…
             let r = l.route(&ev(0x9000, 158, CANDIDATE | FRESH, 0x5000), c, &mut g);
@@ -620,7 +624,8 @@ mod tests {
             g.unreadable.clear();
             assert_eq!(l.route(&ev(0x9000, 12, CANDIDATE, 0x5000), c, &mut g).rsp_flags, VM_EVENT_SYSCALL_RELEASE);
             assert_eq!(l.len(), 1);
-            // Never readable: taken as P after UNDECIDED_CALLS calls (fail closed).
+            // Never readable (a program that never reads its ELF header): released after
+            // UNDECIDED_CALLS calls.
             g.unreadable.push(0xd000);
             for n in 1..UNDECIDED_CALLS {
                 assert_eq!(
@@ -630,10 +635,10 @@ mod tests {
             }
             let r = l.route(&ev(0xd000, 12, CANDIDATE, 0x5000), c, &mut g);
             assert_eq!(
-                (r.rsp_flags, r.birth),
-                (VM_EVENT_SYSCALL_ADOPT, Some(Birth::Instance { pgd: 0xd000, pid: 0, unproven: true }))
+                (r.route, r.rsp_flags, r.birth),
+                (Route::Pass, VM_EVENT_SYSCALL_RELEASE, Some(Birth::Released { pgd: 0xd000, unreadable: true }))
             );
-            assert_eq!(l.len(), 2);
+            assert_eq!(l.len(), 1);
             // P's later calls: checked in its slot.
             assert_eq!(l.route(&ev(0x7000, 1, MEMBER, 0), c, &mut g).route, Route::Check(0));
         });
