@@ -186,9 +186,7 @@ impl Counters {
         self.inc(Counter::Checked);
         // fetch_add wraps; after 584 years of checking the mean is wrong, not the kernel.
         self.eval_total_ns.fetch_add(ns, Ordering::Relaxed);
-        if let Some(max) = self.cell(Counter::EvalMaxNs) {
-            max.fetch_max(ns, Ordering::Relaxed);
-        }
+        self.max(Counter::EvalMaxNs, ns);
     }
 
     /// Raises a maximum counter to `v`.
@@ -201,9 +199,7 @@ impl Counters {
     /// Records the time one request took to answer (counted in `Events` by the handler).
     pub(crate) fn record_event(&self, ns: u64) {
         self.event_total_ns.fetch_add(ns, Ordering::Relaxed);
-        if let Some(max) = self.cell(Counter::EventMaxNs) {
-            max.fetch_max(ns, Ordering::Relaxed);
-        }
+        self.max(Counter::EventMaxNs, ns);
     }
 }
 

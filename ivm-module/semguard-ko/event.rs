@@ -146,18 +146,28 @@ fn handle(
             routed
         }
     };
+    // The policy is decoded once per event: the route, the check and the lineage's bookkeeping
+    // share `checker`; what needs the monitor mutably (log, alert) comes after its last use.
+    let checked = match routed.route {
+        Route::Pass => None,
+        Route::Check(slot) => Some(check(&checker, m, frames, tcache, lineage, slot, req, &ev, sw)),
+    };
+    let policy_id = policy.policy_id();
     if let Some(b) = routed.birth {
         note_birth(m, &b);
     }
     if routed.evicted.is_some() {
         COUNTERS.inc(Counter::Evicted);
     }
-    let rsp = match routed.route {
-        Route::Pass => {
+    let rsp = match checked {
+        None => {
             COUNTERS.inc(Counter::Other);
             resume_response(req)
         }
-        Route::Check(slot) => check(m, frames, tcache, alerts, lineage, slot, req, &ev, sw),
+        Some(c) => {
+            account(m, alerts, &ev, &c.decision, policy_id, c.pid);
+            c.rsp
+        }
     };
     COUNTERS.set(Counter::Members, lineage.len() as u64);
     if routed.rsp_flags == 0 {
@@ -219,33 +229,39 @@ fn note_birth(m: &mut Monitor, b: &Birth) {
     }
 }
 
+/// A checked call: its response, the decision (for the alert) and the caller's pid.
+struct Checked {
+    rsp: VmEventSt,
+    decision: Decision,
+    pid: u32,
+}
+
 /// Checks a call of the member in `slot` (semguard-core's `check_event` with its state) and
-/// answers it.
+/// builds its answer; the member's bookkeeping follows the decision.
 #[allow(clippy::too_many_arguments)]
 fn check(
-    m: &mut Monitor,
+    checker: &Checker<'_>,
+    m: &Monitor,
     frames: &mut ForeignFrames,
     tcache: &mut TranslationCache<Machine>,
-    alerts: &mut AlertRing,
     lineage: &mut Lineage,
     slot: usize,
     req: &VmEventSt,
     ev: &SyscallEvent,
     sw: &mut Stopwatch,
-) -> VmEventSt {
+) -> Checked {
     let root = m.paging.root_from_cr3::<Machine>(ev.regs.cr3);
     // Translations are only reused within this event.
     tcache.new_epoch();
     let before = tcache.stats();
-    let policy = m.policy.policy();
-    let (decision, pid) = match (policy, lineage.member_mut(slot)) {
-        (Some(p), Some(member)) => {
+    let (decision, pid) = match lineage.member_mut(slot) {
+        Some(member) => {
             let mut mem = GuestMemory::new(&mut *frames, &mut *tcache, root, m.paging);
-            (check_event(&Checker::new(p), &mut member.state, ev, &mut mem, m.enforcement), member.pid)
+            (check_event(checker, &mut member.state, ev, &mut mem, m.enforcement), member.pid)
         }
-        // Cannot happen (the policy was decoded, the slot was just routed to); never let it
-        // allow a call the policy might forbid: fail as configured.
-        _ => (unchecked(ev, m.enforcement), 0),
+        // Cannot happen (the slot was just routed to); never let it allow a call the policy
+        // might forbid: fail as configured.
+        None => (unchecked(ev, m.enforcement), 0),
     };
     let check_ns = sw.lap(Stage::Check, frames.read_ns);
     COUNTERS.record_check(check_ns);
@@ -255,16 +271,11 @@ fn check(
         after.misses.wrapping_sub(before.misses),
     );
     let (rsp, kill) = decision.response(req);
-    let certain = kill == Some(KillCondition::Certain);
-    if let Some(p) = policy {
-        lineage.after_check(slot, &Checker::new(p), &decision, certain);
-    }
-    let policy_id = policy.map_or(0, |p| p.policy_id());
-    account(m, alerts, ev, &decision, policy_id, pid);
+    lineage.after_check(slot, checker, &decision, kill == Some(KillCondition::Certain));
     if kill.is_some() {
         COUNTERS.inc(Counter::Kills);
     }
-    rsp
+    Checked { rsp, decision, pid }
 }
 
 /// Counters, alert record and log line for one checked call.

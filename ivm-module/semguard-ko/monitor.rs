@@ -261,7 +261,7 @@ fn attach_xen(domid: u16) -> Result<(), AttachError> {
         let searched = view.instances(cr3, |pgd, pid| {
             found += 1;
             // Xen follows it (and everything it creates) from now on; a full set is logged.
-            match xen::monitor_enable(m.config.domid, &Filter::lineage(&p, m.enforcement.fail).adopting(pgd)) {
+            match m.filter().and_then(|f| xen::monitor_enable(m.config.domid, &f.adopting(pgd))) {
                 Ok(()) => {
                     adopted += 1;
                     if lineage.adopt(pgd, pid, Checker::new(p).new_process()).is_some() {
