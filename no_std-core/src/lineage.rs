@@ -32,7 +32,7 @@
 //!
 //! The consumer learns of births from the first reports; it does not learn of deaths (Xen
 //! has already stopped reporting them): a member that `exit_group`s or is killed is dropped at
-//! once, the others when a task-list search no longer finds them ([`Lineage::refresh`]), or,
+//! once, the others when a task-list search no longer finds them ([`Lineage::end_sweep`]), or,
 //! when the table is full, the one unused the longest.
 //!
 //! Pure: the consumer feeds it events and what its [`Identify`] reads from the guest, and
