@@ -6,7 +6,7 @@
 //!
 //! Vocabulary follows the paper:
 //! - **Introspection Library**: [`regs`], [`syscall`], [`addr`], [`walker`], [`tcache`],
-//!   [`mem`], [`vmem`], [`profile`], [`process`] — reading the monitored VM.
+//!   [`mem`], [`vmem`], [`profile`], [`process`], [`vma`] — reading the monitored VM.
 //! - **Assertion Checker**: [`policy`], [`eval`], [`checker`] ([`crc`] for the policy checksum) — pairing each system call with
 //!   its invariant and deciding; [`decision`]: one trapped call → the action and the response,
 //!   the same for every consumer; [`tracking`]: following P (phases, the filter Xen gets).
@@ -42,6 +42,7 @@ pub mod syscall;
 pub mod syscall_names;
 pub mod tcache;
 pub mod tracking;
+pub mod vma;
 pub mod vmem;
 pub mod walker;
 pub(crate) mod wire;
