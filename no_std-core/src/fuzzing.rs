@@ -95,8 +95,9 @@ pub fn walker(data: &[u8]) {
 /// The guest-kernel profile decoder.
 pub fn profile(data: &[u8]) {
     if let Ok(p) = Profile::decode(data) {
-        let mut out = [0u8; 128];
+        let mut out = [0u8; crate::profile::MAX_ENCODED_LEN];
         let n = p.encode(&mut out).expect("a decoded profile re-encodes");
+        assert_eq!(&out[..n], data, "a profile re-encodes to the bytes it was decoded from");
         assert_eq!(Profile::decode(&out[..n]), Ok(p), "profile round trip");
     }
 }
@@ -134,6 +135,61 @@ pub fn process(data: &[u8]) {
         let _ = find_all(&mut mem, &profile, Select::Comm(b"victim"), 64, &mut infos);
         let _ = find_all(&mut mem, &profile, Select::Pid((u64_at(head, 8) & 0xffff) as u32), 64, &mut infos);
     });
+}
+
+use crate::profile::{NodeLayout, VmaLayout};
+use crate::vma::{find_vma, find_vma_from, Lookup};
+
+/// The VMA lookup over a hostile VMA tree: the input's first 8 bytes are the address looked
+/// up, the rest fills four pages — the mm (its tree at `MM + 64`), two pages of maple nodes and
+/// one of `vm_area_struct`s, at fixed kernel addresses the input's pointers can name. Nothing
+/// may panic, and a VMA returned must cover the address.
+pub fn vma(data: &[u8]) {
+    const MM: u64 = 0xffff_8880_0600_0000;
+    const PAGES: [u64; 4] = [MM, 0xffff_8880_0400_0000, 0xffff_8880_0400_1000, 0xffff_8880_0500_0000];
+    let (head, body) = data.split_at(data.len().min(8));
+    let addr = u64_at(head, 0);
+    let mut mem = FlatMemory::<4>::new();
+    for (&at, chunk) in PAGES.iter().zip(body.chunks(PAGE_SIZE as usize)) {
+        let _ = mem.write(at, chunk);
+    }
+    let fields = ProfileFields {
+        init_task: 0xffff_ffff_8200_0000,
+        task_struct_size: 512,
+        task_tasks: 8,
+        task_comm: 64,
+        task_pid: 32,
+        task_tgid: 36,
+        task_mm: 48,
+        task_real_parent: None,
+        mm_struct_size: 128,
+        mm_pgd: 16,
+        comm_len: 16,
+    };
+    // Linux 6.12's layout on x86-64.
+    let layout = VmaLayout {
+        mm_mt: 64,
+        vma_size: 176,
+        vma_start: 0,
+        vma_end: 8,
+        vma_flags: 32,
+        tree_size: 16,
+        tree_root: 8,
+        node_size: 256,
+        node_parent: 0,
+        range64: NodeLayout { pivot: 8, slot: 128, meta_end: 248, slots: 16, pivots: 15 },
+        arange64: NodeLayout { pivot: 8, slot: 80, meta_end: 240, slots: 10, pivots: 9 },
+    };
+    let Ok(profile) = Profile::with_vma_layout(fields, layout) else { return };
+    if let Ok(Some(v)) = find_vma(&mut mem, &profile, GuestVirtAddr(MM), addr) {
+        assert!(v.contains(addr), "a VMA that does not cover the address");
+    }
+    if let Ok(Some(v)) = find_vma_from(&mut mem, &profile, GuestVirtAddr(MM), addr) {
+        assert!(v.end > addr, "find_vma_from returned a VMA below the address");
+    }
+    if let Ok(Lookup::Gap { first, last }) = crate::vma::lookup(&mut mem, &profile, GuestVirtAddr(MM), addr) {
+        assert!(first <= addr && addr <= last, "a gap that does not contain the address");
+    }
 }
 
 use crate::checker::Checker;
@@ -228,7 +284,9 @@ pub fn evaluator(data: &[u8]) {
     let _ = mem.write(examples::GOOD_PATH_ADDR - 8, body.get(..4096).unwrap_or(body));
     let _ = mem.write(examples::CONFIG_ADDR, body.get(4096..).unwrap_or(&[]));
     let regs = Registers { rip: u64_at(head, 0), rsp: u64_at(head, 8), ..Registers::default() };
-    for (i, nr) in [examples::nr::OPEN, examples::nr::OPENAT, examples::nr::WRITE, examples::nr::EXECVE].into_iter().enumerate() {
+    for (i, nr) in
+        [examples::nr::OPEN, examples::nr::OPENAT, examples::nr::WRITE, examples::nr::EXECVE].into_iter().enumerate()
+    {
         let mut args = [0u64; 6];
         for (k, a) in args.iter_mut().enumerate() {
             *a = u64_at(head, 16 + 8 * ((i + k) % 6));

@@ -27,6 +27,11 @@ proptest! {
     }
 
     #[test]
+    fn vma_never_panics(data in proptest::collection::vec(any::<u8>(), 0..(8 + 4 * 4096))) {
+        fuzzing::vma(&data);
+    }
+
+    #[test]
     fn process_never_panics(data in proptest::collection::vec(any::<u8>(), 0..(32 + 2 * 4096))) {
         fuzzing::process(&data);
     }
