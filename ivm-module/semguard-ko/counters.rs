@@ -67,13 +67,19 @@ pub(crate) enum Counter {
     SweepMaxNs,
     /// Tasks the longest sweep visited.
     SweepTasks,
+    /// P's calls retried after a page fault P was made to take: a page the check needed was
+    /// not present (reclaimed, never touched) but mapped.
+    PageIns,
+    /// P's calls answered EFAULT without running: a page the check needed is mapped by nothing
+    /// (the guest kernel would fail the call the same way).
+    Efaults,
 }
 
 const COUNT: usize = Counter::ALL.len();
 
 impl Counter {
     /// Every counter, in index order.
-    pub(crate) const ALL: [Counter; 25] = [
+    pub(crate) const ALL: [Counter; 27] = [
         Counter::Events,
         Counter::Allowed,
         Counter::Violations,
@@ -99,6 +105,8 @@ impl Counter {
         Counter::IrqTasksMax,
         Counter::SweepMaxNs,
         Counter::SweepTasks,
+        Counter::PageIns,
+        Counter::Efaults,
     ];
 
     /// Its sysfs file in /sys/module/semguard/counters/.
@@ -129,6 +137,8 @@ impl Counter {
             Counter::IrqTasksMax => c_str!("irq_tasks_max"),
             Counter::SweepMaxNs => c_str!("sweep_max_ns"),
             Counter::SweepTasks => c_str!("sweep_tasks"),
+            Counter::PageIns => c_str!("page_ins"),
+            Counter::Efaults => c_str!("efaults"),
         }
     }
 }

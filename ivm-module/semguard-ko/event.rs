@@ -8,7 +8,7 @@
 
 use semguard_core::addr::Machine;
 use semguard_core::checker::Checker;
-use semguard_core::decision::{check_event, resume_response, unchecked, Decision};
+use semguard_core::decision::{check_event, resolve_missing_page, resume_response, unchecked, Decision, Retry};
 use semguard_core::lineage::{Birth, Image, Lineage, Route, Routed};
 use semguard_core::syscall::KillCondition;
 use semguard_core::tcache::TranslationCache;
@@ -18,7 +18,7 @@ use semguard_core::xen_abi::{SyscallEvent, VmEventSt, RING_SLOTS, VM_EVENT_SIZE}
 use crate::alerts::AlertRing;
 use crate::counters::{Counter, Stage, Stopwatch, COUNTERS, PROFILE};
 use crate::fmap::ForeignFrames;
-use crate::guest::GuestView;
+use crate::guest::{GuestView, MemoryMap};
 use crate::monitor::{Monitor, Shared};
 use kernel::prelude::*;
 
@@ -257,7 +257,24 @@ fn check(
     let (decision, pid) = match lineage.member_mut(slot) {
         Some(member) => {
             let mut mem = GuestMemory::new(&mut *frames, &mut *tcache, root, m.paging);
-            (check_event(checker, &mut member.state, ev, &mut mem, m.enforcement), member.pid)
+            let d = check_event(checker, &mut member.state, ev, &mut mem, m.enforcement);
+            // Undecided only for want of a page: a fault of P's may bring it in.
+            let d = if d.finding.and_then(|f| f.missing_page()).is_some() {
+                let mut map = MemoryMap {
+                    frames: &mut *frames,
+                    tcache: &mut *tcache,
+                    paging: m.paging,
+                    profile: &m.profile,
+                    cr3: ev.regs.cr3,
+                    mm: member.mm,
+                };
+                let d = resolve_missing_page(d, ev.entry, member.page_ins, &mut map);
+                member.mm = map.mm;
+                d
+            } else {
+                d
+            };
+            (d, member.pid)
         }
         // Cannot happen (the slot was just routed to); never let it allow a call the policy
         // might forbid: fail as configured.
@@ -280,6 +297,11 @@ fn check(
 
 /// Counters, alert record and log line for one checked call.
 fn account(m: &mut Monitor, alerts: &mut AlertRing, ev: &SyscallEvent, d: &Decision, policy_id: u32, pid: u32) {
+    match d.retry {
+        Some(Retry::PageIn { .. }) => return COUNTERS.inc(Counter::PageIns),
+        Some(Retry::Efault { .. }) => return COUNTERS.inc(Counter::Efaults),
+        None => {}
+    }
     let Some(finding) = d.finding else {
         COUNTERS.inc(Counter::Allowed);
         return;

@@ -3,7 +3,7 @@
 //! What the lineage (semguard-core `lineage`) reads from the guest, through the Introspection
 //! Library over the module's foreign mappings: whether an address space maps P's image, a new
 //! member's pid, and — in process context only — the instances of P running at load and the
-//! processes still alive.
+//! processes still alive; and, for a page a check needs, P's memory map ([`MemoryMap`]).
 //!
 //! An address space is P's program only if its own mapped image holds P's build-id note at the
 //! address the policy records (`process::image_has_build_id`, read through that address space's
@@ -11,13 +11,15 @@
 //! 1.0, written before identities existed): then, as before, P is the process with the
 //! `process=` name.
 
-use semguard_core::addr::Machine;
+use semguard_core::addr::{GuestVirtAddr, Machine};
+use semguard_core::decision::{PageFate, Pager};
 use semguard_core::lineage::Identify;
 use semguard_core::mem::MemError;
 use semguard_core::policy::Identity;
 use semguard_core::process::{find_recent_by_pgd, image_has_build_id, visit_all, FindError, Select, TASK_LIMIT};
 use semguard_core::profile::Profile;
 use semguard_core::tcache::TranslationCache;
+use semguard_core::vma::find_vma;
 use semguard_core::vmem::GuestMemory;
 use semguard_core::walker::{PagingConfig, WalkError, WalkErrorKind};
 
@@ -94,11 +96,63 @@ impl<'a> GuestView<'a> {
         })
     }
 
-    /// Process context: calls `live(pgd, pid)` for every user process.
-    pub(crate) fn processes(&mut self, cr3: u64, mut live: impl FnMut(u64, u32)) -> Result<usize, FindError> {
+    /// Process context: calls `live(pgd, pid, mm)` for every user process.
+    pub(crate) fn processes(&mut self, cr3: u64, mut live: impl FnMut(u64, u32, u64)) -> Result<usize, FindError> {
         let profile = self.profile;
         let mut mem = self.memory(cr3);
-        visit_all(&mut mem, profile, Select::Any, TASK_LIMIT, |_, p| live(p.pgd.base(), p.tgid))
+        visit_all(&mut mem, profile, Select::Any, TASK_LIMIT, |_, p| live(p.pgd.base(), p.tgid, p.mm.0))
+    }
+}
+
+/// P's memory map as the guest kernel keeps it (its VMAs), for a call that needs a page that is
+/// not present: would a fault of P's bring it in? Read in IRQ context: one bounded search of the
+/// newest tasks for the member's `mm_struct` when the poll has not found it yet, then one
+/// bounded walk of its VMA tree per question.
+pub(crate) struct MemoryMap<'a> {
+    pub(crate) frames: &'a mut ForeignFrames,
+    pub(crate) tcache: &'a mut TranslationCache<Machine>,
+    pub(crate) paging: PagingConfig,
+    pub(crate) profile: &'a Profile,
+    /// The caller's page-table base (it maps the guest kernel too).
+    pub(crate) cr3: u64,
+    /// The caller's `mm_struct`, 0 if not known yet (found on the first question).
+    pub(crate) mm: u64,
+}
+
+impl MemoryMap<'_> {
+    fn memory(&mut self) -> GuestMemory<'_, Machine, ForeignFrames> {
+        let root = self.paging.root_from_cr3::<Machine>(self.cr3);
+        GuestMemory::new(&mut *self.frames, &mut *self.tcache, root, self.paging)
+    }
+
+    /// The caller's `mm_struct`, searched among the newest tasks if not known (0: not found).
+    pub(crate) fn mm(&mut self) -> u64 {
+        if self.mm == 0 {
+            let (profile, pgd) = (self.profile, self.cr3 & semguard_core::tracking::PGD_MASK);
+            let mut mem = self.memory();
+            if let Ok((found, visited)) = find_recent_by_pgd::<Machine, _>(&mut mem, profile, pgd, RECENT_TASKS) {
+                COUNTERS.max(Counter::IrqTasksMax, visited as u64);
+                self.mm = found.map_or(0, |p| p.mm.0);
+            }
+        }
+        self.mm
+    }
+}
+
+impl Pager for MemoryMap<'_> {
+    fn fate(&mut self, va: GuestVirtAddr) -> PageFate {
+        let mm = self.mm();
+        if mm == 0 {
+            return PageFate::Unknown;
+        }
+        let profile = self.profile;
+        let mut mem = self.memory();
+        match find_vma(&mut mem, profile, GuestVirtAddr(mm), va.0) {
+            Ok(Some(vma)) if vma.readable() => PageFate::FaultIn,
+            // A mapping P may not read: its own access would fault for good, the kernel's fail.
+            Ok(_) => PageFate::NoMapping,
+            Err(_) => PageFate::Unknown,
+        }
     }
 }
 

@@ -388,7 +388,7 @@ pub(crate) fn poll() -> bool {
             GuestView { frames, tcache, paging: m.paging, profile: &m.profile, identity, hint, recent: None };
         lineage.begin_sweep();
         let t0 = xen::now_ns();
-        let walked = view.processes(cr3, |pgd, pid| lineage.mark(pgd, pid));
+        let walked = view.processes(cr3, |pgd, pid, mm| lineage.mark(pgd, pid, mm));
         let ns = xen::now_ns().wrapping_sub(t0);
         if ns > COUNTERS.get(Counter::SweepMaxNs) {
             COUNTERS.set(Counter::SweepMaxNs, ns);

@@ -10,10 +10,15 @@
 use crate::addr::GuestVirtAddr;
 use crate::alert::{Action, AlertRecord};
 use crate::checker::{Checker, ProcessState};
-use crate::eval::Verdict;
+use crate::eval::{EvalFault, Verdict};
 use crate::mem::{MemError, VirtMemory};
+use crate::regs::EntryKind;
 use crate::syscall::{decode, DecodeError, KillCondition, Syscall, KILL_STATUS};
-use crate::xen_abi::{build_response, kill_response, SyscallEvent, VmEventSt, VM_EVENT_FLAG_VCPU_PAUSED};
+use crate::walker::WalkErrorKind;
+use crate::xen_abi::{
+    build_response, kill_response, page_in_response, return_response, SyscallEvent, VmEventSt,
+    VM_EVENT_FLAG_VCPU_PAUSED,
+};
 
 /// What happens to a call the policy does not allow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -115,6 +120,67 @@ impl Finding {
     }
 }
 
+impl Finding {
+    /// The user address whose page was not present, when that alone kept the checker from
+    /// deciding: a fault would bring it in, or tell that nothing maps it.
+    pub fn missing_page(&self) -> Option<GuestVirtAddr> {
+        let error = match *self {
+            Self::Verdict(Verdict::Unverifiable { reason: EvalFault::Memory { error, .. }, .. }) => error,
+            Self::StackUnreadable { error, .. } => error,
+            _ => return None,
+        };
+        match error {
+            MemError::Walk { va, error } if error.kind == WalkErrorKind::NotPresent && va.0 < USER_TOP => Some(va),
+            _ => None,
+        }
+    }
+}
+
+/// End of the user half of an x86-64 address space (what P can map and fault on).
+pub const USER_TOP: u64 = 1 << 47;
+
+/// Most times one call is retried after a page fault before it is decided as unverifiable
+/// (a page the guest reclaims again at once, or a P that unmaps what it points at).
+pub const MAX_PAGE_INS: u8 = 4;
+
+/// `-EFAULT`: what the guest kernel returns for a pointer into no mapping.
+pub const EFAULT: i64 = -14;
+
+/// What a missing page of P means for a call, from the guest's memory map.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PageFate {
+    /// A readable mapping covers it: a fault brings it in.
+    FaultIn,
+    /// Nothing readable maps it: the guest kernel's own access would fail (`EFAULT`), and P's
+    /// would be a `SIGSEGV`.
+    NoMapping,
+    /// Cannot tell (the memory map is unreadable or unknown): the fail mode decides.
+    Unknown,
+}
+
+/// The consumer's view of P's memory map ([`resolve_missing_page`]).
+pub trait Pager {
+    /// What a fault of P at `va` would do.
+    fn fate(&mut self, va: GuestVirtAddr) -> PageFate;
+}
+
+/// A call not decided now: what happens instead of running it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retry {
+    /// P takes a read fault at `va` first (the guest kernel brings the page in), then makes the
+    /// call again, which is checked again.
+    PageIn {
+        /// The address of the missing page (the first byte the checker could not read).
+        va: GuestVirtAddr,
+    },
+    /// The call returns `EFAULT` without running: nothing maps `va`, so the guest kernel's
+    /// own read would fail the same way.
+    Efault {
+        /// The address nothing maps.
+        va: GuestVirtAddr,
+    },
+}
+
 /// The outcome of one call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Decision {
@@ -123,12 +189,15 @@ pub struct Decision {
     pub call: Syscall,
     /// Why it did not pass; `None` when the policy allows it.
     pub finding: Option<Finding>,
-    /// What to do with it: `None` for an allowed call.
+    /// What to do with it: `None` for an allowed call (and a retried one).
     pub action: Option<Action>,
+    /// The call is not run now ([`resolve_missing_page`]); `finding` says why it could not be
+    /// decided.
+    pub retry: Option<Retry>,
 }
 
 impl Decision {
-    /// Whether the call goes on (allowed, audited or failed open).
+    /// Whether the call goes on (allowed, audited or failed open) or is retried.
     pub const fn resumes(&self) -> bool {
         !matches!(self.action, Some(Action::Killed))
     }
@@ -137,6 +206,9 @@ impl Decision {
     /// identifying fields are the consumer's; `seq` and `time_ns` are left 0 for it to set.
     #[allow(clippy::too_many_arguments)]
     pub fn alert(&self, ev: &SyscallEvent, policy_id: u32, domid: u16, pid: u32, comm: &[u8]) -> Option<AlertRecord> {
+        if self.retry.is_some() {
+            return None;
+        }
         let action = self.action?;
         match self.finding? {
             Finding::Verdict(v) => {
@@ -159,6 +231,14 @@ impl Decision {
 
     /// [`Decision::response`] with another exit status for the kill (sgmon's `--status`).
     pub fn response_with_status(&self, req: &VmEventSt, status: i32) -> (VmEventSt, Option<KillCondition>) {
+        if let Some(retry) = self.retry {
+            let rsp = match retry {
+                Retry::PageIn { va } => page_in_response(req, va.0),
+                Retry::Efault { .. } => return_response(req, EFAULT),
+            };
+            // Not a valid syscall request: nothing to answer but the vCPU.
+            return (rsp.unwrap_or_else(|_| resume_response(req)), None);
+        }
         if self.resumes() {
             return (resume_response(req), None);
         }
@@ -182,7 +262,25 @@ pub fn resume_response(req: &VmEventSt) -> VmEventSt {
 pub fn unchecked(ev: &SyscallEvent, enforcement: Enforcement) -> Decision {
     let d = decode(ev.entry, &ev.regs);
     let call = Syscall { abi: d.abi(), nr: d.nr(), args: [0; 6], user_rip: d.user_rip() };
-    Decision { call, finding: Some(Finding::NoPolicy), action: Some(enforcement.action(true)) }
+    Decision { call, finding: Some(Finding::NoPolicy), action: Some(enforcement.action(true)), retry: None }
+}
+
+/// A call `d` left undecided only because a page of P was not present: unless it is the
+/// `attempts`-th retry already ([`MAX_PAGE_INS`]), P takes the fault first when a mapping
+/// covers the page, and the call returns `EFAULT` without running when none does (as the guest
+/// kernel's own read would). Anything else — another reason, a SYSENTER call (Xen cannot
+/// retry it: it saves no user RIP), an unknown memory map — is left to the fail mode.
+pub fn resolve_missing_page<P: Pager + ?Sized>(d: Decision, entry: EntryKind, attempts: u8, pager: &mut P) -> Decision {
+    let Some(va) = d.finding.and_then(|f| f.missing_page()) else { return d };
+    if entry == EntryKind::Sysenter {
+        return d;
+    }
+    let retry = match pager.fate(va) {
+        PageFate::FaultIn if attempts < MAX_PAGE_INS => Retry::PageIn { va },
+        PageFate::NoMapping => Retry::Efault { va },
+        _ => return d,
+    };
+    Decision { action: None, retry: Some(retry), ..d }
 }
 
 /// Decides one of P's calls: decode (reading an ia32 fast entry's 6th argument through
@@ -207,7 +305,7 @@ pub fn check_event<M: VirtMemory + ?Sized>(
         }
     };
     let action = finding.map(|f| enforcement.action(f.is_unverifiable()));
-    Decision { call, finding, action }
+    Decision { call, finding, action, retry: None }
 }
 
 #[cfg(test)]
@@ -219,7 +317,7 @@ mod tests {
     use crate::policy::Policy;
     use crate::regs::{EntryKind, Registers};
     use crate::syscall::NR_EXIT_GROUP_X86_64;
-    use crate::xen_abi::VM_EVENT_FLAG_SET_REGISTERS;
+    use crate::xen_abi::{VM_EVENT_FLAG_SET_REGISTERS, VM_EVENT_SYSCALL_PAGE_IN, VM_EVENT_SYSCALL_RETURN};
 
     #[test]
     fn one_mapping_from_verdict_to_action() {
@@ -291,6 +389,67 @@ mod tests {
         assert!(d.resumes());
     }
 
+    /// A memory map of scripted answers, counting the questions.
+    struct Map(PageFate, u32);
+    impl Pager for Map {
+        fn fate(&mut self, _va: GuestVirtAddr) -> PageFate {
+            self.1 += 1;
+            self.0
+        }
+    }
+
+    #[test]
+    fn a_missing_page_is_faulted_in_or_answered_with_efault() {
+        let mut blob = [0u8; 1024];
+        let n = examples::open_path_equals(&mut blob, b"/etc/app.conf").unwrap();
+        let checker = Checker::new(Policy::decode(&blob[..n]).unwrap());
+        let mut state = checker.new_process();
+        let mut mem = FlatMemory::<1>::new();
+        // openat(AT_FDCWD, 0x4000_1000, …): nothing there in `mem`.
+        let regs = Registers { rax: 257, rdi: (-100i64) as u64, rsi: 0x4000_1000, ..Registers::default() };
+        let (req, ev) = event(EntryKind::Syscall64, regs);
+        let d = check_event(&checker, &mut state, &ev, &mut mem, Enforcement::DEFAULT);
+        assert_eq!(d.finding.and_then(|f| f.missing_page()), Some(GuestVirtAddr(0x4000_1000)));
+        assert_eq!(d.action, Some(Action::Killed));
+
+        // Mapped but not present: P takes the fault, nothing is killed or reported.
+        let mut map = Map(PageFate::FaultIn, 0);
+        let r = resolve_missing_page(d, EntryKind::Syscall64, 0, &mut map);
+        assert_eq!((r.retry, r.action), (Some(Retry::PageIn { va: GuestVirtAddr(0x4000_1000) }), None));
+        assert!(r.resumes() && r.alert(&ev, 1, 1, 1, b"p").is_none());
+        let (rsp, kill) = r.response(&req);
+        assert_eq!((rsp.u.syscall().flags, rsp.data.cr2, kill), (VM_EVENT_SYSCALL_PAGE_IN, 0x4000_1000, None));
+        assert_eq!(rsp.flags & VM_EVENT_FLAG_SET_REGISTERS, 0);
+        // … but not forever: past the bound, the fail mode decides.
+        let r = resolve_missing_page(d, EntryKind::Syscall64, MAX_PAGE_INS, &mut map);
+        assert_eq!((r.retry, r.action), (None, Some(Action::Killed)));
+
+        // Nothing maps it: the call fails as the guest kernel would fail it, without running.
+        let r = resolve_missing_page(d, EntryKind::Syscall64, 0, &mut Map(PageFate::NoMapping, 0));
+        assert_eq!(r.retry, Some(Retry::Efault { va: GuestVirtAddr(0x4000_1000) }));
+        let (rsp, _) = r.response(&req);
+        assert_eq!((rsp.u.syscall().flags, rsp.data.rax), (VM_EVENT_SYSCALL_RETURN, EFAULT as u64));
+
+        // Unknown map, SYSENTER (Xen cannot retry it): the fail mode, as before.
+        let r = resolve_missing_page(d, EntryKind::Syscall64, 0, &mut Map(PageFate::Unknown, 0));
+        assert_eq!((r.retry, r.action), (None, Some(Action::Killed)));
+        let mut map = Map(PageFate::FaultIn, 0);
+        let r = resolve_missing_page(d, EntryKind::Sysenter, 0, &mut map);
+        assert_eq!((r.retry, map.1), (None, 0));
+
+        // A page that is there but says "no" is a violation, never a page-in; a kernel address
+        // is not P's to fault on.
+        mem.write(0x4000_1000, b"/etc/passwd\0");
+        let d = check_event(&checker, &mut state, &ev, &mut mem, Enforcement::DEFAULT);
+        assert!(matches!(d.finding, Some(Finding::Verdict(Verdict::Violation { .. }))));
+        let mut map = Map(PageFate::FaultIn, 0);
+        assert_eq!((resolve_missing_page(d, EntryKind::Syscall64, 0, &mut map).retry, map.1), (None, 0));
+        let regs = Registers { rsi: 0xffff_8880_0000_0000, ..regs };
+        let (_, ev) = event(EntryKind::Syscall64, regs);
+        let d = check_event(&checker, &mut state, &ev, &mut mem, Enforcement::DEFAULT);
+        assert!(d.finding.is_some() && d.finding.unwrap().missing_page().is_none());
+    }
+
     #[test]
     fn an_unchecked_call_fails_as_configured() {
         let regs = Registers { rax: 1, ..Registers::default() };
@@ -313,6 +472,7 @@ mod tests {
             call: Syscall { abi: crate::syscall::Abi::X86_64, nr: 0, args: [0; 6], user_rip: 0 },
             finding: None,
             action: Some(Action::Killed),
+            retry: None,
         };
         assert_eq!(d.response(&req), (rsp, None));
     }

@@ -39,7 +39,7 @@
 //! applies the response flags and logs the [`Birth`] it returns.
 
 use crate::checker::{Checker, ProcessState};
-use crate::decision::Decision;
+use crate::decision::{Decision, Retry};
 use crate::syscall::{decode, Syscall};
 use crate::tracking::{exec_path_arg, is_exit_group, PGD_MASK};
 use crate::xen_abi::{
@@ -76,6 +76,9 @@ pub struct Member {
     pub parent: u64,
     /// Its process id, 0 until a search found it.
     pub pid: u32,
+    /// Its `mm_struct` (guest kernel virtual address), 0 until a search found it: where its
+    /// memory map is, for a page it needs brought in ([`crate::decision::Pager`]).
+    pub mm: u64,
     /// Its Assertion Checker state.
     pub state: ProcessState,
     /// What it runs.
@@ -87,6 +90,9 @@ pub struct Member {
     /// A new image after such an exec whose note was not readable at its first call: asked
     /// again at its next calls (let go once it shows another program).
     pub recheck: u32,
+    /// Calls retried after a page fault since its last decided call (bounded by
+    /// [`crate::decision::MAX_PAGE_INS`]).
+    pub page_ins: u8,
     /// When it last made a reported call (this table's event clock).
     last_used: u64,
     /// Found by the current sweep ([`Lineage::mark`]).
@@ -100,11 +106,13 @@ impl Member {
             pgd,
             parent,
             pid,
+            mm: 0,
             state,
             image,
             exec_pending: false,
             exec_allowed: false,
             recheck: 0,
+            page_ins: 0,
             last_used: 0,
             seen: false,
         }
@@ -477,6 +485,15 @@ impl Lineage {
     /// whether a kill certainly ends the process (its exit_group runs). A member that ends is
     /// dropped; an exec that goes on marks the member's next child as its new image.
     pub fn after_check(&mut self, slot: usize, checker: &Checker<'_>, d: &Decision, kill_certain: bool) {
+        let Some(m) = self.member_mut(slot) else { return };
+        if d.retry.is_some() {
+            // Nothing ran: the call comes again (after a page fault) or failed before the kernel.
+            if matches!(d.retry, Some(Retry::PageIn { .. })) {
+                m.page_ins = m.page_ins.saturating_add(1);
+            }
+            return;
+        }
+        m.page_ins = 0;
         let call: &Syscall = &d.call;
         let resumes = d.resumes();
         let ends = if resumes { is_exit_group(call.abi, call.nr) } else { kill_certain };
@@ -504,13 +521,16 @@ impl Lineage {
         }
     }
 
-    /// The task list has a process with base `pgd` and id `pid`: a member with that base is
-    /// alive (and gets its pid if it had none). O(members).
-    pub fn mark(&mut self, pgd: u64, pid: u32) {
+    /// The task list has a process with base `pgd`, id `pid` and `mm_struct` `mm`: a member
+    /// with that base is alive (and gets its pid and mm if it had none). O(members).
+    pub fn mark(&mut self, pgd: u64, pid: u32, mm: u64) {
         if let Some(m) = self.find(pgd).and_then(|s| self.member_mut(s)) {
             m.seen = true;
             if m.pid == 0 {
                 m.pid = pid;
+            }
+            if m.mm == 0 {
+                m.mm = mm;
             }
         }
     }
@@ -578,7 +598,7 @@ mod tests {
         } else {
             (Some(crate::decision::Finding::NoPolicy), Some(crate::alert::Action::Killed))
         };
-        Decision { call: call(nr), finding, action }
+        Decision { call: call(nr), finding, action, retry: None }
     }
 
     fn with_checker(f: impl FnOnce(&Checker<'_>)) {
@@ -716,6 +736,34 @@ mod tests {
     }
 
     #[test]
+    fn a_retried_call_ran_nowhere() {
+        with_checker(|c| {
+            let mut l = Lineage::new();
+            l.adopt(0x7000, 42, c.new_process());
+            let p = l.find(0x7000).unwrap();
+            let va = crate::addr::GuestVirtAddr(0x40_1000);
+            // An exec or an exit_group retried after a page fault has not happened: the member
+            // stays, no exec pending; its page-ins are counted until a call is decided.
+            for (nr, n) in [(59, 1), (231, 2)] {
+                let retried = Decision { retry: Some(Retry::PageIn { va }), ..decided(nr, false) };
+                l.after_check(p, c, &retried, true);
+                let m = l.member_mut(p).unwrap();
+                assert_eq!((m.page_ins, m.exec_pending), (n, false));
+            }
+            let failed = Decision { retry: Some(Retry::Efault { va }), ..decided(231, false) };
+            l.after_check(p, c, &failed, true);
+            assert_eq!(l.member_mut(p).unwrap().page_ins, 2);
+            l.after_check(p, c, &decided(1, true), false);
+            assert_eq!(l.member_mut(p).unwrap().page_ins, 0);
+            // The sweep fills in the memory map's address once.
+            l.begin_sweep();
+            l.mark(0x7000, 42, 0xffff_8880_0200_0000);
+            l.mark(0x7000, 42, 0xffff_8880_0300_0000);
+            assert_eq!(l.member_mut(p).unwrap().mm, 0xffff_8880_0200_0000);
+        });
+    }
+
+    #[test]
     fn the_table_is_bounded_and_refreshed() {
         with_checker(|c| {
             let mut g = Guest { p_images: vec![], unreadable: vec![], pids: vec![] };
@@ -733,9 +781,9 @@ mod tests {
             l.begin_sweep();
             let live: std::vec::Vec<u64> = l.members().map(|m| m.pgd).filter(|p| p % 0x2000 == 0).collect();
             for pgd in live {
-                l.mark(pgd, 7);
+                l.mark(pgd, 7, 0xffff_8880_0100_0000);
             }
-            l.mark(0x1234_5000, 8);
+            l.mark(0x1234_5000, 8, 0);
             let dropped = l.end_sweep();
             assert_eq!(l.len() + dropped, MEMBERS);
             assert!(l.members().all(|m| m.pgd % 0x2000 == 0 && m.pid != 0));

@@ -53,12 +53,16 @@
 //! Same struct. `version` = 7, `reason`/`vcpu_id`/`altp2m_idx`/`u` copied from the request,
 //! `flags` = [`VM_EVENT_FLAG_VCPU_PAUSED`] (unpause), plus [`VM_EVENT_FLAG_SET_REGISTERS`] when
 //! `data.regs.x86` carries edited registers (the kill). For a PV vCPU Xen writes back only the
-//! general-purpose registers rax, rbx, rcx, rdx, rbp, rsi, rdi, r8–r15 (by then the call has been
-//! bounced into the guest kernel, so rsp, rip and rflags are not the caller's any more); semguard
-//! copies every other field unchanged from the request. Xen drops a response whose `seq` is not
-//! the vCPU's outstanding request. With [`MONITOR_SYSCALL_LINEAGE`], `u.syscall.flags` of the
-//! response may ask Xen to watch ([`VM_EVENT_SYSCALL_WATCH`]), adopt ([`VM_EVENT_SYSCALL_ADOPT`])
-//! or release ([`VM_EVENT_SYSCALL_RELEASE`]) the caller's address space.
+//! general-purpose registers rax, rbx, rcx, rdx, rbp, rsi, rdi, r8–r15 (the vCPU waits in user
+//! mode, at the system-call instruction, which it executes again with them; a SYSENTER call has
+//! already been bounced into the guest kernel); semguard copies every other field unchanged from
+//! the request. Xen drops a response whose `seq` is not the vCPU's outstanding request. With
+//! [`MONITOR_SYSCALL_LINEAGE`], `u.syscall.flags` of the response may ask Xen to watch
+//! ([`VM_EVENT_SYSCALL_WATCH`]), adopt ([`VM_EVENT_SYSCALL_ADOPT`]) or release
+//! ([`VM_EVENT_SYSCALL_RELEASE`]) the caller's address space; and instead of running the call,
+//! to make the caller take a page fault and retry it ([`VM_EVENT_SYSCALL_PAGE_IN`], address in
+//! `data.regs.x86.cr2`) or to complete it with a value ([`VM_EVENT_SYSCALL_RETURN`], in
+//! `data.regs.x86.rax`).
 //!
 //! # Ring
 //!
@@ -156,6 +160,13 @@ pub const VM_EVENT_SYSCALL_WATCH: u32 = 1 << 8;
 pub const VM_EVENT_SYSCALL_ADOPT: u32 = 1 << 9;
 /// `VM_EVENT_SYSCALL_RELEASE` (response): remove the caller from the set.
 pub const VM_EVENT_SYSCALL_RELEASE: u32 = 1 << 10;
+/// `VM_EVENT_SYSCALL_PAGE_IN` (response): do not run the call yet; the caller takes a user-mode
+/// read page fault at `data.regs.x86.cr2` and executes the call again, which is reported again.
+pub const VM_EVENT_SYSCALL_PAGE_IN: u32 = 1 << 11;
+/// `VM_EVENT_SYSCALL_RETURN` (response): do not run the call; it returns `data.regs.x86.rax`.
+pub const VM_EVENT_SYSCALL_RETURN: u32 = 1 << 12;
+/// What a response may ask of the call itself rather than of the caller's address space.
+const CALL_ANSWERS: u32 = VM_EVENT_SYSCALL_PAGE_IN | VM_EVENT_SYSCALL_RETURN;
 
 /// C name and layout of a mirrored struct, compiled into `_Static_assert`s by the header test.
 #[cfg(test)]
@@ -490,11 +501,13 @@ impl VmEventSt {
 
     /// Encodes a response for the ring into `out` and returns the bytes to write at the start
     /// of its slot: everything when it carries registers ([`VM_EVENT_FLAG_SET_REGISTERS`]),
-    /// otherwise only the [`RESPONSE_HEAD_SIZE`] bytes before `data`, all Xen reads of such a
+    /// or an address or value for the call ([`VM_EVENT_SYSCALL_PAGE_IN`],
+    /// [`VM_EVENT_SYSCALL_RETURN`]), otherwise only the [`RESPONSE_HEAD_SIZE`] bytes before
+    /// `data`, all Xen reads of such a
     /// response (`vm_event_resume`: version, flags, reason, vcpu_id; the PV syscall hook:
     /// `u.syscall.seq`). The rest of the slot keeps whatever it held.
     pub fn response_bytes<'b>(&self, out: &'b mut [u8; VM_EVENT_SIZE]) -> &'b [u8] {
-        if self.flags & VM_EVENT_FLAG_SET_REGISTERS != 0 {
+        if self.flags & VM_EVENT_FLAG_SET_REGISTERS != 0 || self.u.syscall().flags & CALL_ANSWERS != 0 {
             wire::write(&mut out[..], 0, *self);
             return &out[..];
         }
@@ -556,10 +569,11 @@ impl VmEventSt {
 impl VmEventSt {
     /// This response, asking Xen to apply `flags` ([`VM_EVENT_SYSCALL_WATCH`],
     /// [`VM_EVENT_SYSCALL_ADOPT`], [`VM_EVENT_SYSCALL_RELEASE`]) to the caller's address space;
-    /// the request's flags echoed in it are replaced.
+    /// the request's flags echoed in it are replaced, an answer for the call
+    /// ([`VM_EVENT_SYSCALL_PAGE_IN`], [`VM_EVENT_SYSCALL_RETURN`]) is kept.
     pub fn with_set_flags(mut self, flags: u32) -> Self {
         let mut sc = self.u.syscall();
-        sc.flags = flags;
+        sc.flags = flags | (sc.flags & CALL_ANSWERS);
         self.u = VmEventU::from_syscall(sc);
         self
     }
@@ -584,6 +598,23 @@ pub fn build_response(req: &VmEventSt, edited: Option<&Registers>) -> Result<VmE
         apply_registers(&mut rsp.data, regs);
         rsp.flags |= VM_EVENT_FLAG_SET_REGISTERS;
     }
+    Ok(rsp)
+}
+
+/// The response that keeps the call from the guest kernel for now: the caller takes a user-mode
+/// read page fault at `va` (the guest kernel brings the page in) and executes the call again,
+/// which Xen reports again.
+pub fn page_in_response(req: &VmEventSt, va: u64) -> Result<VmEventSt, XenAbiError> {
+    let mut rsp = build_response(req, None)?.with_set_flags(VM_EVENT_SYSCALL_PAGE_IN);
+    rsp.data.cr2 = va;
+    Ok(rsp)
+}
+
+/// The response that completes the call without running it: it returns `value` (e.g. `-EFAULT`
+/// as the guest kernel would return it for a pointer into no mapping).
+pub fn return_response(req: &VmEventSt, value: i64) -> Result<VmEventSt, XenAbiError> {
+    let mut rsp = build_response(req, None)?.with_set_flags(VM_EVENT_SYSCALL_RETURN);
+    rsp.data.rax = value as u64;
     Ok(rsp)
 }
 
@@ -627,6 +658,18 @@ mod tests {
         let (kill, _) = kill_response(&req, 137).unwrap();
         kill.to_bytes(&mut full).unwrap();
         assert_eq!(kill.response_bytes(&mut out), &full[..], "a response with registers is written whole");
+
+        // An answer for the call carries its address or value in the register block: whole too.
+        let page_in = page_in_response(&req, 0x4010_0000).unwrap();
+        assert_eq!((page_in.u.syscall().flags, page_in.data.cr2), (VM_EVENT_SYSCALL_PAGE_IN, 0x4010_0000));
+        assert_eq!(page_in.flags & VM_EVENT_FLAG_SET_REGISTERS, 0, "Xen ignores them for a page-in");
+        page_in.to_bytes(&mut full).unwrap();
+        assert_eq!(page_in.response_bytes(&mut out), &full[..]);
+        let ret = return_response(&req, -14).unwrap();
+        assert_eq!((ret.u.syscall().flags, ret.data.rax), (VM_EVENT_SYSCALL_RETURN, (-14i64) as u64));
+        ret.to_bytes(&mut full).unwrap();
+        assert_eq!(ret.response_bytes(&mut out), &full[..]);
+        assert_eq!(ret.u.syscall().seq, 77);
     }
     use crate::syscall::decode;
     use core::mem::offset_of;
@@ -977,7 +1020,9 @@ mod tests {
                  _Static_assert(VM_EVENT_SYSCALL_FRESH == {VM_EVENT_SYSCALL_FRESH}, \"FRESH\");\n\
                  _Static_assert(VM_EVENT_SYSCALL_WATCH == {VM_EVENT_SYSCALL_WATCH}, \"WATCH\");\n\
                  _Static_assert(VM_EVENT_SYSCALL_ADOPT == {VM_EVENT_SYSCALL_ADOPT}, \"ADOPT\");\n\
-                 _Static_assert(VM_EVENT_SYSCALL_RELEASE == {VM_EVENT_SYSCALL_RELEASE}, \"RELEASE\");\n",
+                 _Static_assert(VM_EVENT_SYSCALL_RELEASE == {VM_EVENT_SYSCALL_RELEASE}, \"RELEASE\");\n\
+                 _Static_assert(VM_EVENT_SYSCALL_PAGE_IN == {VM_EVENT_SYSCALL_PAGE_IN}, \"PAGE_IN\");\n\
+                 _Static_assert(VM_EVENT_SYSCALL_RETURN == {VM_EVENT_SYSCALL_RETURN}, \"RETURN\");\n",
                 offset_of!(VmEventSt, u),
             ));
             layout_asserts(&mut c, &VmEventSyscall::C_LAYOUT);

@@ -4,7 +4,8 @@
 # "$PAYLOAD/bin/protect-lib.sh" after scenario-lib.sh.
 #
 #   protect_payload                 (host) guest, semguard.ko, policies, the semguard tool
-#   sg_load PROG MODE               insmod semguard.ko for PROG in domain $D (enforce|audit)
+#   sg_load PROG MODE [PARAM=V…]    insmod semguard.ko for PROG in domain $D (enforce|audit),
+#                                   with more module parameters (e.g. fail=open)
 #   sg_unload                       rmmod; fails unless it is gone
 #   sg_counter NAME                 /sys/module/semguard/counters/NAME
 #   sg_alerts PROG                  `semguard alerts --json --policy PROG.sgp` (one JSON a line)
@@ -18,7 +19,7 @@ protect_payload() {
     payload_add "$(artefact module "$SEMGUARD_ROOT/ivm-module/semguard-ko")" modules/semguard.ko
     payload_add "$(artefact policies)/semguard" bin/semguard
     payload_add "$SEMGUARD_ROOT/qemu/dom0/protect-lib.sh" bin/protect-lib.sh
-    for p in notesd cmdgate lineage; do
+    for p in notesd cmdgate lineage pagein; do
         payload_add "$(artefact policies)/$p.sgp" policies/$p.sgp
         payload_add "$(artefact policies)/$p.sgi" policies/$p.sgi
     done
@@ -26,10 +27,11 @@ protect_payload() {
 
 sg_load() {
     local prog=$1 mode=$2
+    shift 2
     mkdir -p /lib/firmware/semguard
     cp "$PAYLOAD/policies/$prog.sgp" /lib/firmware/semguard/
     dmesg -C
-    insmod "$PAYLOAD/modules/semguard.ko" domid="$D" process="$prog" policy="semguard/$prog.sgp" mode="$mode"
+    insmod "$PAYLOAD/modules/semguard.ko" domid="$D" process="$prog" policy="semguard/$prog.sgp" mode="$mode" "$@"
     dmesg | grep 'semguard' | sed 's/^/kmsg| /'
     dmesg | grep -q "semguard: monitoring domain $D\$" || fail "no 'monitoring domain $D' line after insmod"
 }

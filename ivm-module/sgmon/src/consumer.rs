@@ -390,7 +390,7 @@ fn trigger_kill(d: &Decoded) -> Decision {
         args: std::array::from_fn(|i| d.reg_arg(i).unwrap_or(0)),
         user_rip: d.user_rip(),
     };
-    Decision { call, finding: None, action: Some(CoreAction::Killed) }
+    Decision { call, finding: None, action: Some(CoreAction::Killed), retry: None }
 }
 
 fn encode(rsp: &VmEventSt) -> Action {
@@ -593,7 +593,7 @@ mod tests {
             };
             let d = decode(ev.entry, &ev.regs);
             let call = Syscall { abi: d.abi(), nr: d.nr(), args: [0; 6], user_rip: d.user_rip() };
-            Decision { call, finding, action: finding.map(|f| enforcement.action(f.is_unverifiable())) }
+            Decision { call, finding, action: finding.map(|f| enforcement.action(f.is_unverifiable())), retry: None }
         }
     }
 
