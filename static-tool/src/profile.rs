@@ -140,12 +140,13 @@ pub fn dwarf_layout(prog: &mut Program, name: &str) -> Result<Layout, ToolError>
             // A kernel built with Rust also has bindgen's copies of the C structures in its
             // DWARF, where an anonymous member is named `__bindgen_anon_N`: flattened alike.
             let anonymous = m.name.as_deref().is_none_or(|n| n.starts_with("__bindgen_anon_"));
-            match &m.name {
-                _ if anonymous => {
-                    if depth < MAX_DEPTH {
-                        stack.push((m.ty, base + m.offset, depth + 1));
-                    }
+            if anonymous {
+                if depth < MAX_DEPTH {
+                    stack.push((m.ty, base + m.offset, depth + 1));
                 }
+                continue;
+            }
+            match &m.name {
                 Some(n) if m.bits.is_none() => {
                     if let Some(sz) = prog.size_of(m.ty) {
                         members.entry(n.clone()).or_insert((base + m.offset, sz));
