@@ -169,7 +169,7 @@ pub fn vma(data: &[u8]) {
     // Linux 6.12's layout on x86-64.
     let layout = VmaLayout {
         mm_mt: 64,
-        vma_size: 176,
+        vma_size: 152,
         vma_start: 0,
         vma_end: 8,
         vma_flags: 32,

@@ -487,7 +487,7 @@ mod tests {
     const TREE: u64 = MM + 64;
     const NODES: u64 = 0xffff_8880_0400_0000;
     const VMAS: u64 = 0xffff_8880_0500_0000;
-    const VMA_SIZE: u64 = 176;
+    const VMA_SIZE: u64 = 152;
     const RX: u64 = VM_READ | VM_EXEC;
     const RW: u64 = VM_READ | VM_WRITE;
     /// `XA_ZERO_ENTRY`: `xa_mk_internal(257)`.

@@ -266,12 +266,12 @@ fn dispatch(cli: Cli) -> Result<Outcome, ToolError> {
         Cmd::Profile { vmlinux, system_map, output } => {
             let map = read_text(&system_map)?;
             let elf = Elf::read(&vmlinux)?;
-            let (fields, source) = profile::extract(elf, &map)?;
-            let bytes = profile::encode(fields)?;
+            let (p, source) = profile::extract(elf, &map)?;
+            let bytes = profile::encode(&p)?;
             write(&output, &bytes)?;
             Ok(Outcome {
                 code: 0,
-                stdout: format!("{output}: guest-kernel profile from {source:?}\n{}\n", profile::describe(&fields)),
+                stdout: format!("{output}: guest-kernel profile from {source:?}\n{}\n", profile::describe(&p)),
                 stderr: String::new(),
             })
         }

@@ -1,12 +1,17 @@
-//! `semguard profile`: the guest-kernel profile ([`ProfileFields`]) the process finder needs —
-//! `init_task` from System.map (checked against vmlinux's own symbol table when it has one)
-//! and the `task_struct`/`mm_struct` layout from the kernel's BTF (`.BTF`, through btf-rs) or,
+//! `semguard profile`: the guest-kernel profile ([`Profile`]) the process finder and the VMA
+//! lookup need — `init_task` from System.map (checked against vmlinux's own symbol table when
+//! it has one), the `task_struct`/`mm_struct` layout and, for a kernel whose `mm_struct` holds
+//! its VMAs in a maple tree (`mm_mt`, Linux 6.1 on), the `maple_tree`, `maple_node` and
+//! `vm_area_struct` layout ([`VmaLayout`]), from the kernel's BTF (`.BTF`, through btf-rs) or,
 //! without BTF, from its DWARF (through the resolver).
+//!
+//! With the VMA layout the profile is written as version 2; a kernel without `mm_mt` (before
+//! 6.1: VMAs in an rbtree) gets a version-1 profile, and the VMA lookup is unavailable for it.
 
 use std::collections::HashMap;
 
 use btf_rs::{Btf, Type};
-use semguard_core::profile::{Profile, ProfileError, ProfileFields, ENCODED_LEN};
+use semguard_core::profile::{NodeLayout, Profile, ProfileError, ProfileFields, VmaLayout, MAX_ENCODED_LEN};
 
 use crate::ctype::{CType, RecordKind};
 use crate::diag::ToolError;
@@ -132,8 +137,16 @@ pub fn dwarf_layout(prog: &mut Program, name: &str) -> Result<Layout, ToolError>
     while let Some((rec, base, depth)) = stack.pop() {
         let CType::Record { members: ms, .. } = prog.ty(rec) else { continue };
         for m in ms {
+            // A kernel built with Rust also has bindgen's copies of the C structures in its
+            // DWARF, where an anonymous member is named `__bindgen_anon_N`: flattened alike.
+            let anonymous = m.name.as_deref().is_none_or(|n| n.starts_with("__bindgen_anon_"));
+            if anonymous {
+                if depth < MAX_DEPTH {
+                    stack.push((m.ty, base + m.offset, depth + 1));
+                }
+                continue;
+            }
             match &m.name {
-                None if depth < MAX_DEPTH => stack.push((m.ty, base + m.offset, depth + 1)),
                 Some(n) if m.bits.is_none() => {
                     if let Some(sz) = prog.size_of(m.ty) {
                         members.entry(n.clone()).or_insert((base + m.offset, sz));
@@ -204,9 +217,117 @@ pub fn fields_from_layouts(init_task: u64, task: &Layout, mm: &Layout) -> Result
     })
 }
 
+/// The structure layouts the VMA layout is read from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MapleLayouts {
+    /// `struct maple_tree`.
+    pub tree: Layout,
+    /// `struct maple_node` (its union's members flattened: `parent`, `mr64`, `ma64`, …).
+    pub node: Layout,
+    /// `struct maple_range_64`.
+    pub range64: Layout,
+    /// `struct maple_arange_64`.
+    pub arange64: Layout,
+    /// `struct maple_metadata`.
+    pub meta: Layout,
+    /// `struct vm_area_struct`.
+    pub vma: Layout,
+}
+
+/// The structures [`MapleLayouts`] is made of, by name.
+pub const MAPLE_STRUCTS: [&str; 6] =
+    ["maple_tree", "maple_node", "maple_range_64", "maple_arange_64", "maple_metadata", "vm_area_struct"];
+
+impl MapleLayouts {
+    /// Reads every structure through `layout` (by name, in [`MAPLE_STRUCTS`] order).
+    pub fn read(mut layout: impl FnMut(&str) -> Result<Layout, ToolError>) -> Result<Self, ToolError> {
+        Ok(Self {
+            tree: layout("maple_tree")?,
+            node: layout("maple_node")?,
+            range64: layout("maple_range_64")?,
+            arange64: layout("maple_arange_64")?,
+            meta: layout("maple_metadata")?,
+            vma: layout("vm_area_struct")?,
+        })
+    }
+}
+
+fn member(l: &Layout, s: &str, m: &str) -> Result<(u64, u64), ToolError> {
+    l.members.get(m).copied().ok_or_else(|| ToolError::KernelLayout(format!("`struct {s}` has no member `{m}`")))
+}
+
+fn sized(l: &Layout, s: &str, m: &str, want: u64) -> Result<u64, ToolError> {
+    let (off, size) = member(l, s, m)?;
+    if size != want {
+        return Err(ToolError::KernelLayout(format!("`{s}.{m}` is {size} bytes, expected {want}")));
+    }
+    Ok(off)
+}
+
+fn narrow<T: TryFrom<u64>>(v: u64, what: &str) -> Result<T, ToolError> {
+    T::try_from(v).map_err(|_| ToolError::KernelLayout(format!("{what} = {v} does not fit the profile's field")))
+}
+
+/// A node kind's arrays, as offsets in `maple_node` (`within` is the kind's member of the
+/// node's union, `mr64` or `ma64`) and lengths (array size / 8: pivots are `unsigned long`,
+/// slots pointers).
+fn node_layout(m: &MapleLayouts, kind: &Layout, name: &str, within: &str) -> Result<NodeLayout, ToolError> {
+    let (base, size) = member(&m.node, "maple_node", within)?;
+    if size != kind.size {
+        return Err(ToolError::KernelLayout(format!(
+            "`maple_node.{within}` is {size} bytes but `struct {name}` is {}",
+            kind.size
+        )));
+    }
+    let (pivot, pivot_size) = member(kind, name, "pivot")?;
+    let (slot, slot_size) = member(kind, name, "slot")?;
+    let meta = sized(kind, name, "meta", m.meta.size)?;
+    let end = sized(&m.meta, "maple_metadata", "end", 1)?;
+    for (what, size) in [("pivot", pivot_size), ("slot", slot_size)] {
+        if size % 8 != 0 {
+            return Err(ToolError::KernelLayout(format!(
+                "`{name}.{what}` is {size} bytes, not an array of 8-byte words"
+            )));
+        }
+    }
+    Ok(NodeLayout {
+        pivot: narrow(base + pivot, &format!("offsetof(maple_node, {within}.pivot)"))?,
+        slot: narrow(base + slot, &format!("offsetof(maple_node, {within}.slot)"))?,
+        meta_end: narrow(base + meta + end, &format!("offsetof(maple_node, {within}.meta.end)"))?,
+        slots: narrow(slot_size / 8, &format!("length of {name}.slot"))?,
+        pivots: narrow(pivot_size / 8, &format!("length of {name}.pivot"))?,
+    })
+}
+
+/// The VMA layout from the structure layouts; `None` when `mm_struct` has no `mm_mt` (a kernel
+/// before 6.1, whose VMAs are in an rbtree this lookup does not read).
+pub fn vma_layout_from(mm: &Layout, m: &MapleLayouts) -> Result<Option<VmaLayout>, ToolError> {
+    let Some(&(mm_mt, mt_size)) = mm.members.get("mm_mt") else { return Ok(None) };
+    if mt_size != m.tree.size {
+        return Err(ToolError::KernelLayout(format!(
+            "`mm_struct.mm_mt` is {mt_size} bytes but `struct maple_tree` is {}",
+            m.tree.size
+        )));
+    }
+    Ok(Some(VmaLayout {
+        mm_mt: narrow(mm_mt, "offsetof(mm_struct, mm_mt)")?,
+        vma_size: narrow(m.vma.size, "sizeof(struct vm_area_struct)")?,
+        vma_start: narrow(sized(&m.vma, "vm_area_struct", "vm_start", 8)?, "offsetof(vm_area_struct, vm_start)")?,
+        vma_end: narrow(sized(&m.vma, "vm_area_struct", "vm_end", 8)?, "offsetof(vm_area_struct, vm_end)")?,
+        vma_flags: narrow(sized(&m.vma, "vm_area_struct", "vm_flags", 8)?, "offsetof(vm_area_struct, vm_flags)")?,
+        tree_size: narrow(m.tree.size, "sizeof(struct maple_tree)")?,
+        tree_root: narrow(sized(&m.tree, "maple_tree", "ma_root", 8)?, "offsetof(maple_tree, ma_root)")?,
+        node_size: narrow(m.node.size, "sizeof(struct maple_node)")?,
+        node_parent: narrow(sized(&m.node, "maple_node", "parent", 8)?, "offsetof(maple_node, parent)")?,
+        range64: node_layout(m, &m.range64, "maple_range_64", "mr64")?,
+        arange64: node_layout(m, &m.arange64, "maple_arange_64", "ma64")?,
+    }))
+}
+
 /// The profile of a kernel: its ELF image (`vmlinux`) and System.map text. Returns the
-/// validated fields and where the layout came from.
-pub fn extract(vmlinux: Elf, system_map: &str) -> Result<(ProfileFields, LayoutSource), ToolError> {
+/// validated profile (version 2 when the kernel has a maple-tree `mm_mt`) and where the layout
+/// came from.
+pub fn extract(vmlinux: Elf, system_map: &str) -> Result<(Profile, LayoutSource), ToolError> {
     let init_task = system_map_symbol(system_map, "init_task")
         .ok_or_else(|| ToolError::KernelLayout("System.map has no `init_task`".into()))?;
     if let Some(sym) = vmlinux.symbols.get("init_task") {
@@ -218,36 +339,56 @@ pub fn extract(vmlinux: Elf, system_map: &str) -> Result<(ProfileFields, LayoutS
         }
     }
     let path = vmlinux.path.clone();
-    let (task, mm, source) = if let Some(bytes) = vmlinux.extra.get(".BTF") {
+    // The maple structures are only read when mm_struct has mm_mt.
+    let (task, mm, maple, source) = if let Some(bytes) = vmlinux.extra.get(".BTF") {
         let btf = Btf::from_bytes(bytes)?;
-        (btf_layout(&btf, "task_struct")?, btf_layout(&btf, "mm_struct")?, LayoutSource::Btf)
+        let mm = btf_layout(&btf, "mm_struct")?;
+        let maple = match mm.members.contains_key("mm_mt") {
+            true => Some(MapleLayouts::read(|name| btf_layout(&btf, name))?),
+            false => None,
+        };
+        (btf_layout(&btf, "task_struct")?, mm, maple, LayoutSource::Btf)
     } else if vmlinux.has_dwarf() {
         let mut prog = Program::new(vmlinux)?;
-        (dwarf_layout(&mut prog, "task_struct")?, dwarf_layout(&mut prog, "mm_struct")?, LayoutSource::Dwarf)
+        let mm = dwarf_layout(&mut prog, "mm_struct")?;
+        let maple = match mm.members.contains_key("mm_mt") {
+            true => Some(MapleLayouts::read(|name| dwarf_layout(&mut prog, name))?),
+            false => None,
+        };
+        (dwarf_layout(&mut prog, "task_struct")?, mm, maple, LayoutSource::Dwarf)
     } else {
         return Err(ToolError::KernelLayout(format!(
             "{path} has neither .BTF nor DWARF: build the kernel with CONFIG_DEBUG_INFO_BTF or CONFIG_DEBUG_INFO"
         )));
     };
     let f = fields_from_layouts(init_task, &task, &mm)?;
-    Profile::new(f).map_err(|error| profile_err("the extracted profile is not valid", error))?;
-    Ok((f, source))
+    let vma = match &maple {
+        Some(m) => vma_layout_from(&mm, m)?,
+        None => None,
+    };
+    let p = match vma {
+        Some(v) => Profile::with_vma_layout(f, v),
+        None => Profile::new(f),
+    };
+    let p = p.map_err(|error| profile_err("the extracted profile is not valid", error))?;
+    Ok((p, source))
 }
 
-/// Encodes validated fields (64 bytes).
-pub fn encode(f: ProfileFields) -> Result<Vec<u8>, ToolError> {
-    let p = Profile::new(f).map_err(|error| profile_err("invalid profile", error))?;
-    let mut out = vec![0u8; ENCODED_LEN];
+/// Encodes a profile (64 bytes for version 1, 112 for version 2).
+pub fn encode(p: &Profile) -> Result<Vec<u8>, ToolError> {
+    let mut out = vec![0u8; MAX_ENCODED_LEN];
     let n = p.encode(&mut out).map_err(|error| profile_err("cannot encode the profile", error))?;
     out.truncate(n);
     Ok(out)
 }
 
-/// The fields as readable lines.
-pub fn describe(f: &ProfileFields) -> String {
+/// The profile as readable lines.
+pub fn describe(p: &Profile) -> String {
+    let f = p.fields();
     let rp = f.task_real_parent.map_or("absent".to_string(), |v| v.to_string());
-    format!(
-        "  init_task            {:#x}\n  sizeof(task_struct)  {}\n  task_struct.tasks    {}\n  task_struct.comm     {} (TASK_COMM_LEN {})\n  task_struct.pid      {}\n  task_struct.tgid     {}\n  task_struct.mm       {}\n  task_struct.real_parent {}\n  sizeof(mm_struct)    {}\n  mm_struct.pgd        {}",
+    let mut s = format!(
+        "  version              {}\n  init_task            {:#x}\n  sizeof(task_struct)  {}\n  task_struct.tasks    {}\n  task_struct.comm     {} (TASK_COMM_LEN {})\n  task_struct.pid      {}\n  task_struct.tgid     {}\n  task_struct.mm       {}\n  task_struct.real_parent {}\n  sizeof(mm_struct)    {}\n  mm_struct.pgd        {}",
+        p.version(),
         f.init_task,
         f.task_struct_size,
         f.task_tasks,
@@ -259,7 +400,33 @@ pub fn describe(f: &ProfileFields) -> String {
         rp,
         f.mm_struct_size,
         f.mm_pgd
-    )
+    );
+    match p.vma_layout() {
+        Some(v) => {
+            let node = |n: &NodeLayout| {
+                format!(
+                    "pivot[{}] at {}, slot[{}] at {}, meta.end at {}",
+                    n.pivots, n.pivot, n.slots, n.slot, n.meta_end
+                )
+            };
+            s += &format!(
+                "\n  mm_struct.mm_mt      {}\n  sizeof(maple_tree)   {} (ma_root at {})\n  sizeof(vm_area_struct) {} (vm_start {}, vm_end {}, vm_flags {})\n  sizeof(maple_node)   {} (parent at {})\n  maple_range_64       {}\n  maple_arange_64      {}",
+                v.mm_mt,
+                v.tree_size,
+                v.tree_root,
+                v.vma_size,
+                v.vma_start,
+                v.vma_end,
+                v.vma_flags,
+                v.node_size,
+                v.node_parent,
+                node(&v.range64),
+                node(&v.arange64)
+            );
+        }
+        None => s += "\n  VMA tree             absent (no mm_struct.mm_mt: VMA lookup unavailable)",
+    }
+    s
 }
 
 #[cfg(test)]
@@ -301,8 +468,10 @@ mod tests {
         assert_eq!(f.task_comm, 3000);
         assert_eq!(f.comm_len, 16);
         assert_eq!(f.task_real_parent, Some(2480));
-        assert_eq!(encode(f).unwrap().len(), ENCODED_LEN);
-        assert!(describe(&f).contains("mm_struct.pgd        80"));
+        let p = Profile::new(f).unwrap();
+        assert_eq!(encode(&p).unwrap().len(), 64);
+        assert!(describe(&p).contains("mm_struct.pgd        80"));
+        assert!(describe(&p).contains("VMA tree             absent"));
 
         let mut t = task.clone();
         t.members.remove("pid");
@@ -337,9 +506,95 @@ mod tests {
             "`struct mm_struct` has no member `pgd`"
         );
         // A user-space init_task address is refused by the core's validation.
-        assert!(encode(fields_from_layouts(0x1000, &task, &mm).unwrap())
-            .unwrap_err()
-            .to_string()
-            .starts_with("invalid profile: InitTask"));
+        assert!(matches!(
+            Profile::new(fields_from_layouts(0x1000, &task, &mm).unwrap()),
+            Err(ProfileError::InitTask(0x1000))
+        ));
+    }
+
+    fn layout(size: u64, members: &[(&str, u64, u64)]) -> Layout {
+        Layout { size, members: members.iter().map(|&(n, o, s)| (n.to_string(), (o, s))).collect() }
+    }
+
+    /// Linux 6.12's maple structures on x86-64, as BTF flattens them.
+    fn maple() -> MapleLayouts {
+        MapleLayouts {
+            tree: layout(16, &[("ma_lock", 0, 4), ("ma_flags", 4, 4), ("ma_root", 8, 8)]),
+            node: layout(256, &[("parent", 0, 8), ("slot", 8, 248), ("mr64", 0, 256), ("ma64", 0, 256)]),
+            range64: layout(256, &[("parent", 0, 8), ("pivot", 8, 120), ("slot", 128, 128), ("meta", 248, 2)]),
+            arange64: layout(
+                256,
+                &[("parent", 0, 8), ("pivot", 8, 72), ("slot", 80, 80), ("gap", 160, 80), ("meta", 240, 2)],
+            ),
+            meta: layout(2, &[("end", 0, 1), ("gap", 1, 1)]),
+            vma: layout(176, &[("vm_start", 0, 8), ("vm_end", 8, 8), ("vm_mm", 16, 8), ("vm_flags", 32, 8)]),
+        }
+    }
+
+    #[test]
+    fn vma_layout_and_every_maple_error() {
+        let mm = layout(1152, &[("pgd", 80, 8), ("mm_mt", 64, 16)]);
+        let v = vma_layout_from(&mm, &maple()).unwrap().unwrap();
+        assert_eq!((v.mm_mt, v.tree_root, v.node_size, v.vma_flags), (64, 8, 256, 32));
+        assert_eq!(v.range64, NodeLayout { pivot: 8, slot: 128, meta_end: 248, slots: 16, pivots: 15 });
+        assert_eq!(v.arange64, NodeLayout { pivot: 8, slot: 80, meta_end: 240, slots: 10, pivots: 9 });
+        let (task, _) = layouts();
+        let f = fields_from_layouts(0xffff_ffff_8201_3940, &task, &mm).unwrap();
+        let p = Profile::with_vma_layout(f, v).unwrap();
+        assert_eq!(encode(&p).unwrap().len(), 112);
+        let d = describe(&p);
+        assert!(d.contains("version              2"), "{d}");
+        assert!(d.contains("maple_arange_64      pivot[9] at 8, slot[10] at 80, meta.end at 240"), "{d}");
+        // No mm_mt: an older kernel, no VMA layout.
+        assert_eq!(vma_layout_from(&layout(1152, &[("pgd", 80, 8)]), &maple()).unwrap(), None);
+
+        let err = |edit: fn(&mut MapleLayouts)| {
+            let mut m = maple();
+            edit(&mut m);
+            vma_layout_from(&mm, &m).unwrap_err().to_string()
+        };
+        assert_eq!(err(|m| m.tree.size = 24), "`mm_struct.mm_mt` is 16 bytes but `struct maple_tree` is 24");
+        assert_eq!(
+            err(|m| {
+                m.vma.members.remove("vm_flags");
+            }),
+            "`struct vm_area_struct` has no member `vm_flags`"
+        );
+        assert_eq!(
+            err(|m| {
+                m.tree.members.insert("ma_root".into(), (8, 4));
+            }),
+            "`maple_tree.ma_root` is 4 bytes, expected 8"
+        );
+        assert_eq!(
+            err(|m| m.arange64.size = 240),
+            "`maple_node.ma64` is 256 bytes but `struct maple_arange_64` is 240"
+        );
+        assert_eq!(
+            err(|m| {
+                m.range64.members.insert("pivot".into(), (8, 124));
+            }),
+            "`maple_range_64.pivot` is 124 bytes, not an array of 8-byte words"
+        );
+        assert_eq!(
+            err(|m| {
+                m.meta.members.remove("end");
+            }),
+            "`struct maple_metadata` has no member `end`"
+        );
+        assert_eq!(
+            err(|m| {
+                m.node.members.insert("parent".into(), (70_000, 8));
+            }),
+            "offsetof(maple_node, parent) = 70000 does not fit the profile's field"
+        );
+        // What fits the fields but not a maple node is the core's validation's to refuse.
+        let mut m = maple();
+        m.range64.members.insert("slot".into(), (128, 120));
+        let v = vma_layout_from(&mm, &m).unwrap().unwrap();
+        assert!(matches!(
+            Profile::with_vma_layout(f, v),
+            Err(ProfileError::NodeArrays { kind: semguard_core::profile::NodeKind::Range64, slots: 15, pivots: 15 })
+        ));
     }
 }

@@ -181,7 +181,7 @@ pub fn show(blob: &[u8]) -> Result<String, PolicyError> {
         let _ = writeln!(o, "\nkernel profile: {} bytes", k.len());
         match Profile::decode(k) {
             Ok(pr) => {
-                let _ = writeln!(o, "{}", crate::profile::describe(pr.fields()));
+                let _ = writeln!(o, "{}", crate::profile::describe(&pr));
             }
             Err(e) => {
                 let _ = writeln!(o, "  (does not decode: {e:?})");
