@@ -140,8 +140,10 @@ impl Parser {
         } else if self.eat_word("other_abis") {
             let (a, s) = self.allow_deny()?;
             PolicyOpt::OtherAbis(a, s)
+        } else if self.is_word("single_writer") {
+            PolicyOpt::SingleWriter(self.bump().span)
         } else {
-            return Err(self.expected("a policy option (`id`, `default`, `other_abis`) or `}`"));
+            return Err(self.expected("a policy option (`id`, `default`, `other_abis`, `single_writer`) or `}`"));
         };
         self.expect_punct(";")?;
         Ok(opt)
@@ -176,10 +178,17 @@ impl Parser {
 
     fn rule(&mut self) -> Result<Rule, Diag> {
         let kw = self.bump().span;
-        let mut calls = vec![self.call_name()?];
-        while self.eat_punct(",") {
-            calls.push(self.call_name()?);
-        }
+        // `class NAME`: `class` is not a system call, so it is a keyword only here.
+        let (calls, class) = if self.is_word("class") && matches!(self.peek_at(1), Tok::Ident(_)) {
+            self.bump();
+            (Vec::new(), Some(self.ident("a class name")?))
+        } else {
+            let mut calls = vec![self.call_name()?];
+            while self.eat_punct(",") {
+                calls.push(self.call_name()?);
+            }
+            (calls, None)
+        };
         let site = if self.eat_word("at") { Some(self.top_expr()?) } else { None };
         let span = kw.to(self.toks[self.pos.saturating_sub(1)].span);
         let body = if self.eat_word("allow") {
@@ -197,7 +206,7 @@ impl Parser {
         } else {
             return Err(self.expected("`allow;`, `deny;`, `at` or `{`"));
         };
-        Ok(Rule { calls, site, body, span })
+        Ok(Rule { calls, class, site, body, span })
     }
 
     fn stmt(&mut self) -> Result<Stmt, Diag> {
@@ -622,7 +631,7 @@ mod tests {
         assert_eq!(err("foo"), "expected `policy`, `const`, `syscall` or `trace`, found `foo`");
         assert_eq!(
             err("policy { bar 1; }"),
-            "expected a policy option (`id`, `default`, `other_abis`) or `}`, found `bar`"
+            "expected a policy option (`id`, `default`, `other_abis`, `single_writer`) or `}`, found `bar`"
         );
         assert_eq!(err("policy { default maybe; }"), "expected `allow` or `deny`, found `maybe`");
         assert_eq!(err("const = 1;"), "expected a constant name, found `=`");
