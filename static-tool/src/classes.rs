@@ -24,7 +24,8 @@ pub enum ArgKind {
     /// A path: `char *` (compare with `==`, `startswith`, `len`).
     Path,
     /// A NULL-terminated array of strings (`argv`, `envp`): `char **` for x86-64 members,
-    /// `void *` for ia32 and x32 ones (their pointers are 4 bytes).
+    /// `u32 *` for ia32 and x32 ones (their pointers are 4 bytes); `(char *)exec.argv[1]`
+    /// is the string for every ABI.
     StrArray,
 }
 

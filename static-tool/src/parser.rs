@@ -179,7 +179,9 @@ impl Parser {
     fn rule(&mut self) -> Result<Rule, Diag> {
         let kw = self.bump().span;
         // `class NAME`: `class` is not a system call, so it is a keyword only here.
-        let (calls, class) = if self.is_word("class") && matches!(self.peek_at(1), Tok::Ident(_)) {
+        let class_name_next =
+            matches!(self.peek_at(1), Tok::Ident(w) if !matches!(w.as_str(), "allow" | "deny" | "at"));
+        let (calls, class) = if self.is_word("class") && class_name_next {
             self.bump();
             (Vec::new(), Some(self.ident("a class name")?))
         } else {
@@ -620,6 +622,28 @@ mod tests {
         let Item::Trace(t) = &f.items[4] else { panic!() };
         assert_eq!(t.states.len(), 2);
         assert_eq!(t.states[0].1[1].0.abi, Abi::X32);
+    }
+
+    #[test]
+    fn classes_and_single_writer() {
+        let f = parse(
+            "policy { single_writer; }\n\
+             syscall class file_open at 0x401000 { assert file_open.path == \"/x\"; }\n\
+             syscall class exec deny;",
+        )
+        .unwrap();
+        let Item::Policy(opts) = &f.items[0] else { panic!() };
+        assert!(matches!(opts[..], [PolicyOpt::SingleWriter(s)] if s == Span::new(9, 22)));
+        let Item::Rule(r) = &f.items[1] else { panic!() };
+        assert!(r.calls.is_empty() && r.site.is_some());
+        assert_eq!(r.class.as_ref().map(|c| c.name.as_str()), Some("file_open"));
+        let Item::Rule(r) = &f.items[2] else { panic!() };
+        assert_eq!((r.class.as_ref().map(|c| c.name.as_str()), &r.body), (Some("exec"), &RuleBody::Deny));
+        // `class` followed by something else is a call name (the checker says it is unknown).
+        let f = parse("syscall class allow;").unwrap();
+        let Item::Rule(r) = &f.items[0] else { panic!() };
+        assert!(r.class.is_none());
+        assert_eq!(err("syscall class 1 allow;"), "expected `allow;`, `deny;`, `at` or `{`, found number `1`");
     }
 
     fn err(src: &str) -> String {

@@ -1040,9 +1040,12 @@ impl Checker<'_> {
                 let pp = self.prog.types.pointer(p);
                 Val::R { ir, sc: Sc::Ptr(p), ty: Some(pp) }
             }
+            // ia32 and x32: an array of 4-byte pointers, `u32 *`; `(char *)exec.argv[1]`
+            // reads a string for every ABI.
             ArgKind::StrArray => {
-                let p = self.prog.types.pointer(TypeArena::VOID);
-                Val::R { ir, sc: Sc::Ptr(TypeArena::VOID), ty: Some(p) }
+                let u = self.prog.types.int(4, false);
+                let p = self.prog.types.pointer(u);
+                Val::R { ir, sc: Sc::Ptr(u), ty: Some(p) }
             }
         };
         Ok(Some(v))
