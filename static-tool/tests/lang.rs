@@ -586,3 +586,48 @@ fn every_inferred_policy_of_the_fixtures_compiles() {
         assert!((0..p.rule_count()).filter_map(|i| p.rule(i)).any(|r| r.nr == uring && r.abi == Abi::X86_64));
     }
 }
+
+/// Mutations of a source using classes and `single_writer` never panic the compiler (the
+/// fuzz target's body), and an accepted one decodes.
+#[test]
+fn mutated_class_sources_never_panic() {
+    let seed = "policy { default allow; single_writer; other_abis allow; }\n\
+        syscall class file_open at {0x401000, 0x402000} { from 0x401000; assert ok: file_open.path == \"/x\" && (file_open.flags & 3) == 0; }\n\
+        syscall class exec { assert (char *)exec.argv[1] == \"-u\" && exec.dfd == AT_FDCWD; }\n\
+        syscall class file_write deny; syscall class file_read deny; syscall class socket_send allow;\n\
+        syscall ia32:clone at 0x401000 allow; syscall openat { assert openat.flags == 0; }\n";
+    let words: [&[u8]; 10] =
+        [b"class ", b"file_open.", b"exec.argv", b"single_writer;", b"{", b"}", b";", b"at ", b"ia32:", b"\""];
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut prog = semguard_static_tool::dwarf::Program::without_binary();
+    if let Err(d) = compile(seed, &mut prog, None) {
+        panic!("{}", semguard_static_tool::compile::render("seed", seed, &d));
+    }
+    for _ in 0..2000 {
+        let mut v = seed.as_bytes().to_vec();
+        for _ in 0..(next() % 3 + 1) {
+            let at = (next() as usize) % v.len().max(1);
+            match next() % 3 {
+                0 => v[at] = next() as u8,
+                1 => {
+                    let end = (at + (next() as usize % 8)).min(v.len());
+                    v.drain(at..end);
+                }
+                _ => {
+                    let w = words[(next() as usize) % words.len()];
+                    v.splice(at..at, w.iter().copied());
+                }
+            }
+            if v.is_empty() {
+                break;
+            }
+        }
+        semguard_static_tool::fuzz::fuzz_parse(&v);
+    }
+}
