@@ -283,6 +283,29 @@ mod tests {
                 }
             }
         }
+        // Register arguments name the call's own argument of that role (include/linux/syscalls.h).
+        let role = |class: &str, arg: &str, names: &[&str]| {
+            let c = find(class).unwrap();
+            let k = c.args.iter().position(|a| a.0 == arg).unwrap();
+            for m in c.members.iter().filter(|m| m.abis & X86_64 != 0) {
+                let Src::Arg { index, .. } = m.srcs[k] else { continue };
+                let own = sysargs::args(m.call).unwrap_or_else(|| panic!("{} not in sysargs", m.call));
+                assert!(names.contains(&own[usize::from(index)].0), "{class}.{arg} of {}: {:?}", m.call, own);
+            }
+        };
+        role("file_write", "fd", &["fd", "out_fd", "fd_out", "fdout"]);
+        role("file_read", "fd", &["fd", "in_fd", "fd_in", "fdin"]);
+        role("file_open", "path", &["filename", "pathname"]);
+        role("file_open", "flags", &["flags"]);
+        role("file_open", "mode", &["mode"]);
+        role("file_open", "dfd", &["dfd"]);
+        role("exec", "path", &["filename"]);
+        role("exec", "argv", &["argv"]);
+        role("exec", "envp", &["envp"]);
+        role("exec", "dfd", &["fd"]);
+        role("exec", "flags", &["flags"]);
+        role("socket_send", "fd", &["fd"]);
+        role("socket_send", "flags", &["flags"]);
         let names = |abi| members(find("file_open").unwrap(), abi).map(|(nr, _)| nr).collect::<Vec<_>>();
         assert_eq!(names(Abi::X86_64), [2, 257, 437, 85]);
         assert_eq!(names(Abi::Ia32), [5, 295, 437, 8]);
