@@ -18,18 +18,21 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Page-aligned and page-sized: nothing else pagein uses shares their pages. */
-#define OWN_PAGE __attribute__((aligned(4096)))
+/* Aligned to and as large as the guest kernel's fault-around window (64 KiB: a fault maps the
+ * neighbouring pages already in the page cache): nothing else pagein uses brings their pages
+ * back into its page tables. */
+#define WINDOW 65536
+#define OWN_WINDOW __attribute__((aligned(WINDOW)))
 
-static const char OWN_PAGE log_path[4096] = "/tmp/pagein.log";
-static const char OWN_PAGE shell_path[4096] = "/bin/sh";
+static const char OWN_WINDOW log_path[WINDOW] = "/tmp/pagein.log";
+static const char OWN_WINDOW shell_path[WINDOW] = "/bin/sh";
 
 /* How long one write to the log may be. The policy reads it; pagein never does. */
 struct write_limits {
     unsigned long max_write;
-    char pad[4096 - sizeof(unsigned long)];
+    char pad[WINDOW - sizeof(unsigned long)];
 };
-struct write_limits OWN_PAGE limits = { 64, { 0 } };
+struct write_limits OWN_WINDOW limits = { 64, { 0 } };
 
 /* An address below any mapping of a static non-PIE program (it loads at 0x400000). */
 #define UNMAPPED ((const char *)0x10000)
