@@ -41,6 +41,8 @@ pub enum PolicyOpt {
     Default(bool, Span),
     /// `other_abis allow|deny;`
     OtherAbis(bool, Span),
+    /// `single_writer;` — P is the only writer of its memory (see `LANGUAGE.md`).
+    SingleWriter(Span),
 }
 
 /// `const NAME = expr;` or `const NAME = {…};`.
@@ -72,11 +74,13 @@ pub struct CallName {
     pub span: Span,
 }
 
-/// `syscall CALLS [at SITES] BODY`.
+/// `syscall CALLS [at SITES] BODY` or `syscall class NAME [at SITES] BODY`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Rule {
-    /// The calls the rule is for.
+    /// The calls the rule is for (empty for a class rule).
     pub calls: Vec<CallName>,
+    /// `class NAME`: the rule is for every member of a class of equivalent calls.
+    pub class: Option<Ident>,
     /// Call sites (user RIPs) the rule is restricted to, if any: a constant or a set.
     pub site: Option<Expr>,
     /// What the rule says.

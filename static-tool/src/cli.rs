@@ -187,7 +187,8 @@ fn dispatch(cli: Cli) -> Result<Outcome, ToolError> {
                             c.policy.invariants.len(),
                             c.policy.id
                         ),
-                        stderr: String::new(),
+                        // Lints: the policy is written all the same.
+                        stderr: compile::render_warnings(&source, &src, &c.warnings),
                     })
                 }
                 Err(diags) => Ok(Outcome {

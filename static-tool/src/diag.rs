@@ -70,6 +70,11 @@ impl<'a> Source<'a> {
 
     /// `file:line:col: error: msg`, the source line, and a caret line.
     pub fn render(&self, d: &Diag) -> String {
+        self.render_as("error", d)
+    }
+
+    /// [`Source::render`] with another severity (`warning`).
+    pub fn render_as(&self, severity: &str, d: &Diag) -> String {
         let (line, col) = self.line_col(d.span.start);
         let text = self.text.lines().nth(line - 1).unwrap_or("");
         let width = {
@@ -80,7 +85,7 @@ impl<'a> Source<'a> {
             seg.split('\n').next().map_or(1, |s| s.chars().count().max(1))
         };
         let pad: String = text.chars().take(col - 1).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
-        format!("{}:{}:{}: error: {}\n  | {}\n  | {}{}", self.name, line, col, d.msg, text, pad, "^".repeat(width))
+        format!("{}:{}:{}: {severity}: {}\n  | {}\n  | {}{}", self.name, line, col, d.msg, text, pad, "^".repeat(width))
     }
 
     /// Only the first line of [`Source::render`] (for tests and one-line logs).

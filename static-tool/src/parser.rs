@@ -140,8 +140,10 @@ impl Parser {
         } else if self.eat_word("other_abis") {
             let (a, s) = self.allow_deny()?;
             PolicyOpt::OtherAbis(a, s)
+        } else if self.is_word("single_writer") {
+            PolicyOpt::SingleWriter(self.bump().span)
         } else {
-            return Err(self.expected("a policy option (`id`, `default`, `other_abis`) or `}`"));
+            return Err(self.expected("a policy option (`id`, `default`, `other_abis`, `single_writer`) or `}`"));
         };
         self.expect_punct(";")?;
         Ok(opt)
@@ -176,10 +178,19 @@ impl Parser {
 
     fn rule(&mut self) -> Result<Rule, Diag> {
         let kw = self.bump().span;
-        let mut calls = vec![self.call_name()?];
-        while self.eat_punct(",") {
-            calls.push(self.call_name()?);
-        }
+        // `class NAME`: `class` is not a system call, so it is a keyword only here.
+        let class_name_next =
+            matches!(self.peek_at(1), Tok::Ident(w) if !matches!(w.as_str(), "allow" | "deny" | "at"));
+        let (calls, class) = if self.is_word("class") && class_name_next {
+            self.bump();
+            (Vec::new(), Some(self.ident("a class name")?))
+        } else {
+            let mut calls = vec![self.call_name()?];
+            while self.eat_punct(",") {
+                calls.push(self.call_name()?);
+            }
+            (calls, None)
+        };
         let site = if self.eat_word("at") { Some(self.top_expr()?) } else { None };
         let span = kw.to(self.toks[self.pos.saturating_sub(1)].span);
         let body = if self.eat_word("allow") {
@@ -197,7 +208,7 @@ impl Parser {
         } else {
             return Err(self.expected("`allow;`, `deny;`, `at` or `{`"));
         };
-        Ok(Rule { calls, site, body, span })
+        Ok(Rule { calls, class, site, body, span })
     }
 
     fn stmt(&mut self) -> Result<Stmt, Diag> {
@@ -613,6 +624,28 @@ mod tests {
         assert_eq!(t.states[0].1[1].0.abi, Abi::X32);
     }
 
+    #[test]
+    fn classes_and_single_writer() {
+        let f = parse(
+            "policy { single_writer; }\n\
+             syscall class file_open at 0x401000 { assert file_open.path == \"/x\"; }\n\
+             syscall class exec deny;",
+        )
+        .unwrap();
+        let Item::Policy(opts) = &f.items[0] else { panic!() };
+        assert!(matches!(opts[..], [PolicyOpt::SingleWriter(s)] if s == Span::new(9, 22)));
+        let Item::Rule(r) = &f.items[1] else { panic!() };
+        assert!(r.calls.is_empty() && r.site.is_some());
+        assert_eq!(r.class.as_ref().map(|c| c.name.as_str()), Some("file_open"));
+        let Item::Rule(r) = &f.items[2] else { panic!() };
+        assert_eq!((r.class.as_ref().map(|c| c.name.as_str()), &r.body), (Some("exec"), &RuleBody::Deny));
+        // `class` followed by something else is a call name (the checker says it is unknown).
+        let f = parse("syscall class allow;").unwrap();
+        let Item::Rule(r) = &f.items[0] else { panic!() };
+        assert!(r.class.is_none());
+        assert_eq!(err("syscall class 1 allow;"), "expected `allow;`, `deny;`, `at` or `{`, found number `1`");
+    }
+
     fn err(src: &str) -> String {
         parse(src).unwrap_err().msg
     }
@@ -622,7 +655,7 @@ mod tests {
         assert_eq!(err("foo"), "expected `policy`, `const`, `syscall` or `trace`, found `foo`");
         assert_eq!(
             err("policy { bar 1; }"),
-            "expected a policy option (`id`, `default`, `other_abis`) or `}`, found `bar`"
+            "expected a policy option (`id`, `default`, `other_abis`, `single_writer`) or `}`, found `bar`"
         );
         assert_eq!(err("policy { default maybe; }"), "expected `allow` or `deny`, found `maybe`");
         assert_eq!(err("const = 1;"), "expected a constant name, found `=`");

@@ -231,6 +231,24 @@ static ARGS: Table = &[
     ("close_range", &[("fd", UINT), ("max_fd", UINT), ("flags", UINT)]),
     ("openat2", &[("dfd", INT), ("filename", PATH), ("how", PTR), ("usize", SIZE)]),
     ("faccessat2", &[("dfd", INT), ("filename", PATH), ("mode", INT), ("flags", INT)]),
+    // Members of the classes (src/classes.rs) and the calls `single_writer` constrains.
+    ("shmat", &[("shmid", INT), ("shmaddr", PTR), ("shmflg", INT)]),
+    ("io_setup", &[("nr_events", UINT), ("ctxp", PTR)]),
+    ("io_submit", &[("ctx_id", ULONG), ("nr", LONG), ("iocbpp", PTR)]),
+    ("splice", &[("fd_in", INT), ("off_in", PTR), ("fd_out", INT), ("off_out", PTR), ("len", SIZE), ("flags", UINT)]),
+    ("tee", &[("fdin", INT), ("fdout", INT), ("len", SIZE), ("flags", UINT)]),
+    ("vmsplice", &[("fd", INT), ("uiov", StructPtr("iovec")), ("nr_segs", ULONG), ("flags", UINT)]),
+    ("preadv", &[("fd", ULONG), ("vec", StructPtr("iovec")), ("vlen", ULONG), ("pos_l", ULONG), ("pos_h", ULONG)]),
+    ("pwritev", &[("fd", ULONG), ("vec", StructPtr("iovec")), ("vlen", ULONG), ("pos_l", ULONG), ("pos_h", ULONG)]),
+    ("sendmmsg", &[("fd", INT), ("mmsg", PTR), ("vlen", UINT), ("flags", UINT)]),
+    ("process_vm_writev", &[("pid", INT), ("lvec", StructPtr("iovec")), ("liovcnt", ULONG), ("rvec", StructPtr("iovec")), ("riovcnt", ULONG), ("flags", ULONG)]),
+    ("userfaultfd", &[("flags", INT)]),
+    ("copy_file_range", &[("fd_in", INT), ("off_in", PTR), ("fd_out", INT), ("off_out", PTR), ("len", SIZE), ("flags", UINT)]),
+    ("preadv2", &[("fd", ULONG), ("vec", StructPtr("iovec")), ("vlen", ULONG), ("pos_l", ULONG), ("pos_h", ULONG), ("flags", INT)]),
+    ("pwritev2", &[("fd", ULONG), ("vec", StructPtr("iovec")), ("vlen", ULONG), ("pos_l", ULONG), ("pos_h", ULONG), ("flags", INT)]),
+    ("io_uring_setup", &[("entries", UINT), ("params", PTR)]),
+    ("io_uring_enter", &[("fd", UINT), ("to_submit", UINT), ("min_complete", UINT), ("flags", UINT), ("argp", PTR), ("argsz", SIZE)]),
+    ("io_uring_register", &[("fd", UINT), ("opcode", UINT), ("arg", PTR), ("nr_args", UINT)]),
 ];
 
 /// Arguments of system call `name`, if the table has it.
@@ -254,7 +272,7 @@ static CONSTANTS: &[(&str, i64)] = &[
     ("O_CLOEXEC", 0o2000000), ("O_SYNC", 0o4010000), ("O_PATH", 0o10000000), ("O_TMPFILE", 0o20200000),
     ("AT_FDCWD", -100), ("AT_SYMLINK_NOFOLLOW", 0x100), ("AT_REMOVEDIR", 0x200), ("AT_EMPTY_PATH", 0x1000),
     ("PROT_NONE", 0), ("PROT_READ", 1), ("PROT_WRITE", 2), ("PROT_EXEC", 4),
-    ("MAP_SHARED", 1), ("MAP_PRIVATE", 2), ("MAP_FIXED", 0x10), ("MAP_ANONYMOUS", 0x20),
+    ("MAP_SHARED", 1), ("MAP_PRIVATE", 2), ("MAP_SHARED_VALIDATE", 3), ("MAP_TYPE", 0x0f), ("MAP_FIXED", 0x10), ("MAP_ANONYMOUS", 0x20),
     ("MAP_GROWSDOWN", 0x100), ("MAP_STACK", 0x20000), ("MAP_FIXED_NOREPLACE", 0x100000),
     ("AF_UNIX", 1), ("AF_INET", 2), ("AF_INET6", 10), ("AF_NETLINK", 16), ("AF_PACKET", 17),
     ("SOCK_STREAM", 1), ("SOCK_DGRAM", 2), ("SOCK_RAW", 3), ("SOCK_NONBLOCK", 0o4000), ("SOCK_CLOEXEC", 0o2000000),

@@ -8,9 +8,10 @@
 //! take the signedness of the other operand. Mixing signed and unsigned non-literals in a
 //! comparison, division or shift is an error (cast one side); arithmetic wraps at 64 bits.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use crate::ast::{self, BaseType, CallId, CallName, Expr, ExprKind, Item, PolicyOpt, RuleBody, Stmt, TypeName, UnOp};
+use crate::classes::{self, ArgKind, Class, Member, Src, SwRule};
 use crate::ctype::{CType, RecordKind, TypeArena, TypeId};
 use crate::diag::{Diag, Span};
 use crate::dwarf::{Program, VarLookup};
@@ -57,6 +58,8 @@ type RValue = (Ir, Option<Sc>, Option<TypeId>, Option<i128>);
 /// The rule an expression is checked in.
 struct RuleCtx {
     calls: Vec<(Abi, u32, Option<&'static str>)>,
+    /// In a class rule: the class and the member the statement is being checked for.
+    class: Option<(&'static Class, &'static Member, Abi)>,
 }
 
 struct Checker<'p> {
@@ -64,6 +67,26 @@ struct Checker<'p> {
     src: &'p str,
     consts: HashMap<String, Val>,
     errors: Vec<Diag>,
+    warnings: Vec<Diag>,
+    /// ABIs whose calls the policy does not refuse wholesale through `other_abis deny`:
+    /// x86-64, and ia32/x32 when the policy has rules for them or `other_abis allow`. Class
+    /// rules and `single_writer` expand to these ABIs' numbers.
+    live: Vec<Abi>,
+    /// `single_writer;` was given (where).
+    single_writer: Option<Span>,
+    /// `default allow|deny` (where), for the lints' positions.
+    default_span: Option<Span>,
+    /// Calls a rule other than a class rule constrains (assert, from, deny): where first.
+    constrained: Vec<(Abi, u32, Span)>,
+}
+
+/// A checked policy and the warnings found on the way (the policy is still written).
+#[derive(Debug)]
+pub struct Checked {
+    /// The policy.
+    pub policy: PolicyIr,
+    /// Lints: `file:line:col: warning: …`.
+    pub warnings: Vec<Diag>,
 }
 
 type Res<T> = Result<T, Diag>;
@@ -72,16 +95,70 @@ fn err<T>(span: Span, msg: impl Into<String>) -> Res<T> {
     Err(Diag::new(span, msg))
 }
 
-/// Checks `file` against P's program; returns the checked policy or every error found (at
-/// most one per statement).
-pub fn check<'p>(file: &ast::File, src: &'p str, prog: &'p mut Program) -> Result<PolicyIr, Vec<Diag>> {
-    let mut c = Checker { prog, src, consts: HashMap::new(), errors: Vec::new() };
+/// Checks `file` against P's program; returns the checked policy with its warnings, or every
+/// error found (at most one per statement).
+pub fn check<'p>(file: &ast::File, src: &'p str, prog: &'p mut Program) -> Result<Checked, Vec<Diag>> {
+    let mut c = Checker {
+        prog,
+        src,
+        consts: HashMap::new(),
+        errors: Vec::new(),
+        warnings: Vec::new(),
+        live: vec![Abi::X86_64],
+        single_writer: None,
+        default_span: None,
+        constrained: Vec::new(),
+    };
     let out = c.file(file, src);
     if c.errors.is_empty() {
-        Ok(out)
+        Ok(Checked { policy: out, warnings: c.warnings })
     } else {
         Err(c.errors)
     }
+}
+
+/// True if `ir` reads P's memory (a load, a string or bytes comparison, a length).
+pub fn reads_memory(ir: &Ir) -> bool {
+    match ir {
+        Ir::Load { .. } | Ir::StrEq(..) | Ir::StrPrefix(..) | Ir::BytesEq(..) | Ir::Strlen(..) => true,
+        Ir::Const(_) | Ir::Nr | Ir::Abi | Ir::Rip | Ir::Reg(_) | Ir::Arg(_) => false,
+        Ir::Neg(e) | Ir::Inv(e) | Ir::LNot(e) | Ir::Ext { e, .. } | Ir::InSet(e, _) => reads_memory(e),
+        Ir::Bin(_, a, b) | Ir::And(a, b) | Ir::Or(a, b) => reads_memory(a) || reads_memory(b),
+    }
+}
+
+/// True if `ir` uses argument `i`.
+fn uses_arg(ir: &Ir, i: u8) -> bool {
+    match ir {
+        Ir::Arg(j) => *j == i,
+        Ir::Const(_) | Ir::Nr | Ir::Abi | Ir::Rip | Ir::Reg(_) => false,
+        Ir::Load { addr: e, .. }
+        | Ir::StrEq(e, _)
+        | Ir::StrPrefix(e, _)
+        | Ir::BytesEq(e, _)
+        | Ir::Strlen(e, _)
+        | Ir::Neg(e)
+        | Ir::Inv(e)
+        | Ir::LNot(e)
+        | Ir::Ext { e, .. }
+        | Ir::InSet(e, _) => uses_arg(e, i),
+        Ir::Bin(_, a, b) | Ir::And(a, b) | Ir::Or(a, b) => uses_arg(a, i) || uses_arg(b, i),
+    }
+}
+
+/// The invariants of `p` whose check reads P's memory, so another writer could change what
+/// they saw before the kernel reads it: loads, strings, and (ia32 rules) `$arg5`, which a
+/// `sysenter` call passes on P's stack.
+pub fn memory_invariants(p: &PolicyIr) -> Vec<usize> {
+    let mut out: Vec<usize> = Vec::new();
+    for (i, inv) in p.invariants.iter().enumerate() {
+        let InvBody::Expr(ir) = &inv.body else { continue };
+        let ia32 = p.rules.iter().any(|r| r.abi == Abi::Ia32 && r.act == RuleAct::Check(i));
+        if reads_memory(ir) || (ia32 && uses_arg(ir, 5)) {
+            out.push(i);
+        }
+    }
+    out
 }
 
 /// FNV-1a 32 of the source: the default policy id (stable for the same source).
@@ -158,6 +235,19 @@ impl Checker<'_> {
         };
         let mut seen_policy = false;
         let mut seen_trace = false;
+        let other_abis_allow = file.items.iter().any(|i| match i {
+            Item::Policy(opts) => opts.iter().any(|o| matches!(o, PolicyOpt::OtherAbis(true, _))),
+            _ => false,
+        });
+        for abi in [Abi::Ia32, Abi::X32] {
+            let named = file.items.iter().any(|i| match i {
+                Item::Rule(r) => r.calls.iter().any(|c| c.abi == abi),
+                _ => false,
+            });
+            if named || other_abis_allow {
+                self.live.push(abi);
+            }
+        }
         for item in &file.items {
             let r = match item {
                 Item::Policy(opts) => {
@@ -197,16 +287,143 @@ impl Checker<'_> {
                 ));
             }
         }
+        if self.errors.is_empty() {
+            if self.single_writer.is_some() {
+                self.expand_single_writer(&mut out);
+            }
+            if !out.default_deny {
+                self.lint_default_allow(&out);
+            }
+        }
         out
     }
 
+    /// `policy { single_writer; }`: the rules of [`classes::single_writer_rules`] for every
+    /// live ABI. They must hold wherever the call is allowed: an `at SITE` rule replaces the
+    /// any-site rules at that site, so the invariant is added to every site rule of the call
+    /// too. It is added to the any-site rules when the call has some, or when `default
+    /// allow` would let it through; with `default deny` and no any-site rule, calls from
+    /// other sites are already refused and an any-site rule would only let them in.
+    fn expand_single_writer(&mut self, out: &mut PolicyIr) {
+        let span = self.single_writer.unwrap_or_default();
+        for abi in self.live.clone() {
+            for (call, rule) in classes::single_writer_rules(abi) {
+                let Some(nr) = syscall_names::number(abi, call) else { continue };
+                let (name, body) = match rule {
+                    SwRule::Deny(name) => (name.to_string(), InvBody::Deny),
+                    SwRule::MaskClear { arg, mask, name } => {
+                        let masked = Ir::Bin(Op::And, Box::new(Ir::Arg(arg)), Box::new(Ir::Const(mask)));
+                        (name.to_string(), InvBody::Expr(Ir::Bin(Op::Eq, Box::new(masked), Box::new(Ir::Const(0)))))
+                    }
+                    SwRule::NotSharedMap { arg } => {
+                        // The mapping type, `flags & MAP_TYPE`, is not MAP_SHARED (1) or
+                        // MAP_SHARED_VALIDATE (3).
+                        let ty = Box::new(Ir::Bin(Op::And, Box::new(Ir::Arg(arg)), Box::new(Ir::Const(0xf))));
+                        (
+                            format!("single_writer: {call} without MAP_SHARED or MAP_SHARED_VALIDATE"),
+                            InvBody::Expr(Ir::LNot(Box::new(Ir::InSet(ty, vec![1, 3])))),
+                        )
+                    }
+                    SwRule::NotShmat => {
+                        let call_no = Box::new(Ir::Bin(Op::And, Box::new(Ir::Arg(0)), Box::new(Ir::Const(0xffff))));
+                        (
+                            "single_writer: ipc without SHMAT".to_string(),
+                            InvBody::Expr(Ir::Bin(Op::Ne, call_no, Box::new(Ir::Const(21)))),
+                        )
+                    }
+                };
+                let mut slots: BTreeSet<Option<u64>> =
+                    out.rules.iter().filter(|r| r.abi == abi && r.nr == nr).map(|r| r.site).collect();
+                if !out.default_deny || matches!(body, InvBody::Deny) {
+                    slots.insert(None);
+                }
+                if slots.is_empty() {
+                    continue;
+                }
+                let inv = self.add_inv(out, name, body, span);
+                for site in slots {
+                    out.rules.push(RuleIr { abi, nr, site, act: RuleAct::Check(inv) });
+                }
+            }
+        }
+    }
+
+    /// Warnings for `default allow` policies: a class member constrained while another is
+    /// left to the default; io_uring and AIO not denied.
+    fn lint_default_allow(&mut self, out: &PolicyIr) {
+        let at = self.default_span.unwrap_or_default();
+        let ruled = |abi: Abi, nr: u32| out.rules.iter().any(|r| r.abi == abi && r.nr == nr);
+        for class in classes::CLASSES {
+            for abi in self.live.clone() {
+                let members: Vec<(u32, &str)> = classes::members(class, abi).map(|(nr, m)| (nr, m.call)).collect();
+                let Some(&(_, _, span)) =
+                    self.constrained.iter().find(|c| c.0 == abi && members.iter().any(|m| m.0 == c.1))
+                else {
+                    continue;
+                };
+                let mut seen = BTreeSet::new();
+                let constrained: Vec<String> = members
+                    .iter()
+                    .filter(|m| self.constrained.iter().any(|c| c.0 == abi && c.1 == m.0))
+                    .filter(|m| seen.insert(m.1))
+                    .map(|m| crate::infer::emit::call_text(abi, nr_of(abi, m.1)))
+                    .collect();
+                let uncovered: Vec<String> = members
+                    .iter()
+                    .filter(|m| !ruled(abi, m.0))
+                    .filter(|m| seen.insert(m.1))
+                    .map(|m| crate::infer::emit::call_text(abi, nr_of(abi, m.1)))
+                    .collect();
+                if uncovered.is_empty() {
+                    continue;
+                }
+                let verb = if constrained.len() == 1 { "is" } else { "are" };
+                self.warnings.push(Diag::new(
+                    span,
+                    format!(
+                        "{} {verb} constrained but {} {} not (default allow lets them through); use `syscall class {}`",
+                        constrained.join(", "),
+                        uncovered.join(", "),
+                        if uncovered.len() == 1 { "is" } else { "are" },
+                        class.name
+                    ),
+                ));
+            }
+        }
+        for abi in self.live.clone() {
+            let open: Vec<String> = classes::ASYNC_IO
+                .iter()
+                .filter_map(|c| Some((syscall_names::number(abi, c)?, *c)))
+                .filter(|&(nr, _)| {
+                    !out.rules.iter().any(|r| {
+                        r.abi == abi
+                            && r.nr == nr
+                            && r.site.is_none()
+                            && matches!(r.act, RuleAct::Check(i) if out.invariants[i].body == InvBody::Deny)
+                    })
+                })
+                .map(|(nr, _)| crate::infer::emit::call_text(abi, nr))
+                .collect();
+            if !open.is_empty() {
+                self.warnings.push(Diag::new(
+                    at,
+                    format!(
+                        "io_uring and AIO perform reads and writes without a system call per operation; a default-allow policy should deny them: `syscall {} deny;`",
+                        open.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+
     fn policy(&mut self, opts: &[PolicyOpt], first: bool, out: &mut PolicyIr) -> Res<()> {
-        let mut seen = [false; 3];
+        let mut seen = [false; 4];
         for opt in opts {
             let (slot, span, name) = match opt {
                 PolicyOpt::Id(e) => (0, e.span, "id"),
                 PolicyOpt::Default(_, s) => (1, *s, "default"),
                 PolicyOpt::OtherAbis(_, s) => (2, *s, "other_abis"),
+                PolicyOpt::SingleWriter(s) => (3, *s, "single_writer"),
             };
             if !first {
                 return err(span, "only one `policy` block is allowed");
@@ -220,8 +437,12 @@ impl Checker<'_> {
                     out.id = u32::try_from(v)
                         .map_err(|_| Diag::new(e.span, format!("policy id {v} does not fit in 32 bits")))?;
                 }
-                PolicyOpt::Default(allow, _) => out.default_deny = !allow,
+                PolicyOpt::Default(allow, s) => {
+                    out.default_deny = !allow;
+                    self.default_span = Some(*s);
+                }
                 PolicyOpt::OtherAbis(allow, _) => out.deny_other_abis = !allow,
+                PolicyOpt::SingleWriter(s) => self.single_writer = Some(*s),
             }
         }
         Ok(())
@@ -300,25 +521,16 @@ impl Checker<'_> {
     }
 
     fn rule(&mut self, r: &ast::Rule, src: &str, out: &mut PolicyIr) -> Res<()> {
+        if let Some(class) = &r.class {
+            return self.class_rule(r, class, src, out);
+        }
         let mut calls = Vec::new();
         for c in &r.calls {
             calls.push(self.call_name(c)?);
         }
-        let mut sites: Vec<Option<u64>> = Vec::new();
-        if let Some(s) = &r.site {
-            let mut v = Vec::new();
-            self.sites(s, &mut v)?;
-            v.sort_unstable();
-            v.dedup();
-            if v.is_empty() {
-                return err(s.span, "`at` needs at least one call site");
-            }
-            sites.extend(v.into_iter().map(Some));
-        } else {
-            sites.push(None);
-        }
+        let sites = self.rule_sites(r.site.as_ref())?;
         let prefix = r.calls.iter().map(|c| text_of(src, c.span)).collect::<Vec<_>>().join(",");
-        let ctx = RuleCtx { calls: calls.clone() };
+        let ctx = RuleCtx { calls: calls.clone(), class: None };
         let mut inv_indexes: Vec<Option<usize>> = Vec::new();
         match &r.body {
             RuleBody::Allow => inv_indexes.push(None),
@@ -335,9 +547,126 @@ impl Checker<'_> {
                 }
             }
         }
+        if inv_indexes.iter().any(Option::is_some) {
+            for &(abi, nr, _) in &calls {
+                if !self.constrained.iter().any(|c| (c.0, c.1) == (abi, nr)) {
+                    self.constrained.push((abi, nr, r.span));
+                }
+            }
+        }
         for &(abi, nr, _) in &calls {
             for &site in &sites {
                 for inv in &inv_indexes {
+                    let act = match inv {
+                        Some(i) => RuleAct::Check(*i),
+                        None => RuleAct::Allow,
+                    };
+                    out.rules.push(RuleIr { abi, nr, site, act });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The sites of an `at` clause (`[None]` without one).
+    fn rule_sites(&mut self, site: Option<&Expr>) -> Res<Vec<Option<u64>>> {
+        let Some(s) = site else { return Ok(vec![None]) };
+        let mut v = Vec::new();
+        self.sites(s, &mut v)?;
+        v.sort_unstable();
+        v.dedup();
+        if v.is_empty() {
+            return err(s.span, "`at` needs at least one call site");
+        }
+        Ok(v.into_iter().map(Some).collect())
+    }
+
+    /// `syscall class NAME [at SITES] BODY`: the body for every member of the class in every
+    /// live ABI. An assert is checked once per member (class arguments map to the member's
+    /// own arguments); members whose code comes out the same share one invariant. Every
+    /// invariant is named `NAME: …`.
+    fn class_rule(&mut self, r: &ast::Rule, name: &ast::Ident, src: &str, out: &mut PolicyIr) -> Res<()> {
+        let Some(class) = classes::find(&name.name) else {
+            let names = classes::CLASSES.iter().map(|c| c.name);
+            return err(
+                name.span,
+                format!(
+                    "unknown system-call class `{}`{}; the classes are {}",
+                    name.name,
+                    suggest(&name.name, names.clone()),
+                    names.map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+                ),
+            );
+        };
+        let sites = self.rule_sites(r.site.as_ref())?;
+        let members: Vec<(Abi, u32, &'static Member)> = self
+            .live
+            .clone()
+            .into_iter()
+            .flat_map(|abi| classes::members(class, abi).map(move |(nr, m)| (abi, nr, m)))
+            .collect();
+        // Per member, the invariants its rules check (`None`: allowed).
+        let mut per_member: Vec<Vec<Option<usize>>> = vec![Vec::new(); members.len()];
+        let prefix = class.name;
+        match &r.body {
+            RuleBody::Allow => per_member.iter_mut().for_each(|v| v.push(None)),
+            RuleBody::Block(stmts) if stmts.is_empty() => per_member.iter_mut().for_each(|v| v.push(None)),
+            RuleBody::Deny => {
+                let i = self.add_inv(out, format!("{prefix}: deny"), InvBody::Deny, r.span);
+                per_member.iter_mut().for_each(|v| v.push(Some(i)));
+            }
+            RuleBody::Block(stmts) => {
+                for st in stmts {
+                    if let Stmt::From { .. } = st {
+                        // The same for every member.
+                        let ctx = RuleCtx { calls: Vec::new(), class: None };
+                        match self.stmt(st, &ctx, src, prefix) {
+                            Ok((n, body, span)) => {
+                                let i = self.add_inv(out, n, body, span);
+                                per_member.iter_mut().for_each(|v| v.push(Some(i)));
+                            }
+                            Err(e) => self.errors.push(e),
+                        }
+                        continue;
+                    }
+                    let mut done: Vec<(InvBody, usize)> = Vec::new();
+                    for (k, &(abi, nr, m)) in members.iter().enumerate() {
+                        let ctx = RuleCtx {
+                            calls: vec![(abi, nr, syscall_names::name(abi, nr))],
+                            class: Some((class, m, abi)),
+                        };
+                        match self.stmt(st, &ctx, src, prefix) {
+                            Ok((n, body, span)) => {
+                                let i = match done.iter().find(|d| d.0 == body) {
+                                    Some(d) => d.1,
+                                    None => {
+                                        let i = self.add_inv(out, n, body.clone(), span);
+                                        done.push((body, i));
+                                        i
+                                    }
+                                };
+                                per_member[k].push(Some(i));
+                            }
+                            Err(mut e) => {
+                                if k > 0 {
+                                    e.msg = format!(
+                                        "for `{}` (member of class `{}`): {}",
+                                        crate::infer::emit::call_text(abi, nr),
+                                        class.name,
+                                        e.msg
+                                    );
+                                }
+                                self.errors.push(e);
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for (k, &(abi, nr, _)) in members.iter().enumerate() {
+            for &site in &sites {
+                for inv in &per_member[k] {
                     let act = match inv {
                         Some(i) => RuleAct::Check(*i),
                         None => RuleAct::Allow,
@@ -494,6 +823,9 @@ impl Checker<'_> {
             }
             ExprKind::Field(base, field) => {
                 if let ExprKind::Name(sys) = &base.kind {
+                    if let Some(v) = self.class_arg(sys, field, base.span, ctx)? {
+                        return Ok(v);
+                    }
                     if let Some(v) = self.syscall_arg(sys, field, base.span, ctx)? {
                         return Ok(v);
                     }
@@ -647,6 +979,78 @@ impl Checker<'_> {
         Ok(Val::R { ir, sc: u, ty: None })
     }
 
+    /// `class.arg` if `class` names a class of system calls and P has no variable of that
+    /// name: the member's value of that argument (see [`classes`]).
+    fn class_arg(&mut self, cls: &str, field: &ast::Ident, cls_span: Span, ctx: Option<&RuleCtx>) -> Res<Option<Val>> {
+        let Some(class) = classes::find(cls) else { return Ok(None) };
+        if self.consts.contains_key(cls) || !matches!(self.prog.global(cls), VarLookup::NotFound) {
+            return Ok(None);
+        }
+        let span = cls_span.to(field.span);
+        let Some((c, member, abi)) = ctx.and_then(|x| x.class).filter(|(c, _, _)| c.name == class.name) else {
+            return err(
+                span,
+                format!(
+                    "`{cls}.{}` names an argument of the class `{cls}`: use it inside `syscall class {cls} {{ … }}`",
+                    field.name
+                ),
+            );
+        };
+        let Some(k) = c.args.iter().position(|(n, _)| *n == field.name) else {
+            let names = c.args.iter().map(|(n, _)| *n).collect::<Vec<_>>();
+            return err(
+                field.span,
+                format!(
+                    "class `{cls}` has no argument `{}`{}; its arguments are: {}",
+                    field.name,
+                    suggest(&field.name, names.iter().copied()),
+                    names.join(", ")
+                ),
+            );
+        };
+        let kind = c.args[k].1;
+        let ir = match member.srcs[k] {
+            Src::Arg { index, width } => match (kind, width_of(u64::from(width))) {
+                (ArgKind::Int { signed, .. }, Some(w)) if w != Width::W64 => {
+                    Ir::Ext { signed, width: w, e: Box::new(Ir::Arg(index)) }
+                }
+                _ => Ir::Arg(index),
+            },
+            Src::Const(v) => Ir::Const(v),
+            Src::Mem { index, offset, width } => Ir::Load {
+                addr: Box::new(add_const(Ir::Arg(index), u64::from(offset))),
+                width: width_of(u64::from(width)).unwrap_or(Width::W64),
+                signed: false,
+            },
+        };
+        let v = match kind {
+            ArgKind::Int { size, signed } => {
+                let t = self.prog.types.int(u64::from(size), signed);
+                Val::R { ir, sc: Sc::Int { signed }, ty: Some(t) }
+            }
+            ArgKind::Path => {
+                let ch = self.prog.types.char();
+                let p = self.prog.types.pointer(ch);
+                Val::R { ir, sc: Sc::Ptr(ch), ty: Some(p) }
+            }
+            // 8-byte pointers in the array only for x86-64 members.
+            ArgKind::StrArray if abi == Abi::X86_64 => {
+                let ch = self.prog.types.char();
+                let p = self.prog.types.pointer(ch);
+                let pp = self.prog.types.pointer(p);
+                Val::R { ir, sc: Sc::Ptr(p), ty: Some(pp) }
+            }
+            // ia32 and x32: an array of 4-byte pointers, `u32 *`; `(char *)exec.argv[1]`
+            // reads a string for every ABI.
+            ArgKind::StrArray => {
+                let u = self.prog.types.int(4, false);
+                let p = self.prog.types.pointer(u);
+                Val::R { ir, sc: Sc::Ptr(u), ty: Some(p) }
+            }
+        };
+        Ok(Some(v))
+    }
+
     /// `sys.arg` if `sys` names a system call and P has no variable of that name.
     fn syscall_arg(
         &mut self,
@@ -667,6 +1071,18 @@ impl Checker<'_> {
                 format!("`{sys}.{}`: system-call arguments can only be used inside a `syscall` rule", field.name),
             );
         };
+        if let Some((class, _, _)) = ctx.class {
+            let args = class.args.iter().map(|(n, _)| format!("`{}.{n}`", class.name)).collect::<Vec<_>>();
+            return err(
+                span,
+                format!(
+                    "`{sys}.{}`: a class rule is checked for every member of `{}`; name the class's arguments: {}",
+                    field.name,
+                    class.name,
+                    args.join(", ")
+                ),
+            );
+        }
         let this: Vec<&str> = ctx.calls.iter().filter_map(|c| c.2).collect();
         if !this.contains(&sys) {
             return err(
@@ -1416,6 +1832,10 @@ impl Checker<'_> {
             }
         }
     }
+}
+
+fn nr_of(abi: Abi, name: &str) -> u32 {
+    syscall_names::number(abi, name).unwrap_or(u32::MAX)
 }
 
 fn abi_name(abi: Abi) -> &'static str {

@@ -124,7 +124,35 @@ pub fn source(elf: &Elf, inf: &Inferred) -> String {
     for w in &inf.warnings {
         let _ = writeln!(o, "# warning: {w}");
     }
-    let _ = writeln!(o, "\npolicy {{\n    default deny;\n    other_abis deny;\n}}");
+    let writers = super::other_writers(elf, inf);
+    let _ = writeln!(o, "\npolicy {{\n    default deny;\n    other_abis deny;");
+    if writers.is_empty() {
+        let _ =
+            writeln!(o, "    # P never creates threads or shares its memory (no clone with CLONE_VM or CLONE_THREAD,");
+        let _ = writeln!(o, "    # no clone3 or vfork, no pthread_create, no shared mapping): P is the only writer of");
+        let _ = writeln!(o, "    # its memory, so what the checker reads is what the kernel reads. Keep it that way:");
+        let _ = writeln!(o, "    single_writer;");
+    } else {
+        let _ = writeln!(o, "    # single_writer is off: P may create threads or share its memory:");
+        for w in &writers {
+            let _ = writeln!(o, "    #   {w}");
+        }
+        let _ =
+            writeln!(o, "    # so another thread can change what an invariant reads from P's memory after the check");
+        let _ = writeln!(o, "    # (LANGUAGE.md, \"Time of check and time of use\").");
+    }
+    let _ = writeln!(o, "}}");
+    let unused: Vec<&str> = crate::classes::ASYNC_IO
+        .iter()
+        .copied()
+        .filter(|c| syscall_names::number(Abi::X86_64, c).is_none_or(|nr| !calls.contains(&(Abi::X86_64, nr))))
+        .collect();
+    if !unused.is_empty() {
+        let _ =
+            writeln!(o, "\n# io_uring and AIO read and write P's memory without a system call per operation; P does");
+        let _ = writeln!(o, "# not use them. Denied explicitly, so the policy stays safe if `default` is changed.");
+        let _ = writeln!(o, "syscall {} deny;", unused.join(", "));
+    }
 
     let mut by_call: BTreeMap<(Abi, u32), Vec<&Site>> = BTreeMap::new();
     for s in &reachable_sites {

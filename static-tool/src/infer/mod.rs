@@ -349,3 +349,44 @@ pub fn infer(elf: &Elf) -> Result<Inferred, ToolError> {
     let reachable_functions = p.reachable.iter().filter(|r| **r).count();
     Ok(Inferred { functions: p.funcs.len(), reachable_functions, sites, automaton, warnings })
 }
+
+/// Why another writer may change P's memory while P is stopped at a system call, as far as
+/// P's binary shows (empty: none found): call sites that create threads (`clone` with
+/// constant `CLONE_VM` or `CLONE_THREAD` flags, `clone3`, `vfork`), a thread-creating libc
+/// function, and P's own calls that `single_writer` denies (so inference must not turn it
+/// on): `ptrace`, `shmat`, io_uring, AIO, `process_vm_writev`, `userfaultfd`, and `mmap`
+/// with constant `MAP_SHARED` flags. A `clone` whose flags are not constant (glibc's
+/// `clone()` wrapper) does not count by itself: glibc creates threads with `clone3`, and
+/// `pthread_create` is found by its symbol.
+pub fn other_writers(elf: &Elf, inf: &Inferred) -> Vec<String> {
+    use semguard_core::syscall_names;
+    let mut out = Vec::new();
+    for s in inf.sites.iter().filter(|s| s.reachable) {
+        let at = format!("{:#x} ({}+{:#x})", s.rip, s.func, s.offset);
+        for &(abi, nr) in &s.calls {
+            let Some(name) = syscall_names::name(abi, nr) else { continue };
+            let constant = |i: usize| if s.via_wrapper { None } else { s.const_args.get(&i).copied() };
+            let why = match name {
+                "clone" => match constant(0) {
+                    Some(f) if f & crate::classes::CLONE_SHARES_MEMORY != 0 => "clone with CLONE_VM or CLONE_THREAD",
+                    _ => continue,
+                },
+                "clone3" => "clone3",
+                "vfork" => "vfork",
+                "mmap" | "mmap2" => match constant(3) {
+                    Some(f) if matches!(f & 0xf, 1 | 3) => "mmap with MAP_SHARED",
+                    _ => continue,
+                },
+                "ptrace" | "shmat" | "io_uring_setup" | "io_setup" | "process_vm_writev" | "userfaultfd" => name,
+                _ => continue,
+            };
+            out.push(format!("{why} at {at}"));
+        }
+    }
+    for sym in ["pthread_create", "thrd_create"] {
+        if elf.symbols.contains_key(sym) {
+            out.push(format!("P links {sym}"));
+        }
+    }
+    out
+}
