@@ -3,9 +3,13 @@
 # hand-written policies. The host side calls protect_payload; the dom0 side sources
 # "$PAYLOAD/bin/protect-lib.sh" after scenario-lib.sh.
 #
-#   protect_payload                 (host) guest, semguard.ko, policies, the semguard tool
-#   sg_load PROG MODE [PARAM=V…]    insmod semguard.ko for PROG in domain $D (enforce|audit),
-#                                   with more module parameters (e.g. fail=open)
+#   protect_payload [POLICY...]     (host) guest, semguard.ko, policies (notesd, cmdgate, lineage
+#                                   and the POLICYs named: guest-stub/policies/POLICY.sgi, with
+#                                   POLICY.compile, what `semguard policy compile` said), the
+#                                   semguard tool
+#   sg_load PROG MODE [POLICY] [PARAM=V…]  insmod semguard.ko for PROG in domain $D
+#                                   (enforce|audit) with policies/POLICY.sgp (default PROG.sgp)
+#                                   and more module parameters (e.g. fail=open)
 #   sg_unload                       rmmod; fails unless it is gone
 #   sg_counter NAME                 /sys/module/semguard/counters/NAME
 #   sg_alerts PROG                  `semguard alerts --json --policy PROG.sgp` (one JSON a line)
@@ -19,19 +23,25 @@ protect_payload() {
     payload_add "$(artefact module "$SEMGUARD_ROOT/ivm-module/semguard-ko")" modules/semguard.ko
     payload_add "$(artefact policies)/semguard" bin/semguard
     payload_add "$SEMGUARD_ROOT/qemu/dom0/protect-lib.sh" bin/protect-lib.sh
-    for p in notesd cmdgate lineage pagein; do
+    for p in notesd cmdgate lineage "$@"; do
         payload_add "$(artefact policies)/$p.sgp" policies/$p.sgp
         payload_add "$(artefact policies)/$p.sgi" policies/$p.sgi
+        payload_add "$(artefact policies)/$p.compile" policies/$p.compile
     done
 }
 
 sg_load() {
-    local prog=$1 mode=$2
+    local prog=$1 mode=$2 policy=$1
     shift 2
+    # A policy name has no '='; what follows are module parameters.
+    if [ $# -gt 0 ] && [ "${1#*=}" = "$1" ]; then
+        policy=$1
+        shift
+    fi
     mkdir -p /lib/firmware/semguard
-    cp "$PAYLOAD/policies/$prog.sgp" /lib/firmware/semguard/
+    cp "$PAYLOAD/policies/$policy.sgp" /lib/firmware/semguard/
     dmesg -C
-    insmod "$PAYLOAD/modules/semguard.ko" domid="$D" process="$prog" policy="semguard/$prog.sgp" mode="$mode" "$@"
+    insmod "$PAYLOAD/modules/semguard.ko" domid="$D" process="$prog" policy="semguard/$policy.sgp" mode="$mode" "$@"
     dmesg | grep 'semguard' | sed 's/^/kmsg| /'
     dmesg | grep -q "semguard: monitoring domain $D\$" || fail "no 'monitoring domain $D' line after insmod"
 }

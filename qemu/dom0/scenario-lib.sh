@@ -7,8 +7,9 @@
 #   ok [KEY=VALUE...]      SEMGUARD-MARK phase=NAME status=ok KEY=VALUE...
 #   fail REASON            SEMGUARD-MARK phase=NAME status=fail reason=REASON; exits
 #   wait_until SECS CMD... polls CMD every second until it succeeds (1 if SECS pass)
-#   guest_start NAME GUEST_SCENARIO [MEMORY_MB]   xl create a PV domU from the payload's
-#                          guest/bzImage + guest/initrd.img running guest-stub's GUEST_SCENARIO
+#   guest_start NAME GUEST_SCENARIO [MEMORY_MB] [VCPUS]   xl create a PV domU from the payload's
+#                          guest/bzImage + guest/initrd.img running guest-stub's GUEST_SCENARIO,
+#                          with VCPUS virtual CPUs (default 1; Xen has 2 CPUs in qemu/run)
 #   guest_wait NAME ERE [SECS]  waits for a line of the domU's console matching ERE (fails
 #                          the phase after SECS, default 120); prints it
 #   guest_send NAME LINE   writes LINE to the domU's console (guest-stub's `await LINE`)
@@ -50,7 +51,7 @@ guest_log() { echo "$CONSOLE_LOGS/guest-$1.log"; }
 guest_domid() { xl domid "$1" 2>/dev/null; }
 
 guest_start() {
-    local name=$1 scenario=$2 mem=${3:-128}
+    local name=$1 scenario=$2 mem=${3:-128} vcpus=${4:-1}
     local cfg="/tmp/$name.cfg"
     [ -f "$PAYLOAD/guest/bzImage" ] && [ -f "$PAYLOAD/guest/initrd.img" ] ||
         fail "payload has no guest/bzImage + guest/initrd.img (payload_guest on the host side)"
@@ -58,7 +59,7 @@ guest_start() {
 name = "$name"
 type = "pv"
 memory = $mem
-vcpus = 1
+vcpus = $vcpus
 kernel = "$PAYLOAD/guest/bzImage"
 ramdisk = "$PAYLOAD/guest/initrd.img"
 extra = "console=hvc0 semguard.guest=$scenario"
@@ -67,7 +68,7 @@ on_reboot = "destroy"
 on_crash = "destroy"
 CFG
     timeout 120 xl create "$cfg" || fail "xl create $name failed"
-    echo "domU $name is domain $(guest_domid "$name")"
+    echo "domU $name is domain $(guest_domid "$name") ($vcpus vCPU$([ "$vcpus" = 1 ] || echo s))"
 }
 
 guest_wait() {
