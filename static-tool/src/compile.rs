@@ -88,7 +88,7 @@ fn toctou_warning(file: &crate::ast::File, policy: &PolicyIr, prog: &Program) ->
     Some(Diag::new(
         first.span,
         format!(
-            "{} invariant(s) read P's memory (first: `{}`) and P may create threads ({list}): another thread can change that memory after the check and before the kernel reads it; add `policy {{ single_writer; }}` (LANGUAGE.md, \"Time of check and time of use\")",
+            "{} invariant(s) read P's memory (first: `{}`) and P may have another writer of its memory ({list}): a thread or a shared mapping can change that memory after the check and before the kernel reads it; add `policy {{ single_writer; }}` (LANGUAGE.md, \"Time of check and time of use\")",
             reading.len(),
             first.name
         ),

@@ -529,14 +529,14 @@ fn single_writer_covers_ia32_when_the_policy_has_ia32_rules() {
 fn toctou_lint_fires_for_memory_reads_when_p_may_create_threads() {
     let reads = "syscall getpid allow;\nsyscall openat { assert startswith(openat.filename, \"/tmp/\"); }\n";
     let w = warnings_for(&threads(), reads);
-    let toctou: Vec<&String> = w.iter().filter(|m| m.contains("P may create threads")).collect();
+    let toctou: Vec<&String> = w.iter().filter(|m| m.contains("P may have another writer of its memory")).collect();
     assert_eq!(toctou.len(), 1, "{w:?}");
-    assert!(toctou[0].starts_with("2:18: 1 invariant(s) read P's memory (first: `openat: startswith(openat.filename, \"/tmp/\")`) and P may create threads ("), "{}", toctou[0]);
+    assert!(toctou[0].starts_with("2:18: 1 invariant(s) read P's memory (first: `openat: startswith(openat.filename, \"/tmp/\")`) and P may have another writer of its memory ("), "{}", toctou[0]);
     assert!(toctou[0].contains("P links pthread_create"), "{}", toctou[0]);
     assert!(toctou[0].ends_with("add `policy { single_writer; }` (LANGUAGE.md, \"Time of check and time of use\")"));
     let quiet = |exe: &std::path::Path, src: &str| {
         let w = warnings_for(exe, src);
-        assert!(!w.iter().any(|m| m.contains("P may create threads")), "{src}: {w:?}");
+        assert!(!w.iter().any(|m| m.contains("P may have another writer of its memory")), "{src}: {w:?}");
     };
     // single_writer set; P without threads; invariants over registers only.
     quiet(&threads(), &format!("policy {{ single_writer; }}\n{reads}"));
@@ -544,7 +544,7 @@ fn toctou_lint_fires_for_memory_reads_when_p_may_create_threads() {
     quiet(&threads(), "syscall getpid allow;\nsyscall openat { assert openat.flags == 0 && $rip != 0; }\n");
     // Globals are memory too.
     let w = warnings_for(&threads(), "syscall write { assert *(u32 *)&main != 0; }\n");
-    assert!(w.iter().any(|m| m.contains("P may create threads")), "{w:?}");
+    assert!(w.iter().any(|m| m.contains("P may have another writer of its memory")), "{w:?}");
 }
 
 #[test]

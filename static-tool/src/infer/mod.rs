@@ -369,7 +369,9 @@ pub fn other_writers(elf: &Elf, inf: &Inferred) -> Vec<String> {
             let why = match name {
                 "clone" => match constant(0) {
                     Some(f) if f & crate::classes::CLONE_SHARES_MEMORY != 0 => "clone with CLONE_VM or CLONE_THREAD",
-                    _ => continue,
+                    Some(_) => continue,
+                    // glibc's clone() wrapper passes its caller's flags: it may make a thread.
+                    None => "clone with flags not known at the call site",
                 },
                 "clone3" => "clone3",
                 "vfork" => "vfork",
