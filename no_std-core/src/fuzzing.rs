@@ -140,6 +140,22 @@ pub fn process(data: &[u8]) {
 use crate::profile::{NodeLayout, VmaLayout};
 use crate::vma::{find_vma, find_vma_from, Lookup};
 
+/// The VMA tree's layout in our Linux 6.12 x86-64 guest kernel, as its BTF gives it (the static
+/// tool's real-kernel test reads it from the kernel): the fuzzer's and the tests' sample.
+pub const LINUX_6_12_VMA: VmaLayout = VmaLayout {
+    mm_mt: 64,
+    vma_size: 152,
+    vma_start: 0,
+    vma_end: 8,
+    vma_flags: 32,
+    tree_size: 16,
+    tree_root: 8,
+    node_size: 256,
+    node_parent: 0,
+    range64: NodeLayout { pivot: 8, slot: 128, meta_end: 248, slots: 16, pivots: 15 },
+    arange64: NodeLayout { pivot: 8, slot: 80, meta_end: 240, slots: 10, pivots: 9 },
+};
+
 /// The VMA lookup over a hostile VMA tree: the input's first 8 bytes are the address looked
 /// up, the rest fills four pages — the mm (its tree at `MM + 64`), two pages of maple nodes and
 /// one of `vm_area_struct`s, at fixed kernel addresses the input's pointers can name. Nothing
@@ -166,21 +182,7 @@ pub fn vma(data: &[u8]) {
         mm_pgd: 16,
         comm_len: 16,
     };
-    // Linux 6.12's layout on x86-64.
-    let layout = VmaLayout {
-        mm_mt: 64,
-        vma_size: 152,
-        vma_start: 0,
-        vma_end: 8,
-        vma_flags: 32,
-        tree_size: 16,
-        tree_root: 8,
-        node_size: 256,
-        node_parent: 0,
-        range64: NodeLayout { pivot: 8, slot: 128, meta_end: 248, slots: 16, pivots: 15 },
-        arange64: NodeLayout { pivot: 8, slot: 80, meta_end: 240, slots: 10, pivots: 9 },
-    };
-    let Ok(profile) = Profile::with_vma_layout(fields, layout) else { return };
+    let Ok(profile) = Profile::with_vma_layout(fields, LINUX_6_12_VMA) else { return };
     if let Ok(Some(v)) = find_vma(&mut mem, &profile, GuestVirtAddr(MM), addr) {
         assert!(v.contains(addr), "a VMA that does not cover the address");
     }

@@ -951,22 +951,9 @@ pub(crate) mod tests {
         assert_eq!((ENCODED_LEN, ENCODED_LEN_V2, MAX_ENCODED_LEN), (64, 112, 112));
     }
 
-    /// The maple layout of our Linux 6.12 x86-64 guest kernel as its BTF gives it (static-tool's
-    /// real-kernel test reads it from the kernel).
+    /// The maple layout of our Linux 6.12 x86-64 guest kernel.
     pub(crate) fn sample_vma() -> VmaLayout {
-        VmaLayout {
-            mm_mt: 64,
-            vma_size: 152,
-            vma_start: 0,
-            vma_end: 8,
-            vma_flags: 32,
-            tree_size: 16,
-            tree_root: 8,
-            node_size: 256,
-            node_parent: 0,
-            range64: NodeLayout { pivot: 8, slot: 128, meta_end: 248, slots: 16, pivots: 15 },
-            arange64: NodeLayout { pivot: 8, slot: 80, meta_end: 240, slots: 10, pivots: 9 },
-        }
+        crate::fuzzing::LINUX_6_12_VMA
     }
 
     fn encoded_v2(f: ProfileFields, v: VmaLayout) -> [u8; ENCODED_LEN_V2] {
