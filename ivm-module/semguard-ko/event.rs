@@ -258,22 +258,18 @@ fn check(
         Some(member) => {
             let mut mem = GuestMemory::new(&mut *frames, &mut *tcache, root, m.paging);
             let d = check_event(checker, &mut member.state, ev, &mut mem, m.enforcement);
-            // Undecided only for want of a page: a fault of P's may bring it in.
-            let d = if d.finding.and_then(|f| f.missing_page()).is_some() {
-                let mut map = MemoryMap {
-                    frames: &mut *frames,
-                    tcache: &mut *tcache,
-                    paging: m.paging,
-                    profile: &m.profile,
-                    cr3: ev.regs.cr3,
-                    mm: member.mm,
-                };
-                let d = resolve_missing_page(d, ev.entry, member.page_ins, &mut map);
-                member.mm = map.mm;
-                d
-            } else {
-                d
+            // Undecided only for want of a page: a fault of P's may bring it in (P's VMAs say;
+            // read only then).
+            let mut map = MemoryMap {
+                frames: &mut *frames,
+                tcache: &mut *tcache,
+                paging: m.paging,
+                profile: &m.profile,
+                cr3: ev.regs.cr3,
+                mm: member.mm,
             };
+            let d = resolve_missing_page(d, ev.entry, member.page_ins, &mut map);
+            member.mm = map.mm;
             (d, member.pid)
         }
         // Cannot happen (the slot was just routed to); never let it allow a call the policy
