@@ -70,8 +70,8 @@ pub(crate) enum Counter {
     /// P's calls retried after a page fault P was made to take: a page the check needed was
     /// not present (reclaimed, never touched) but mapped.
     PageIns,
-    /// P's calls answered EFAULT without running: a page the check needed is mapped by nothing
-    /// (the guest kernel would fail the call the same way).
+    /// P's calls answered EFAULT without running: a page the check needed, where an argument
+    /// points, is mapped by nothing (the guest kernel would fail the call the same way).
     Efaults,
 }
 

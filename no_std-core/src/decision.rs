@@ -7,7 +7,7 @@
 //! Each consumer keeps only its glue: how a request arrives, how guest memory is read, how the
 //! answer goes back, and what it counts and logs.
 
-use crate::addr::GuestVirtAddr;
+use crate::addr::{GuestVirtAddr, PAGE_SIZE};
 use crate::alert::{Action, AlertRecord};
 use crate::checker::{Checker, ProcessState};
 use crate::eval::{EvalFault, Verdict};
@@ -265,11 +265,24 @@ pub fn unchecked(ev: &SyscallEvent, enforcement: Enforcement) -> Decision {
     Decision { call, finding: Some(Finding::NoPolicy), action: Some(enforcement.action(true)), retry: None }
 }
 
+/// Most bytes after where an argument points that a check reads through it (the longest
+/// string, `LANGUAGE.md`'s 4096; structures are shorter).
+const ARG_SPAN: u64 = 4096;
+
+/// Whether `va` is memory an argument of `call` points to: a value that can be a user pointer
+/// (not within the first page, where small integers live) at or up to [`ARG_SPAN`] below `va`.
+/// A page missing there is one the guest kernel's own read of that argument would meet.
+fn pointed_to_by_an_argument(call: &Syscall, va: GuestVirtAddr) -> bool {
+    call.args.iter().any(|&a| a >= PAGE_SIZE && va.0.wrapping_sub(a) <= ARG_SPAN)
+}
+
 /// A call `d` left undecided only because a page of P was not present: unless it is the
 /// `attempts`-th retry already ([`MAX_PAGE_INS`]), P takes the fault first when a mapping
-/// covers the page, and the call returns `EFAULT` without running when none does (as the guest
-/// kernel's own read would). Anything else — another reason, a SYSENTER call (Xen cannot
-/// retry it: it saves no user RIP), an unknown memory map — is left to the fail mode.
+/// covers the page; when none does and an argument points there, the call returns `EFAULT`
+/// without running (as the guest kernel's own read of that argument would). Anything else —
+/// another reason, memory the policy reads for itself that nothing maps (a variable P has
+/// unmapped), a SYSENTER call (Xen cannot retry it: it saves no user RIP), an unknown memory
+/// map — is left to the fail mode.
 pub fn resolve_missing_page<P: Pager + ?Sized>(d: Decision, entry: EntryKind, attempts: u8, pager: &mut P) -> Decision {
     let Some(va) = d.finding.and_then(|f| f.missing_page()) else { return d };
     if entry == EntryKind::Sysenter {
@@ -277,7 +290,7 @@ pub fn resolve_missing_page<P: Pager + ?Sized>(d: Decision, entry: EntryKind, at
     }
     let retry = match pager.fate(va) {
         PageFate::FaultIn if attempts < MAX_PAGE_INS => Retry::PageIn { va },
-        PageFate::NoMapping => Retry::Efault { va },
+        PageFate::NoMapping if pointed_to_by_an_argument(&d.call, va) => Retry::Efault { va },
         _ => return d,
     };
     Decision { action: None, retry: Some(retry), ..d }
@@ -424,11 +437,23 @@ mod tests {
         let r = resolve_missing_page(d, EntryKind::Syscall64, MAX_PAGE_INS, &mut map);
         assert_eq!((r.retry, r.action), (None, Some(Action::Killed)));
 
-        // Nothing maps it: the call fails as the guest kernel would fail it, without running.
+        // Nothing maps where the path argument points: the call fails as the guest kernel
+        // would fail it, without running.
         let r = resolve_missing_page(d, EntryKind::Syscall64, 0, &mut Map(PageFate::NoMapping, 0));
         assert_eq!(r.retry, Some(Retry::Efault { va: GuestVirtAddr(0x4000_1000) }));
         let (rsp, _) = r.response(&req);
         assert_eq!((rsp.u.syscall().flags, rsp.data.rax), (VM_EVENT_SYSCALL_RETURN, EFAULT as u64));
+        // … also past the string's first page; but memory no argument points to (a variable of
+        // P's that nothing maps any more) is P's doing: the fail mode decides.
+        let far = Decision { call: Syscall { args: [0, 0x4000_0800, 0, 0, 0, 0], ..d.call }, ..d };
+        let r = resolve_missing_page(far, EntryKind::Syscall64, 0, &mut Map(PageFate::NoMapping, 0));
+        assert!(matches!(r.retry, Some(Retry::Efault { .. })));
+        let small = Decision { call: Syscall { args: [0, 8, 0, 0, 0, 0], ..d.call }, ..d };
+        let r = resolve_missing_page(small, EntryKind::Syscall64, 0, &mut Map(PageFate::NoMapping, 0));
+        assert_eq!((r.retry, r.action), (None, Some(Action::Killed)));
+        let other = Decision { call: Syscall { args: [0, 0x5000_0000, 0, 0, 0, 0], ..d.call }, ..d };
+        let r = resolve_missing_page(other, EntryKind::Syscall64, 0, &mut Map(PageFate::NoMapping, 0));
+        assert_eq!((r.retry, r.action), (None, Some(Action::Killed)));
 
         // Unknown map, SYSENTER (Xen cannot retry it): the fail mode, as before.
         let r = resolve_missing_page(d, EntryKind::Syscall64, 0, &mut Map(PageFate::Unknown, 0));
