@@ -4,8 +4,9 @@
  *
  *   SGBENCH rep=<r> op=<name> iters=<N> ns=<total> ns_per_call=<total/N>
  *
- *   sgbench [-r REPS] [-g] [-s N] ITERS [OP...]   OP: getppid read1 openclose write4k (default: all)
- *   sgbench -i                                    idle: marker call, then sleep until killed
+ *   sgbench [-r REPS] [-g] [-s N | -p | -P] ITERS [OP...]
+ *                                 OP: getppid read1 openclose write4k (default: all)
+ *   sgbench -i                    idle: marker call, then sleep until killed
  *
  * -g: before timing, wait for a line on the FIFO bench.go_path (the scenario writes it once the
  * monitor is attached), then make the marker call sched_yield(0x5347) by which a consumer that
@@ -17,6 +18,19 @@
  * number (an allow list; every call it makes is in it, at the end, after N - k numbers it does not
  * use), anything else kills the process. This is the in-guest alternative scripts/bench compares
  * semguard with; it sees only the number and argument registers, never memory behind a pointer.
+ *
+ * -p: what one page-in restart costs (semguard.ko answers a call whose checked memory is not
+ * present with VM_EVENT_SYSCALL_PAGE_IN: P takes the fault, makes the call again, which is
+ * checked again). openclose opens a copy of bench.data_path that lies in a page of a private
+ * read-only mapping of PAGEIN_FILE, and drops that page from sgbench's page tables with
+ * madvise(MADV_DONTNEED) before each open: the page stays in the page cache, so the fault is a
+ * minor one, and every timed openat needs exactly one page-in (its invariant reads the path).
+ * -P: the control: the same madvise on another page of that mapping, 16 pages further (outside
+ * the kernel's 64 KiB fault-around window), and the same open of the copy, which stays present.
+ * -p minus -P is the restart (the checked madvise is in both; the control's drops a page that is
+ * no longer mapped after its first iteration, the page-in run's one mapped again by the fault).
+ * Only for semguard.ko and no monitor: sgmon cannot page in (it would fail the call as
+ * unverifiable). Not with -s: madvise is not in the seccomp filter.
  *
  * The operations touch only the files named in `bench` (a global, so the policy can check the
  * calls' arguments against P's own variables — which is what the Assertion Checker costs).
@@ -32,6 +46,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -48,6 +63,13 @@ struct bench_config {
 struct bench_config bench = { "/tmp/sgbench.dat", "/dev/null", "/tmp/sgbench.go", 4096 };
 
 static char block[4096];
+
+/* -p / -P: the mapped file and the page openclose drops before each open (see the header). */
+#define PAGEIN_FILE "/tmp/sgbench.map"
+#define PAGE 4096
+#define FAR_PAGE 16  /* a 64 KiB fault-around window away from page 0 */
+static const char *paged_path;  /* bench.data_path's copy in page 0 of the mapping */
+static char *drop_page;         /* page 0 (-p) or page FAR_PAGE (-P) */
 
 static uint64_t now_ns(void)
 {
@@ -86,6 +108,47 @@ static int op_openclose(long n)
         if (fd < 0 || close(fd) != 0)
             return -1;
     }
+    return 0;
+}
+
+/* openclose under -p / -P: the madvise is part of every iteration (and of its cost). */
+static int op_openclose_paged(long n)
+{
+    for (long i = 0; i < n; i++) {
+        int fd;
+
+        if (madvise(drop_page, PAGE, MADV_DONTNEED) != 0)
+            return -1;
+        fd = open(paged_path, O_RDONLY);
+        if (fd < 0 || close(fd) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* -p / -P: PAGEIN_FILE holds bench.data_path at the start of page 0 and of page FAR_PAGE (a
+ * sparse file: the pages between are not in the page cache, so a fault on page 0 maps nothing
+ * else), mapped private and read-only; page 0 is touched so that the control finds it present. */
+static int map_paged(int pagein)
+{
+    size_t len = strlen(bench.data_path) + 1;
+    volatile char touch;
+    char *map;
+    int fd;
+
+    fd = open(PAGEIN_FILE, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0 || pwrite(fd, bench.data_path, len, 0) != (ssize_t)len ||
+        pwrite(fd, bench.data_path, len, FAR_PAGE * PAGE) != (ssize_t)len)
+        return -1;
+    map = mmap(NULL, (FAR_PAGE + 1) * PAGE, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (map == MAP_FAILED || close(fd) != 0)
+        return -1;
+    touch = map[0];
+    (void)touch;
+    paged_path = map;
+    drop_page = pagein ? map : map + FAR_PAGE * PAGE;
+    printf("SGBENCH paged mode=%s\n", pagein ? "pagein" : "control");
+    fflush(stdout);
     return 0;
 }
 
@@ -199,7 +262,7 @@ static int wait_go(void)
 int main(int argc, char **argv)
 {
     long iters, reps = 1;
-    int status = 0, go = 0, a = 1, compares = 0;
+    int status = 0, go = 0, a = 1, compares = 0, paged = -1;
     int fd;
 
     for (; a < argc && argv[a][0] == '-'; a++) {
@@ -215,13 +278,15 @@ int main(int argc, char **argv)
             compares = atoi(argv[++a]);
             if (compares <= 0)
                 break;
+        } else if (strcmp(argv[a], "-p") == 0 || strcmp(argv[a], "-P") == 0) {
+            paged = argv[a][1] == 'p';
         } else {
             break;
         }
     }
     iters = a < argc ? atol(argv[a]) : 0;
-    if (iters <= 0 || reps <= 0) {
-        fprintf(stderr, "usage: sgbench [-r REPS] [-g] [-s N] ITERS [getppid|read1|openclose|write4k]...\n"
+    if (iters <= 0 || reps <= 0 || (paged >= 0 && compares > 0)) {
+        fprintf(stderr, "usage: sgbench [-r REPS] [-g] [-s N | -p | -P] ITERS [getppid|read1|openclose|write4k]...\n"
                         "       sgbench -i\n");
         return 2;
     }
@@ -230,6 +295,10 @@ int main(int argc, char **argv)
     fd = open(bench.data_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0 || write(fd, "x", 1) != 1 || close(fd) != 0) {
         perror("sgbench: data file");
+        return 1;
+    }
+    if (paged >= 0 && map_paged(paged) != 0) {
+        perror("sgbench: " PAGEIN_FILE);
         return 1;
     }
     memset(block, 'b', sizeof(block));
@@ -242,14 +311,17 @@ int main(int argc, char **argv)
     for (long rep = 1; rep <= reps; rep++) {
         for (size_t k = 0; k < sizeof(ops) / sizeof(ops[0]); k++) {
             int wanted = a >= argc;
+            int (*run)(long) = ops[k].run;
             uint64_t t0, t1;
 
             for (int b = a; b < argc; b++)
                 wanted |= strcmp(argv[b], ops[k].name) == 0;
             if (!wanted)
                 continue;
+            if (run == op_openclose && paged >= 0)
+                run = op_openclose_paged;
             t0 = now_ns();
-            if (ops[k].run(iters) != 0) {
+            if (run(iters) != 0) {
                 printf("SGBENCH rep=%ld op=%s error\n", rep, ops[k].name);
                 status = 1;
                 continue;
