@@ -19,7 +19,7 @@ use semguard_core::policy::Identity;
 use semguard_core::process::{find_recent_by_pgd, image_has_build_id, visit_all, FindError, Select, TASK_LIMIT};
 use semguard_core::profile::Profile;
 use semguard_core::tcache::TranslationCache;
-use semguard_core::vma::find_vma;
+use semguard_core::vma::read_fault_resolves;
 use semguard_core::vmem::GuestMemory;
 use semguard_core::walker::{PagingConfig, WalkError, WalkErrorKind};
 
@@ -147,10 +147,9 @@ impl Pager for MemoryMap<'_> {
         }
         let profile = self.profile;
         let mut mem = self.memory();
-        match find_vma(&mut mem, profile, GuestVirtAddr(mm), va.0) {
-            Ok(Some(vma)) if vma.readable() => PageFate::FaultIn,
-            // A mapping P may not read: its own access would fault for good, the kernel's fail.
-            Ok(_) => PageFate::NoMapping,
+        match read_fault_resolves(&mut mem, profile, GuestVirtAddr(mm), va.0) {
+            Ok(true) => PageFate::FaultIn,
+            Ok(false) => PageFate::NoMapping,
             Err(_) => PageFate::Unknown,
         }
     }

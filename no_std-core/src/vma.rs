@@ -463,6 +463,25 @@ pub fn find_vma_from<M: VirtMemory + ?Sized>(
     Err(VmaError::TooManyGaps)
 }
 
+/// Whether a user-mode read fault of P at `addr` would be resolved, as the guest kernel's fault
+/// path decides it (`lock_mm_and_find_vma`): a VMA covering `addr` that allows reading — yes;
+/// `addr` below a `VM_GROWSDOWN` VMA — the kernel grows the stack down to it within its limits,
+/// and does the same for its own read of a user pointer (a fault with an exception-table entry),
+/// so it is left to the guest; anything else is a `SIGSEGV` for P and `EFAULT` for the kernel's
+/// read — no.
+pub fn read_fault_resolves<M: VirtMemory + ?Sized>(
+    mem: &mut M,
+    profile: &Profile,
+    mm: GuestVirtAddr,
+    addr: u64,
+) -> Result<bool, VmaError> {
+    Ok(match find_vma_from(mem, profile, mm, addr)? {
+        Some(v) if v.contains(addr) => v.readable(),
+        Some(v) => v.grows_down() && v.readable(),
+        None => false,
+    })
+}
+
 /// [`find_vma`] for a process the process finder returned (its `mm`).
 pub fn find_vma_of<K: FrameKind, M: VirtMemory + ?Sized>(
     mem: &mut M,
@@ -665,6 +684,20 @@ mod tests {
             lookup(&mut g.mem, &profile(), GuestVirtAddr(MM), 0x7ffc_ffff_f000),
             Ok(Lookup::Gap { first: 0x7f12_3460_1000, last: 0x7ffc_ffff_ffff })
         );
+        // What a read fault of P's would do there: resolved in a readable VMA and below the
+        // stack (the guest grows it); not in the guard page, a gap, or above the last VMA.
+        let resolves = |g: &mut Guest, a| read_fault_resolves(&mut g.mem, &profile(), GuestVirtAddr(MM), a);
+        for (addr, want) in [
+            (0x40_0123, true),
+            (0x7ffd_0002_0fff, true),
+            (0x7ffc_ffff_f000, true),
+            (0x7f12_3460_0000, false),
+            (0x50_0000, false),
+            (0x7ffd_0002_1000, false),
+            (0, false),
+        ] {
+            assert_eq!(resolves(&mut g, addr), Ok(want), "{addr:#x}");
+        }
     }
 
     #[test]
