@@ -102,23 +102,28 @@ pub fn profile(data: &[u8]) {
     }
 }
 
+/// The small task and mm layout the fuzzers' synthetic guests use, with `init_task` there.
+fn task_layout(init_task: u64, task_real_parent: Option<u32>) -> ProfileFields {
+    ProfileFields {
+        init_task,
+        task_struct_size: 512,
+        task_tasks: 8,
+        task_comm: 64,
+        task_pid: 32,
+        task_tgid: 36,
+        task_mm: 48,
+        task_real_parent,
+        mm_struct_size: 128,
+        mm_pgd: 16,
+        comm_len: 16,
+    }
+}
+
 /// The process finder over a hostile task list in hostile page tables.
 pub fn process(data: &[u8]) {
     with_hostile_frames(data, |head, arena| {
         let Ok(cfg) = PagingConfig::new(PagingMode::Level4, 52) else { return };
-        let fields = ProfileFields {
-            init_task: 0xffff_8000_0000_0000 | (u64_at(head, 0) & 0xffff_ffff),
-            task_struct_size: 512,
-            task_tasks: 8,
-            task_comm: 64,
-            task_pid: 32,
-            task_tgid: 36,
-            task_mm: 48,
-            task_real_parent: Some(56),
-            mm_struct_size: 128,
-            mm_pgd: 16,
-            comm_len: 16,
-        };
+        let fields = task_layout(0xffff_8000_0000_0000 | (u64_at(head, 0) & 0xffff_ffff), Some(56));
         let Ok(profile) = Profile::new(fields) else { return };
         let mut mem = GuestMemory::uncached(arena, Frame::new(0), cfg);
         let blank = ProcessInfo::<Machine> {
@@ -169,20 +174,9 @@ pub fn vma(data: &[u8]) {
     for (&at, chunk) in PAGES.iter().zip(body.chunks(PAGE_SIZE as usize)) {
         let _ = mem.write(at, chunk);
     }
-    let fields = ProfileFields {
-        init_task: 0xffff_ffff_8200_0000,
-        task_struct_size: 512,
-        task_tasks: 8,
-        task_comm: 64,
-        task_pid: 32,
-        task_tgid: 36,
-        task_mm: 48,
-        task_real_parent: None,
-        mm_struct_size: 128,
-        mm_pgd: 16,
-        comm_len: 16,
+    let Ok(profile) = Profile::with_vma_layout(task_layout(0xffff_ffff_8200_0000, None), LINUX_6_12_VMA) else {
+        return;
     };
-    let Ok(profile) = Profile::with_vma_layout(fields, LINUX_6_12_VMA) else { return };
     if let Ok(Some(v)) = find_vma(&mut mem, &profile, GuestVirtAddr(MM), addr) {
         assert!(v.contains(addr), "a VMA that does not cover the address");
     }
