@@ -4,17 +4,19 @@
 //!
 //! Xen produces requests (`req_prod`) and consumes responses (`rsp_prod`); we keep the private
 //! `req_cons` and `rsp_prod_pvt`. Indices are free-running `u32`s (wrapping), slot = index %
-//! `RING_SLOTS`. Xen is trusted, but a bad `req_prod` must not make us loop or index out of
+//! the ring's slots ([`ring_slots`] of its pages: a ring may span several pages, patch 0017,
+//! so that it holds a request of every vCPU). Xen is trusted, but a bad `req_prod` must not make us loop or index out of
 //! range: the count of unconsumed requests is clamped exactly as `RING_HAS_UNCONSUMED_REQUESTS`
 //! does, and reported as an error when it exceeds the ring.
 
-use crate::xen_abi::{RING_HEADER_SIZE, RING_REQ_PROD, RING_RSP_PROD, RING_SLOTS, VM_EVENT_SIZE};
+use crate::xen_abi::{ring_slots, RING_HEADER_SIZE, RING_MAX_PAGES, RING_REQ_PROD, RING_RSP_PROD, VM_EVENT_SIZE};
 
-/// Size of the ring page.
+/// Size of a ring page.
 pub const PAGE_SIZE: usize = 4096;
-const _: () = assert!(RING_HEADER_SIZE + RING_SLOTS * VM_EVENT_SIZE <= PAGE_SIZE);
+const _: () = assert!(RING_HEADER_SIZE + ring_slots(RING_MAX_PAGES) * VM_EVENT_SIZE <= RING_MAX_PAGES * PAGE_SIZE);
 
-/// Access to the shared page (the real one is mapped from Xen; tests use plain memory). Reads
+/// Access to the shared ring pages, contiguous from offset 0 (the real ones are mapped from
+/// Xen; tests use plain memory). Reads
 /// and writes of the producer indices must be single, untorn 32-bit accesses.
 pub trait SharedPage {
     /// Reads the u32 at byte `off`.
@@ -32,12 +34,14 @@ pub trait SharedPage {
 }
 
 /// Private back-ring state (`vm_event_back_ring_t` without the `sring` pointer).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BackRing {
     /// Next request to consume.
     pub req_cons: u32,
     /// Next response slot to fill (published by [`BackRing::push_responses`]).
     pub rsp_prod_pvt: u32,
+    /// Slots of the ring (`nr_ents`): a power of two, at least 1.
+    slots: u32,
 }
 
 /// Xen's request producer index is not consistent with our state.
@@ -49,15 +53,22 @@ pub struct RingCorrupt {
     pub req_cons: u32,
 }
 
-/// Byte offset of slot `index % RING_SLOTS`.
-pub fn slot_offset(index: u32) -> usize {
-    RING_HEADER_SIZE + (index as usize % RING_SLOTS) * VM_EVENT_SIZE
-}
-
 impl BackRing {
-    /// `BACK_RING_INIT`: Xen initialised the shared header; our indices start at 0.
-    pub fn new() -> Self {
-        Self::default()
+    /// `BACK_RING_INIT` for a ring of `pages` pages (1 to [`RING_MAX_PAGES`]; clamped into
+    /// that range): Xen initialised the shared header; our indices start at 0.
+    pub fn new(pages: usize) -> Self {
+        let slots = ring_slots(pages.clamp(1, RING_MAX_PAGES)) as u32;
+        Self { req_cons: 0, rsp_prod_pvt: 0, slots }
+    }
+
+    /// Slots of the ring: how many requests it holds.
+    pub fn slots(&self) -> u32 {
+        self.slots
+    }
+
+    /// Byte offset of slot `index % slots`.
+    pub fn slot_offset(&self, index: u32) -> usize {
+        RING_HEADER_SIZE + (index % self.slots) as usize * VM_EVENT_SIZE
     }
 
     /// Requests waiting to be consumed (`RING_HAS_UNCONSUMED_REQUESTS`): at most the free
@@ -67,7 +78,7 @@ impl BackRing {
         let req_prod = page.load_u32(RING_REQ_PROD);
         page.barrier(); // rmb: slot contents after the index
         let waiting = req_prod.wrapping_sub(self.req_cons);
-        let slots = RING_SLOTS as u32;
+        let slots = self.slots;
         if waiting > slots {
             return Err(RingCorrupt { req_prod, req_cons: self.req_cons });
         }
@@ -84,7 +95,7 @@ impl BackRing {
     /// and consumes it. Call only while [`BackRing::unconsumed`] is positive.
     pub fn take_request<P: SharedPage>(&mut self, page: &P) -> [u8; VM_EVENT_SIZE] {
         let mut req = [0u8; VM_EVENT_SIZE];
-        page.read(slot_offset(self.req_cons), &mut req);
+        page.read(self.slot_offset(self.req_cons), &mut req);
         self.req_cons = self.req_cons.wrapping_add(1);
         req
     }
@@ -94,7 +105,7 @@ impl BackRing {
     /// only its head: `VmEventSt::response_bytes`).
     pub fn put_response<P: SharedPage>(&mut self, page: &mut P, rsp: &[u8]) {
         let rsp = rsp.get(..VM_EVENT_SIZE).unwrap_or(rsp);
-        page.write(slot_offset(self.rsp_prod_pvt), rsp);
+        page.write(self.slot_offset(self.rsp_prod_pvt), rsp);
         self.rsp_prod_pvt = self.rsp_prod_pvt.wrapping_add(1);
     }
 
@@ -105,12 +116,13 @@ impl BackRing {
     }
 }
 
-/// A page in ordinary memory (tests; also documents the semantics the mapped page follows).
+/// Ring pages in ordinary memory (tests; also documents the semantics the mapped pages
+/// follow): `N` bytes, one page by default.
 #[cfg(any(test, feature = "testing"))]
-pub struct PlainPage(pub [u8; PAGE_SIZE]);
+pub struct PlainPage<const N: usize = PAGE_SIZE>(pub [u8; N]);
 
 #[cfg(any(test, feature = "testing"))]
-impl SharedPage for PlainPage {
+impl<const N: usize> SharedPage for PlainPage<N> {
     fn load_u32(&self, off: usize) -> u32 {
         let mut b = [0; 4];
         b.copy_from_slice(&self.0[off..off + 4]);
@@ -130,26 +142,44 @@ impl SharedPage for PlainPage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::xen_abi::RING_SLOTS;
 
-    /// Xen's side: puts request `tag` at req_prod and advances it.
-    fn produce(page: &mut PlainPage, tag: u8) {
+    /// Xen's side: puts request `tag` at req_prod and advances it (a ring of `N / 4096` pages).
+    fn produce<const N: usize>(page: &mut PlainPage<N>, tag: u8) {
         let prod = page.load_u32(RING_REQ_PROD);
-        page.write(slot_offset(prod), &[tag; VM_EVENT_SIZE]);
+        let at = BackRing::new(N / PAGE_SIZE).slot_offset(prod);
+        page.write(at, &[tag; VM_EVENT_SIZE]);
         page.store_u32(RING_REQ_PROD, prod.wrapping_add(1));
     }
 
     #[test]
     fn slots_fit_the_page() {
-        assert_eq!(slot_offset(0), 64);
-        assert_eq!(slot_offset(7) + VM_EVENT_SIZE, 64 + 8 * 400);
-        assert!(slot_offset(u32::MAX) + VM_EVENT_SIZE <= PAGE_SIZE);
-        assert_eq!(slot_offset(8), slot_offset(0));
+        let r = BackRing::new(1);
+        assert_eq!(r.slots(), 8);
+        assert_eq!(r.slot_offset(0), 64);
+        assert_eq!(r.slot_offset(7) + VM_EVENT_SIZE, 64 + 8 * 400);
+        assert!(r.slot_offset(u32::MAX) + VM_EVENT_SIZE <= PAGE_SIZE);
+        assert_eq!(r.slot_offset(8), r.slot_offset(0));
+    }
+
+    #[test]
+    fn slots_of_larger_rings_fit_their_pages() {
+        for pages in 1..=RING_MAX_PAGES {
+            let r = BackRing::new(pages);
+            assert!(r.slots().is_power_of_two());
+            assert!(r.slot_offset(r.slots() - 1) + VM_EVENT_SIZE <= pages * PAGE_SIZE, "{pages} pages");
+            assert_eq!(r.slot_offset(r.slots()), r.slot_offset(0));
+        }
+        assert_eq!(BackRing::new(2).slots(), 16);
+        // Out-of-range page counts are clamped, never a ring of 0 slots.
+        assert_eq!(BackRing::new(0).slots(), 8);
+        assert_eq!(BackRing::new(1000).slots(), 128);
     }
 
     #[test]
     fn consume_answer_publish() {
         let mut page = PlainPage([0; PAGE_SIZE]);
-        let mut r = BackRing::new();
+        let mut r = BackRing::new(1);
         assert_eq!(r.unconsumed(&page), Ok(0));
         produce(&mut page, 0xa1);
         produce(&mut page, 0xa2);
@@ -161,7 +191,25 @@ mod tests {
         assert_eq!(page.load_u32(RING_RSP_PROD), 0, "not visible before push");
         r.push_responses(&mut page);
         assert_eq!(page.load_u32(RING_RSP_PROD), 1);
-        assert_eq!(page.0[slot_offset(0)], 0x51);
+        assert_eq!(page.0[r.slot_offset(0)], 0x51);
+    }
+
+    #[test]
+    fn a_two_page_ring_holds_sixteen_requests() {
+        let mut page = PlainPage([0; 2 * PAGE_SIZE]);
+        let mut r = BackRing::new(2);
+        for i in 0..16u8 {
+            produce(&mut page, i);
+        }
+        assert_eq!(r.unconsumed(&page), Ok(16));
+        for i in 0..16u8 {
+            let req = r.take_request(&page);
+            assert_eq!((req[0], req[399]), (i, i));
+        }
+        // The 16th slot lies in the second page.
+        assert!(r.slot_offset(15) >= PAGE_SIZE);
+        produce(&mut page, 0xee);
+        assert_eq!(r.take_request(&page)[0], 0xee, "slot 16 wraps to slot 0");
     }
 
     #[test]
@@ -169,7 +217,7 @@ mod tests {
         let mut page = PlainPage([0; PAGE_SIZE]);
         let start = u32::MAX - 2;
         page.store_u32(RING_REQ_PROD, start);
-        let mut r = BackRing { req_cons: start, rsp_prod_pvt: start };
+        let mut r = BackRing { req_cons: start, rsp_prod_pvt: start, ..BackRing::new(1) };
         for i in 0..6u8 {
             produce(&mut page, i);
         }
@@ -186,7 +234,7 @@ mod tests {
     #[test]
     fn held_requests_limit_what_can_be_consumed() {
         let mut page = PlainPage([0; PAGE_SIZE]);
-        let mut r = BackRing::new();
+        let mut r = BackRing::new(1);
         // One request held unanswered, then Xen fills the rest of the ring.
         produce(&mut page, 1);
         let _ = r.take_request(&page);
@@ -200,10 +248,16 @@ mod tests {
     #[test]
     fn bogus_producer_is_an_error() {
         let mut page = PlainPage([0; PAGE_SIZE]);
-        let r = BackRing::new();
+        let r = BackRing::new(1);
         page.store_u32(RING_REQ_PROD, 9);
         assert_eq!(r.unconsumed(&page), Err(RingCorrupt { req_prod: 9, req_cons: 0 }));
         page.store_u32(RING_REQ_PROD, u32::MAX);
         assert!(r.unconsumed(&page).is_err());
+        // 9 is fine for a two-page ring, 17 is not.
+        let mut two = PlainPage([0; 2 * PAGE_SIZE]);
+        two.store_u32(RING_REQ_PROD, 9);
+        assert_eq!(BackRing::new(2).unconsumed(&two), Ok(9));
+        two.store_u32(RING_REQ_PROD, 17);
+        assert!(BackRing::new(2).unconsumed(&two).is_err());
     }
 }

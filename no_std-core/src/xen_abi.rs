@@ -109,7 +109,36 @@ pub const VM_EVENT_SIZE: usize = 400;
 /// Bytes before the first ring slot (`offsetof(struct vm_event_sring, ring)`).
 pub const RING_HEADER_SIZE: usize = 64;
 /// Slots in a one-page ring (`__RING_SIZE` for 4096 bytes: the power of two that fits).
-pub const RING_SLOTS: usize = 8;
+pub const RING_SLOTS: usize = ring_slots(1);
+/// `XEN_VM_EVENT_RING_MAX_FRAMES`: most pages of a ring (`XEN_VM_EVENT_ENABLE_FRAME`'s
+/// `nr_frames`, patch 0017).
+pub const RING_MAX_PAGES: usize = 16;
+
+/// Slots of a ring of `pages` pages: `__RING_SIZE` for `pages * 4096` bytes, the power of two
+/// that fits (8, 16, 32 … for 1, 2, 4 … pages).
+pub const fn ring_slots(pages: usize) -> usize {
+    let fit = (pages * 4096).saturating_sub(RING_HEADER_SIZE) / VM_EVENT_SIZE;
+    if fit == 0 {
+        0
+    } else {
+        1 << (usize::BITS - 1 - fit.leading_zeros())
+    }
+}
+
+/// The fewest pages (a power of two, so that none is wasted) whose ring holds a request of
+/// each of `vcpus` vCPUs — each vCPU waiting in a reported call holds a slot until its answer
+/// is read, and Xen refuses the monitor (`-ENOSPC`) on a smaller ring. `None` past
+/// [`RING_MAX_PAGES`].
+pub const fn ring_pages_for(vcpus: usize) -> Option<usize> {
+    let mut pages = 1;
+    while pages <= RING_MAX_PAGES {
+        if ring_slots(pages) >= vcpus {
+            return Some(pages);
+        }
+        pages *= 2;
+    }
+    None
+}
 /// Offset of `req_prod` in the ring header.
 pub const RING_REQ_PROD: usize = 0;
 /// Offset of `req_event` in the ring header.
@@ -120,6 +149,10 @@ pub const RING_RSP_PROD: usize = 8;
 pub const RING_RSP_EVENT: usize = 12;
 const _: () = assert!(RING_HEADER_SIZE + RING_SLOTS * VM_EVENT_SIZE <= 4096);
 const _: () = assert!(RING_HEADER_SIZE + 2 * RING_SLOTS * VM_EVENT_SIZE > 4096);
+const _: () = assert!(ring_slots(2) == 16 && ring_slots(4) == 32 && ring_slots(RING_MAX_PAGES) == 128);
+const _: () = assert!(matches!(ring_pages_for(1), Some(1)) && matches!(ring_pages_for(8), Some(1)));
+const _: () = assert!(matches!(ring_pages_for(9), Some(2)) && matches!(ring_pages_for(12), Some(2)));
+const _: () = assert!(matches!(ring_pages_for(128), Some(16)) && ring_pages_for(129).is_none());
 
 // The syscall monitor's filter (`XEN_DOMCTL_monitor_op`, `XEN_DOMCTL_MONITOR_EVENT_SYSCALL`,
 // patched `domctl.h`). Used by semguard.ko (passed unchanged to xenabi.c, which fills Xen's own
@@ -1032,7 +1065,8 @@ mod tests {
              \x20   struct vm_event_x86_selector_reg s = { .limit = 0xabcde, .ar = 0x123 };\n\
              \x20   uint32_t raw; __builtin_memcpy(&raw, &s, 4);\n\
              \x20   printf(\"selector %#x\\n\", raw);\n\
-             \x20   printf(\"slots %u\\n\", (unsigned)__RING_SIZE((struct vm_event_sring *)0, 4096));\n\
+             \x20   for (unsigned p = 1; p <= 16; p++)\n\
+             \x20       printf(\"slots %u %u\\n\", p, (unsigned)__RING_SIZE((struct vm_event_sring *)0, p * 4096));\n\
              \x20   return 0;\n}\n",
         );
         c
@@ -1077,7 +1111,10 @@ mod tests {
         let stdout = String::from_utf8_lossy(&run.stdout);
         let raw = VmEventX86SelectorReg::new(0xabcde, 0x123).raw;
         assert!(stdout.contains(&format!("selector {raw:#x}\n")), "bit-field packing: {stdout}");
-        assert!(stdout.contains(&format!("slots {RING_SLOTS}\n")), "ring slots: {stdout}");
+        for pages in 1..=RING_MAX_PAGES {
+            let slots = ring_slots(pages);
+            assert!(stdout.contains(&format!("slots {pages} {slots}\n")), "ring slots of {pages} pages: {stdout}");
+        }
         patched
     }
 

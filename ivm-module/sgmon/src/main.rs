@@ -203,7 +203,7 @@ fn monitor_loop(
         u8::from(f.bitmap.is_some())
     ));
 
-    let mut back = BackRing::new();
+    let mut back = BackRing::new(1);
     while !signals::STOP.load(Ordering::SeqCst) {
         if signals::MONITOR_OFF.swap(false, Ordering::SeqCst) {
             let r = s.monitor(XEN_DOMCTL_MONITOR_OP_DISABLE, c.filter());
