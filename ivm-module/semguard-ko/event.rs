@@ -13,7 +13,7 @@ use semguard_core::lineage::{Birth, Image, Lineage, Route, Routed};
 use semguard_core::syscall::KillCondition;
 use semguard_core::tcache::TranslationCache;
 use semguard_core::vmem::GuestMemory;
-use semguard_core::xen_abi::{SyscallEvent, VmEventSt, RING_SLOTS, VM_EVENT_SIZE};
+use semguard_core::xen_abi::{SyscallEvent, VmEventSt, VM_EVENT_SIZE};
 
 use crate::alerts::AlertRing;
 use crate::counters::{Counter, Stage, Stopwatch, COUNTERS, PROFILE};
@@ -46,6 +46,7 @@ pub(crate) fn drain(s: &mut Shared) {
     // brings the handler back for anything left.
     for round in 0..DRAIN_ROUNDS {
         let Some(ring) = m.xen.ring.as_ref() else { break };
+        let slots = ring.back.slots() as usize;
         let waiting = match ring.back.unconsumed(&ring.page) {
             Ok(n) => n as usize,
             Err(e) => {
@@ -60,7 +61,7 @@ pub(crate) fn drain(s: &mut Shared) {
             }
         };
         let mut answered = 0usize;
-        while answered < waiting.min(RING_SLOTS) {
+        while answered < waiting.min(slots) {
             sw = Stopwatch::start(frames.read_ns);
             let Some(ring) = m.xen.ring.as_mut() else { break };
             let bytes = ring.back.take_request(&ring.page);

@@ -32,6 +32,7 @@ use semguard_core::decision::Enforcement;
 use semguard_core::lineage::Lineage;
 use semguard_core::profile::Profile;
 use semguard_core::ring::BackRing;
+use semguard_core::xen_abi::{ring_pages_for, ring_slots, RING_MAX_PAGES};
 use semguard_core::tcache::TranslationCache;
 use semguard_core::tracking::Filter;
 use semguard_core::walker::{PagingConfig, PagingMode};
@@ -213,7 +214,26 @@ pub(crate) fn attach(config: Config, policy: LoadedPolicy, profile: Profile) -> 
 
 fn attach_xen(domid: u16) -> Result<(), AttachError> {
     let fail = |step, err| AttachError { step, err };
-    let page = RingPage::alloc().map_err(|e| fail("allocating the ring page", e))?;
+    // Each vCPU waiting in a reported call holds a slot until its answer is read: a ring
+    // with a slot per vCPU (Xen refuses the monitor on a smaller one).
+    let vcpus = xen::domain_vcpus(domid).map_err(|e| fail("reading the domain's vCPU count", e))?;
+    let Some(pages) = ring_pages_for(vcpus as usize) else {
+        pr_err!(
+            "domain {} has {} vCPUs; a monitor ring holds at most {} waiting calls\n",
+            domid,
+            vcpus,
+            ring_slots(RING_MAX_PAGES)
+        );
+        return Err(fail("sizing the monitor ring", E2BIG));
+    };
+    let page = RingPage::alloc(pages).map_err(|e| fail("allocating the ring pages", e))?;
+    pr_info!(
+        "domain {}: monitor ring of {} page(s), {} slots for {} vCPU(s)\n",
+        domid,
+        pages,
+        ring_slots(pages),
+        vcpus
+    );
     let port = match xen::vm_event_enable(domid, &page) {
         Err(e) if e == EBUSY => {
             // A ring of an earlier consumer that did not clean up: replace it.
@@ -227,7 +247,7 @@ fn attach_xen(domid: u16) -> Result<(), AttachError> {
     let enabled = port.is_ok();
     with_shared(|s| {
         if let Some(m) = s.monitor.as_mut() {
-            m.xen.ring = Some(Ring { page, back: BackRing::new() });
+            m.xen.ring = Some(Ring { back: BackRing::new(page.pages()), page });
             m.xen.vm_event = enabled;
         }
     });

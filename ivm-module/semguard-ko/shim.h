@@ -67,8 +67,8 @@ u64 sg_now_ns(void);
 u64 sg_realtime_ns(void);
 unsigned long sg_lock_irqsave(void);
 void sg_unlock_irqrestore(unsigned long flags);
-void *sg_ring_alloc(u8 **va, u64 *mfn);
-void sg_ring_free(void *page);
+void *sg_ring_alloc(unsigned int order, u8 **va, u64 *mfns);
+void sg_ring_free(void *page, unsigned int order);
 int sg_evtchn_bind(u16 domid, u32 remote_port);
 void sg_evtchn_unbind(int irq);
 void sg_notify(int irq);
@@ -82,7 +82,8 @@ void sg_fmap_fini(struct sg_fmap_pool *pool);
 void sg_poll_start(unsigned int ms);
 void sg_poll_stop(void);
 /* xenabi.c: the domctls (patched Xen headers) */
-int sg_vm_event_enable(u16 domid, u64 mfn, u32 *port);
+int sg_vm_event_enable(u16 domid, const u64 *mfns, u32 nr, u32 *port);
+int sg_domain_vcpus(u16 domid, u32 *vcpus);
 int sg_vm_event_disable(u16 domid);
 int sg_monitor_syscall(u16 domid, bool enable, u32 flags, u64 pgd_match, u64 pgd_mask,
 		       const u8 *bitmap, const u8 *other, size_t bitmap_len);

@@ -66,24 +66,30 @@ void sg_unlock_irqrestore(unsigned long flags)
 	spin_unlock_irqrestore(&sg_lock, flags);
 }
 
-/* --- the monitor ring: one page of ours that Xen maps (XEN_VM_EVENT_ENABLE_FRAME) --- */
+/* --- the monitor ring: 2^order pages of ours that Xen maps (XEN_VM_EVENT_ENABLE_FRAME) --- */
 
-/* A zeroed page; its kernel address for the ring accesses and, PV, its machine frame for Xen. */
-void *sg_ring_alloc(u8 **va, u64 *mfn)
+/*
+ * Zeroed pages, contiguous in our address space (the ring is one array) but not in machine
+ * memory, which Xen does not need: their kernel address for the ring accesses and, PV, each
+ * page's machine frame for Xen (mfns has room for 2^order).
+ */
+void *sg_ring_alloc(unsigned int order, u8 **va, u64 *mfns)
 {
-	struct page *page = alloc_page(GFP_KERNEL | __GFP_ZERO);
+	struct page *page = alloc_pages(GFP_KERNEL | __GFP_ZERO, order);
+	unsigned long i;
 
 	if (!page)
 		return NULL;
 	*va = page_address(page);
-	*mfn = pfn_to_mfn(page_to_pfn(page));
+	for (i = 0; i < (1UL << order); i++)
+		mfns[i] = pfn_to_mfn(page_to_pfn(page) + i);
 	return page;
 }
 
-/* Only once Xen holds no mapping of it (the Rust handle knows). */
-void sg_ring_free(void *page)
+/* Only once Xen holds no mapping of them (the Rust handle knows). */
+void sg_ring_free(void *page, unsigned int order)
 {
-	__free_page(page);
+	__free_pages(page, order);
 }
 
 /* --- the event channel: bound to Xen's port, an IRQ whose handler runs the Rust event path --- */

@@ -11,6 +11,7 @@ use core::ptr::NonNull;
 use kernel::ffi::{c_int, c_uint, c_ulong};
 use kernel::prelude::*;
 use semguard_core::ring::{SharedPage, PAGE_SIZE};
+use semguard_core::xen_abi::RING_MAX_PAGES;
 use semguard_core::tracking::Filter;
 
 /// xen.c's `struct sg_fmap_pool` (opaque here).
@@ -26,9 +27,10 @@ extern "C" {
     fn sg_realtime_ns() -> u64;
     fn sg_lock_irqsave() -> c_ulong;
     fn sg_unlock_irqrestore(flags: c_ulong);
-    fn sg_ring_alloc(va: *mut *mut u8, mfn: *mut u64) -> *mut c_void;
-    fn sg_ring_free(page: *mut c_void);
-    fn sg_vm_event_enable(domid: u16, mfn: u64, port: *mut u32) -> c_int;
+    fn sg_ring_alloc(order: c_uint, va: *mut *mut u8, mfns: *mut u64) -> *mut c_void;
+    fn sg_ring_free(page: *mut c_void, order: c_uint);
+    fn sg_vm_event_enable(domid: u16, mfns: *const u64, nr: u32, port: *mut u32) -> c_int;
+    fn sg_domain_vcpus(domid: u16, vcpus: *mut u32) -> c_int;
     fn sg_vm_event_disable(domid: u16) -> c_int;
     fn sg_monitor_syscall(
         domid: u16,
@@ -114,34 +116,47 @@ impl Drop for LockGuard {
     }
 }
 
-/// The monitor ring's page: ours, mapped by Xen between `vm_event_enable` and a successful
-/// `vm_event_disable`. Dropping it frees the page, so whoever holds it must not drop it while
-/// Xen may still map it: [`RingPage::leak`] keeps a page Xen did not let go of.
+/// The monitor ring's pages: ours, mapped by Xen between `vm_event_enable` and a successful
+/// `vm_event_disable`. Dropping it frees the pages, so whoever holds it must not drop it while
+/// Xen may still map them: [`RingPage::leak`] keeps pages Xen did not let go of.
 pub(crate) struct RingPage {
     page: NonNull<c_void>,
     va: NonNull<u8>,
-    mfn: u64,
+    /// log2 of the page count.
+    order: u32,
+    /// Each page's machine frame (the first `1 << order`).
+    mfns: [u64; RING_MAX_PAGES],
 }
 
 // SAFETY: the page is plain memory owned by this handle; the monitor lock serialises its users.
 unsafe impl Send for RingPage {}
 
 impl RingPage {
-    /// A zeroed page. Process context.
-    pub(crate) fn alloc() -> Result<Self> {
+    /// `pages` zeroed pages (a power of two, at most [`RING_MAX_PAGES`]). Process context.
+    pub(crate) fn alloc(pages: usize) -> Result<Self> {
+        if !pages.is_power_of_two() || pages > RING_MAX_PAGES {
+            return Err(EINVAL);
+        }
+        let order = pages.trailing_zeros();
         let mut va = core::ptr::null_mut();
-        let mut mfn = 0u64;
-        // SAFETY: both out pointers are valid for writes; process context (GFP_KERNEL).
-        let page = unsafe { sg_ring_alloc(&mut va, &mut mfn) };
+        let mut mfns = [0u64; RING_MAX_PAGES];
+        // SAFETY: both out pointers are valid for writes, `mfns` for `pages` = 2^order entries;
+        // process context (GFP_KERNEL).
+        let page = unsafe { sg_ring_alloc(order, &mut va, mfns.as_mut_ptr()) };
         match (NonNull::new(page), NonNull::new(va)) {
-            (Some(page), Some(va)) => Ok(Self { page, va, mfn }),
+            (Some(page), Some(va)) => Ok(Self { page, va, order, mfns }),
             _ => Err(ENOMEM),
         }
     }
 
-    /// The page's machine frame, which Xen maps.
-    pub(crate) fn mfn(&self) -> u64 {
-        self.mfn
+    /// The pages' machine frames in ring order, which Xen maps.
+    pub(crate) fn mfns(&self) -> &[u64] {
+        &self.mfns[..self.pages()]
+    }
+
+    /// How many pages.
+    pub(crate) fn pages(&self) -> usize {
+        1 << self.order
     }
 
     /// Gives the page up without freeing it: Xen may still map it.
@@ -149,11 +164,11 @@ impl RingPage {
         core::mem::forget(self);
     }
 
-    /// The byte range `off..off + len` of the page, if inside it.
+    /// The byte range `off..off + len` of the pages, if inside them.
     fn range(&self, off: usize, len: usize) -> Option<*mut u8> {
         let end = off.checked_add(len)?;
-        // `add` stays inside the page's allocation.
-        (end <= PAGE_SIZE).then(|| self.va.as_ptr().wrapping_add(off))
+        // `add` stays inside the pages' allocation.
+        (end <= self.pages() * PAGE_SIZE).then(|| self.va.as_ptr().wrapping_add(off))
     }
 }
 
@@ -194,9 +209,9 @@ impl SharedPage for RingPage {
 
 impl Drop for RingPage {
     fn drop(&mut self) {
-        // SAFETY: the page came from `sg_ring_alloc` and is freed once; not leaked, so Xen
-        // holds no mapping of it (see the type's docs).
-        unsafe { sg_ring_free(self.page.as_ptr()) };
+        // SAFETY: the pages came from `sg_ring_alloc` with this order and are freed once; not
+        // leaked, so Xen holds no mapping of them (see the type's docs).
+        unsafe { sg_ring_free(self.page.as_ptr(), self.order) };
     }
 }
 
@@ -302,12 +317,22 @@ impl Drop for FramePool {
     }
 }
 
-/// `XEN_VM_EVENT_ENABLE_FRAME` with the ring page; Xen's event channel port.
+/// `XEN_VM_EVENT_ENABLE_FRAME` with the ring's pages; Xen's event channel port.
 pub(crate) fn vm_event_enable(domid: u16, ring: &RingPage) -> Result<u32> {
     let mut port = 0u32;
-    // SAFETY: `port` is a valid out pointer; the domctl buffer is the callee's.
-    errno(unsafe { sg_vm_event_enable(domid, ring.mfn(), &mut port) })?;
+    let mfns = ring.mfns();
+    // SAFETY: `mfns` is valid for `mfns.len()` reads (1 to RING_MAX_PAGES, checked again by
+    // the callee), `port` is a valid out pointer; the domctl buffer is the callee's.
+    errno(unsafe { sg_vm_event_enable(domid, mfns.as_ptr(), mfns.len() as u32, &mut port) })?;
     Ok(port)
+}
+
+/// How many vCPUs the domain can have: each may hold a ring slot, waiting in a reported call.
+pub(crate) fn domain_vcpus(domid: u16) -> Result<u32> {
+    let mut vcpus = 0u32;
+    // SAFETY: `vcpus` is a valid out pointer; a domctl on a buffer of the callee's.
+    errno(unsafe { sg_domain_vcpus(domid, &mut vcpus) })?;
+    Ok(vcpus)
 }
 
 /// `XEN_VM_EVENT_DISABLE`: Xen answers what still waits (fail closed) and unmaps the ring.

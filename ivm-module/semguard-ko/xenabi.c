@@ -32,15 +32,26 @@ static void dc_init(struct xen_domctl *dc, u32 cmd, u16 domid)
 	dc->domain = domid;
 }
 
-int sg_vm_event_enable(u16 domid, u64 mfn, u32 *port)
+/* The ring: nr frames (1 to XEN_VM_EVENT_RING_MAX_FRAMES), in ring order. */
+int sg_vm_event_enable(u16 domid, const u64 *mfns, u32 nr, u32 *port)
 {
 	struct xen_domctl dc;
+	/* Xen copies them during the hypercall; a copy keeps the caller's const. */
+	uint64_t frames[XEN_VM_EVENT_RING_MAX_FRAMES];
 	int err;
 
+	if (nr < 1 || nr > XEN_VM_EVENT_RING_MAX_FRAMES)
+		return -EINVAL;
 	dc_init(&dc, XEN_DOMCTL_vm_event_op, domid);
 	dc.u.vm_event_op.op = XEN_VM_EVENT_ENABLE_FRAME;
 	dc.u.vm_event_op.mode = XEN_DOMCTL_VM_EVENT_OP_MONITOR;
-	dc.u.vm_event_op.u.enable_frame.frame = mfn;
+	if (nr == 1) {
+		dc.u.vm_event_op.u.enable_frame.frame = mfns[0];
+	} else {
+		memcpy(frames, mfns, nr * sizeof(frames[0]));
+		dc.u.vm_event_op.u.enable_frame.nr_frames = nr;
+		set_xen_guest_handle(dc.u.vm_event_op.u.enable_frame.frames, frames);
+	}
 	err = sg_xen_domctl(&dc);
 	if (!err)
 		*port = dc.u.vm_event_op.u.enable_frame.port;
@@ -103,6 +114,22 @@ int sg_domain_alive(u16 domid)
 	/* getdomaininfo answers the next domain at or after domid: check it is ours. */
 	if (dc.domain != domid || (dc.u.getdomaininfo.flags & (XEN_DOMINF_dying | XEN_DOMINF_shutdown)))
 		return -ESRCH;
+	return 0;
+}
+
+/* How many vCPUs the domain can have (max_vcpu_id + 1): each may wait in a reported call. */
+int sg_domain_vcpus(u16 domid, u32 *vcpus)
+{
+	struct xen_domctl dc;
+	int err;
+
+	dc_init(&dc, XEN_DOMCTL_getdomaininfo, domid);
+	err = sg_xen_domctl(&dc);
+	if (err)
+		return err;
+	if (dc.domain != domid)
+		return -ESRCH;
+	*vcpus = dc.u.getdomaininfo.max_vcpu_id + 1;
 	return 0;
 }
 

@@ -66,9 +66,10 @@ impl BackRing {
         self.slots
     }
 
-    /// Byte offset of slot `index % slots`.
+    /// Byte offset of slot `index % slots` (a mask: `slots` is a power of two, and the
+    /// kernel build must have no division that could panic).
     pub fn slot_offset(&self, index: u32) -> usize {
-        RING_HEADER_SIZE + (index % self.slots) as usize * VM_EVENT_SIZE
+        RING_HEADER_SIZE + (index & self.slots.wrapping_sub(1)) as usize * VM_EVENT_SIZE
     }
 
     /// Requests waiting to be consumed (`RING_HAS_UNCONSUMED_REQUESTS`): at most the free
