@@ -4,12 +4,13 @@
  *
  *   smpstress THREADS SECONDS
  *       THREADS threads (pthreads: one address space, so every vCPU traps on P's page tables),
- *       thread i pinned to vCPU i % ncpus, each looping for SECONDS:
+ *       thread i pinned to vCPU i % ncpus, each looping until /tmp/stop exists (the main
+ *       thread looks once a second) or for at most SECONDS:
  *           getppid()                         (allowed by rule)
  *           openat(AT_FDCWD, path, O_RDONLY)  (path is a global; the policy reads it)
  *           read(fd, buf, 16), close(fd)
  *       and checks every result (getppid = the parent's pid, the file's content). Then
- *           SEMGUARD-PROG name=smpstress threads=T seconds=S rounds=N per=N0,N1,... errors=E pinned=yes|no status=done
+ *           SEMGUARD-PROG name=smpstress threads=T max_seconds=S rounds=N per=N0,N1,... errors=E pinned=yes|no status=done
  *       rounds: loop iterations of all threads (4 calls each); errors: unexpected results.
  * A thread left paused by the monitor would keep the process from ending: the scenario waits
  * for the status line. Exit status 0, or 1 on a setup error or any error.
@@ -40,6 +41,7 @@ static struct worker {
 static int ncpus;
 static double seconds;
 static pid_t parent;
+static volatile int stop;
 
 static double now(void)
 {
@@ -60,7 +62,7 @@ static void *work(void *arg)
     CPU_SET(w->index % ncpus, &set);
     w->pinned = sched_setaffinity(0, sizeof(set), &set) == 0;
     end = now() + seconds;
-    while (now() < end) {
+    while (!stop && now() < end) {
         int fd;
         ssize_t n;
 
@@ -106,6 +108,11 @@ int main(int argc, char **argv)
             return 1;
         }
     }
+    for (double end = now() + seconds; !stop && now() < end;) {
+        sleep(1);
+        stop = access("/tmp/stop", F_OK) == 0;
+    }
+    stop = 1;
     for (i = 0; i < threads; i++) {
         pthread_join(workers[i].tid, NULL);
         rounds += workers[i].rounds;
@@ -113,7 +120,7 @@ int main(int argc, char **argv)
         pinned &= workers[i].pinned;
         len += snprintf(per + len, sizeof(per) - len, "%s%ld", i ? "," : "", workers[i].rounds);
     }
-    printf("SEMGUARD-PROG name=smpstress threads=%d seconds=%g rounds=%ld per=%s errors=%ld pinned=%s status=done\n",
+    printf("SEMGUARD-PROG name=smpstress threads=%d max_seconds=%g rounds=%ld per=%s errors=%ld pinned=%s status=done\n",
            threads, seconds, rounds, per, errors, pinned ? "yes" : "no");
     return errors ? 1 : 0;
 }

@@ -9,7 +9,8 @@
 #   wait_until SECS CMD... polls CMD every second until it succeeds (1 if SECS pass)
 #   guest_start NAME GUEST_SCENARIO [MEMORY_MB] [VCPUS]   xl create a PV domU from the payload's
 #                          guest/bzImage + guest/initrd.img running guest-stub's GUEST_SCENARIO,
-#                          with VCPUS virtual CPUs (default 1; Xen has 2 CPUs in qemu/run)
+#                          with VCPUS virtual CPUs (default 4, so that every scenario runs P on
+#                          a multi-vCPU guest, as a user's guest would; Xen has 2 CPUs in qemu/run)
 #   guest_wait NAME ERE [SECS]  waits for a line of the domU's console matching ERE (fails
 #                          the phase after SECS, default 120); prints it
 #   guest_send NAME LINE   writes LINE to the domU's console (guest-stub's `await LINE`)
@@ -51,7 +52,7 @@ guest_log() { echo "$CONSOLE_LOGS/guest-$1.log"; }
 guest_domid() { xl domid "$1" 2>/dev/null; }
 
 guest_start() {
-    local name=$1 scenario=$2 mem=${3:-128} vcpus=${4:-1}
+    local name=$1 scenario=$2 mem=${3:-128} vcpus=${4:-4}
     local cfg="/tmp/$name.cfg"
     [ -f "$PAYLOAD/guest/bzImage" ] && [ -f "$PAYLOAD/guest/initrd.img" ] ||
         fail "payload has no guest/bzImage + guest/initrd.img (payload_guest on the host side)"
