@@ -139,6 +139,8 @@ pub struct Decoded {
     call: Syscall,
     /// ia32 fast entries: the user stack pointer (a 32-bit address) Linux reads arg 6 from.
     user_stack: Option<GuestVirtAddr>,
+    /// `Sysenter`: the call site is the vDSO's return address on the stack, not `rip`.
+    site_on_stack: bool,
 }
 
 /// Low 32 bits, zero-extended: how the ia32 ABI sees a register.
@@ -167,6 +169,7 @@ pub fn decode(entry: EntryKind, regs: &Registers) -> Decoded {
                     user_rip: regs.rip,
                 },
                 user_stack: None,
+                site_on_stack: false,
             }
         }
         EntryKind::Int80 => Decoded {
@@ -177,6 +180,7 @@ pub fn decode(entry: EntryKind, regs: &Registers) -> Decoded {
                 user_rip: regs.rip,
             },
             user_stack: None,
+            site_on_stack: false,
         },
         EntryKind::Sysenter => Decoded {
             call: Syscall {
@@ -186,6 +190,7 @@ pub fn decode(entry: EntryKind, regs: &Registers) -> Decoded {
                 user_rip: regs.rip,
             },
             user_stack: Some(GuestVirtAddr(lo32(regs.rbp))),
+            site_on_stack: true,
         },
         EntryKind::CompatSyscall => Decoded {
             call: Syscall {
@@ -195,6 +200,7 @@ pub fn decode(entry: EntryKind, regs: &Registers) -> Decoded {
                 user_rip: regs.rip,
             },
             user_stack: Some(GuestVirtAddr(lo32(regs.rsp))),
+            site_on_stack: false,
         },
     }
 }
@@ -246,12 +252,22 @@ impl Decoded {
     }
 
     /// The whole call, reading the argument that lives in P's memory (if any) through `mem`,
-    /// which must translate in P's address space.
+    /// which must translate in P's address space. For `Sysenter`, whose `rip` Xen reports as 0
+    /// (the instruction saves none), the call site becomes the address the vDSO returns to
+    /// ([`Decoded::vdso32_return_address`]: the instruction after P's call of
+    /// `__kernel_vsyscall`, as for the other entries the instruction after the trap), so that
+    /// `from SITES` rules and `$rip` work for 32-bit P. It is read from P's stack: a hint P
+    /// could forge, not proof (LANGUAGE.md).
     pub fn complete<M: VirtMemory + ?Sized>(&self, mem: &mut M) -> Result<Syscall, DecodeError> {
         let mut call = self.call;
         if let Some(va) = self.user_stack {
             let word = mem.read_u32(va).map_err(|error| DecodeError::StackUnreadable { va, error })?;
             call.args[STACK_ARG_INDEX] = u64::from(word);
+        }
+        if self.site_on_stack {
+            if let Some(ret) = self.vdso32_return_address(mem)? {
+                call.user_rip = ret.0;
+            }
         }
         Ok(call)
     }
@@ -464,6 +480,8 @@ mod tests {
         let c = d.complete(&mut m).unwrap();
         assert_eq!(c.args, [0x0b0b, 0x0c0c, 0x0d0d, 0x050e, 0x0d1d, 0x1234_5678]);
         assert_eq!(d.vdso32_return_address(&mut m), Ok(Some(GuestVirtAddr(0x0804_9abc))));
+        // The call site of a SYSENTER call: where __kernel_vsyscall returns to, not rip = 0.
+        assert_eq!(c.user_rip, 0x0804_9abc);
     }
 
     #[test]
