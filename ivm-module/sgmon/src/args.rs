@@ -2,7 +2,9 @@
 
 use crate::domctl::bitmap_set;
 use semguard_core::decision::{self, Enforcement, FailMode};
-use semguard_core::xen_abi::{MONITOR_SYSCALL_BITMAP_BYTES, MONITOR_SYSCALL_NR_IA32};
+use semguard_core::xen_abi::{
+    ring_pages_for, ring_slots, MONITOR_SYSCALL_BITMAP_BYTES, MONITOR_SYSCALL_NR_IA32, RING_MAX_PAGES,
+};
 use std::fmt;
 
 /// Usage text (printed on `--help` and on errors).
@@ -45,6 +47,12 @@ Failure (as semguard.ko's fail=):
                       killed with status 137, and enforce kills a call it cannot decide;
                       open: both run
   --fail-open         the same as --fail open
+Ring:
+  --ring-pages N|auto pages of the monitor's ring: 1, 2, 4, 8 or 16 (8, 16, 32, 64 or 128
+                      slots; xen-patches 0017 for more than 1). Each vCPU waiting in a reported
+                      call holds a slot, and Xen refuses the monitor (ENOSPC) on a ring with
+                      fewer slots than the domain has vCPUs. Default auto: the fewest pages
+                      that hold a request of every vCPU (XEN_DOMCTL_getdomaininfo)
 Signals: TERM/INT stop (monitor and ring disabled, DONE line), USR1 disables the monitor,
 USR2 enables it again.";
 
@@ -161,6 +169,8 @@ pub struct Config {
     pub comm: Option<String>,
     /// Guest-kernel profile file for `--comm`.
     pub profile: Option<String>,
+    /// `--ring-pages`: pages of the monitor ring; `None` = as many as the domain's vCPUs need.
+    pub ring_pages: Option<usize>,
 }
 
 impl Config {
@@ -173,6 +183,44 @@ impl Config {
             Mode::Watch | Mode::Count | Mode::Kill | Mode::Hold | Mode::Off => return None,
         };
         Some(Enforcement { mode, fail: self.fail })
+    }
+
+    /// Pages of the ring for a domain of `vcpus` vCPUs: `--ring-pages`, or the fewest that
+    /// hold a request of each vCPU. A ring too small for the domain is not refused here: Xen
+    /// refuses it at monitor enable (ENOSPC, [`enospc_hint`]).
+    pub fn ring_pages(&self, vcpus: u32) -> Result<usize, String> {
+        match self.ring_pages {
+            Some(p) => Ok(p),
+            None => ring_pages_for(vcpus as usize).ok_or_else(|| {
+                format!(
+                    "the domain has {vcpus} vCPUs: more than the largest ring holds ({} pages, {} slots)",
+                    RING_MAX_PAGES,
+                    ring_slots(RING_MAX_PAGES)
+                )
+            }),
+        }
+    }
+}
+
+/// The hint of a monitor enable that failed with ENOSPC: the ring of `pages` pages has fewer
+/// slots than the domain has vCPUs; which `--ring-pages` would do.
+pub fn enospc_hint(pages: usize, vcpus: u32) -> String {
+    let slots = ring_slots(pages);
+    let need = match ring_pages_for(vcpus as usize) {
+        Some(p) => format!("--ring-pages {p}"),
+        None => format!("more than {RING_MAX_PAGES} pages"),
+    };
+    let unit = if pages == 1 { "page" } else { "pages" };
+    format!("the ring has fewer slots than the domain has vCPUs: {pages} {unit} = {slots} slots, {vcpus} vCPUs; {need}")
+}
+
+fn parse_ring_pages(v: &str) -> Result<Option<usize>, String> {
+    if v == "auto" {
+        return Ok(None);
+    }
+    match v.parse::<usize>() {
+        Ok(p) if p.is_power_of_two() && p <= RING_MAX_PAGES => Ok(Some(p)),
+        _ => Err(format!("--ring-pages '{v}': 1, 2, 4, 8, 16 or auto")),
     }
 }
 
@@ -212,6 +260,8 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Config, ArgError
     let mut policy = None;
     let mut comm = None;
     let mut profile = None;
+    let mut ring_pages = None;
+    let mut ring_pages_given = false;
     let set_select = |cur: &mut Option<Select>, s: Select| {
         if cur.replace(s).is_some() {
             Err("give only one of --any, --pgd, --latch, --latch32, --comm".to_string())
@@ -262,6 +312,10 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Config, ArgError
             "--fail-open" => fail = FailMode::Open,
             "--policy" => policy = Some(val("--policy")?),
             "--profile" => profile = Some(val("--profile")?),
+            "--ring-pages" => {
+                ring_pages = parse_ring_pages(&val("--ring-pages")?)?;
+                ring_pages_given = true;
+            }
             "--comm" => {
                 let name = val("--comm")?;
                 // TASK_COMM_LEN 16: at most 15 bytes are compared (the kernel truncates).
@@ -306,6 +360,9 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Config, ArgError
     if profile.is_some() && comm.is_none() {
         return Err("--profile only applies to --comm".into());
     }
+    if ring_pages_given && mode == Mode::Off {
+        return Err("--ring-pages does not apply to off (it makes no ring)".into());
+    }
     Ok(Config {
         domid,
         mode,
@@ -317,6 +374,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Config, ArgError
         policy,
         comm,
         profile,
+        ring_pages,
     })
 }
 
@@ -344,9 +402,48 @@ mod tests {
                 fail: FailMode::Closed,
                 policy: None,
                 comm: None,
-                profile: None
+                profile: None,
+                ring_pages: None
             }
         );
+    }
+
+    #[test]
+    fn ring_pages() {
+        assert_eq!(p("1 watch").unwrap().ring_pages, None, "auto by default");
+        assert_eq!(p("1 --ring-pages auto watch").unwrap().ring_pages, None);
+        for n in [1, 2, 4, 8, 16] {
+            assert_eq!(p(&format!("1 --ring-pages {n} watch")).unwrap().ring_pages, Some(n));
+        }
+        for bad in ["0", "3", "32", "-1", "x", "0x2"] {
+            let e = p(&format!("1 --ring-pages {bad} watch")).unwrap_err();
+            assert!(e.contains("1, 2, 4, 8, 16 or auto"), "{bad}: {e}");
+        }
+        assert!(p("1 --ring-pages").unwrap_err().contains("needs a value"));
+        assert!(p("1 --ring-pages 2 off").unwrap_err().contains("off"));
+        // auto: the fewest pages that hold a request of every vCPU.
+        let auto = p("1 watch").unwrap();
+        let got: Vec<_> = [1, 8, 9, 12, 16, 17, 64, 128].iter().map(|&v| auto.ring_pages(v).unwrap()).collect();
+        assert_eq!(got, [1, 1, 2, 2, 2, 4, 8, 16]);
+        assert!(auto
+            .ring_pages(129)
+            .unwrap_err()
+            .contains("129 vCPUs: more than the largest ring holds (16 pages, 128 slots)"));
+        // Given: as given, also when too small (Xen says so: ENOSPC).
+        assert_eq!(p("1 --ring-pages 1 watch").unwrap().ring_pages(12), Ok(1));
+    }
+
+    #[test]
+    fn enospc_hints() {
+        assert_eq!(
+            enospc_hint(1, 12),
+            "the ring has fewer slots than the domain has vCPUs: 1 page = 8 slots, 12 vCPUs; --ring-pages 2"
+        );
+        assert_eq!(
+            enospc_hint(2, 40),
+            "the ring has fewer slots than the domain has vCPUs: 2 pages = 16 slots, 40 vCPUs; --ring-pages 8"
+        );
+        assert!(enospc_hint(16, 200).ends_with("200 vCPUs; more than 16 pages"));
     }
 
     #[test]

@@ -1,19 +1,25 @@
-//! The two domctls a syscall-monitor consumer issues (`XEN_DOMCTL_vm_event_op`,
-//! `XEN_DOMCTL_monitor_op`), encoded at the byte offsets of the patched `xen/include/public/domctl.h`.
+//! The domctls a syscall-monitor consumer issues (`XEN_DOMCTL_getdomaininfo` for the number of
+//! vCPUs, `XEN_DOMCTL_vm_event_op`, `XEN_DOMCTL_monitor_op`), encoded at the byte offsets of the
+//! patched `xen/include/public/domctl.h`.
 //!
 //! semguard-core's `xen_abi` owns the vm_event request/response, the ring layout and the
-//! monitor filter's constants (`MONITOR_SYSCALL_*`), which sgmon uses as they are. The domctl
+//! monitor filter's constants (`MONITOR_SYSCALL_*`) and the largest ring (`RING_MAX_PAGES`,
+//! `XEN_VM_EVENT_RING_MAX_FRAMES`), which sgmon uses as they are. The domctl
 //! byte offsets live here because sgmon is the only Rust encoder of a domctl (semguard.ko's C
 //! shim fills Xen's own struct). The test `layout_matches_xen_headers` is the one check of the
 //! domctl layout: it compiles every offset and constant below, and the core's filter
 //! constants, as `_Static_assert`s against the patched header.
 
-use semguard_core::xen_abi::{MONITOR_SYSCALL_BITMAP_BYTES, MONITOR_SYSCALL_FAIL_OPEN, MONITOR_SYSCALL_NR_FILTER};
+use semguard_core::xen_abi::{
+    MONITOR_SYSCALL_BITMAP_BYTES, MONITOR_SYSCALL_FAIL_OPEN, MONITOR_SYSCALL_NR_FILTER, RING_MAX_PAGES,
+};
 
 /// `__HYPERVISOR_domctl`.
 pub const HYPERVISOR_DOMCTL: u64 = 36;
 /// `XEN_DOMCTL_INTERFACE_VERSION` (unchanged by the series).
 pub const XEN_DOMCTL_INTERFACE_VERSION: u32 = 0x15;
+/// `XEN_DOMCTL_getdomaininfo`.
+pub const XEN_DOMCTL_GETDOMAININFO: u32 = 5;
 /// `XEN_DOMCTL_vm_event_op`.
 pub const XEN_DOMCTL_VM_EVENT_OP: u32 = 56;
 /// `XEN_DOMCTL_monitor_op`.
@@ -42,11 +48,17 @@ const OFF_CMD: usize = 0;
 const OFF_VERSION: usize = 4;
 const OFF_DOMAIN: usize = 8;
 const OFF_U: usize = 16;
-/// `u.vm_event_op`: op, mode, `u.enable_frame.{port, pad, frame}`.
+/// `u.getdomaininfo`: domain (OUT: the domain found, the first from `domain` on), max_vcpu_id.
+const OFF_GDI_DOMAIN: usize = OFF_U;
+const OFF_GDI_MAX_VCPU_ID: usize = OFF_U + 68;
+/// `u.vm_event_op`: op, mode, `u.enable_frame.{port, nr_frames, frame, frames}` (xen-patches
+/// 0017: `nr_frames` was `pad`, which Xen before 0017 requires to be 0).
 const OFF_VMEV_OP: usize = OFF_U;
 const OFF_VMEV_MODE: usize = OFF_U + 4;
 const OFF_VMEV_PORT: usize = OFF_U + 8;
+const OFF_VMEV_NR_FRAMES: usize = OFF_U + 12;
 const OFF_VMEV_FRAME: usize = OFF_U + 16;
+const OFF_VMEV_FRAMES: usize = OFF_U + 24;
 /// `u.monitor_op`: op, event, `u.syscall.{flags, pad, pgd_match, pgd_mask, nr_bitmap}`.
 const OFF_MON_OP: usize = OFF_U;
 const OFF_MON_EVENT: usize = OFF_U + 4;
@@ -71,12 +83,38 @@ impl Domctl {
         d
     }
 
+    /// `getdomaininfo` for `domain`.
+    pub fn getdomaininfo(domain: u16) -> Self {
+        Self::new(XEN_DOMCTL_GETDOMAININFO, domain)
+    }
+
+    /// OUT of `getdomaininfo`: `(domain, max_vcpu_id + 1)`. Xen 4.17 answers for the first
+    /// domain whose id is at least the one asked for: the caller compares `domain`.
+    pub fn domaininfo_vcpus(&self) -> (u16, u32) {
+        (self.get_u16(OFF_GDI_DOMAIN), self.get_u32(OFF_GDI_MAX_VCPU_ID).saturating_add(1))
+    }
+
     /// `vm_event_op { op, mode = MONITOR, u.enable_frame.frame = frame }` for `domain`.
     pub fn vm_event_op(domain: u16, op: u32, frame: u64) -> Self {
         let mut d = Self::new(XEN_DOMCTL_VM_EVENT_OP, domain);
         d.put_u32(OFF_VMEV_OP, op);
         d.put_u32(OFF_VMEV_MODE, XEN_DOMCTL_VM_EVENT_OP_MONITOR);
         d.put_u64(OFF_VMEV_FRAME, frame);
+        d
+    }
+
+    /// `ENABLE_FRAME` of a ring of `pages` pages (1 to [`RING_MAX_PAGES`]) that Xen allocates
+    /// (`XEN_VM_EVENT_FRAME_ALLOCATE`). One page is `nr_frames` 0, as before xen-patches 0017
+    /// (a Xen without it refuses anything else); more pages give `nr_frames` and `frames_va`,
+    /// the address of a `u64` array of `pages` entries in memory Xen can write during the
+    /// hypercall: Xen returns the frames there, in ring order.
+    pub fn enable_frame(domain: u16, pages: usize, frames_va: u64) -> Self {
+        assert!((1..=RING_MAX_PAGES).contains(&pages), "a ring of {pages} pages");
+        let mut d = Self::vm_event_op(domain, XEN_VM_EVENT_ENABLE_FRAME, XEN_VM_EVENT_FRAME_ALLOCATE);
+        if pages > 1 {
+            d.put_u32(OFF_VMEV_NR_FRAMES, pages as u32);
+            d.put_u64(OFF_VMEV_FRAMES, frames_va);
+        }
         d
     }
 
@@ -99,7 +137,7 @@ impl Domctl {
         self.get_u32(OFF_VMEV_PORT)
     }
 
-    /// OUT of `ENABLE_FRAME`: the ring page's MFN.
+    /// OUT of `ENABLE_FRAME`: the ring page's MFN (of several pages, the first).
     pub fn enable_frame_frame(&self) -> u64 {
         self.get_u64(OFF_VMEV_FRAME)
     }
@@ -112,6 +150,9 @@ impl Domctl {
     }
     fn put_u64(&mut self, off: usize, v: u64) {
         self.0[off..off + 8].copy_from_slice(&v.to_le_bytes());
+    }
+    fn get_u16(&self, off: usize) -> u16 {
+        u16::from_le_bytes([self.0[off], self.0[off + 1]])
     }
     fn get_u32(&self, off: usize) -> u32 {
         let mut b = [0; 4];
@@ -199,6 +240,45 @@ mod tests {
     }
 
     #[test]
+    fn enable_frame_bytes() {
+        // One page: nr_frames 0 and no frames array, byte for byte the request of a Xen before
+        // xen-patches 0017 (which wants the former pad to be 0).
+        let one = Domctl::enable_frame(3, 1, 0x7f00_0000_0400);
+        assert_eq!(one, Domctl::vm_event_op(3, XEN_VM_EVENT_ENABLE_FRAME, XEN_VM_EVENT_FRAME_ALLOCATE));
+        assert_eq!(one.0[28..32], [0; 4], "nr_frames 0 = one page");
+        assert_eq!(one.0[40..48], [0; 8], "no frames array");
+        for pages in [2, 4, RING_MAX_PAGES] {
+            let d = Domctl::enable_frame(3, pages, 0x7f00_0000_0400);
+            assert_eq!(d.0[16..20], 31u32.to_le_bytes());
+            assert_eq!(d.0[20..24], 2u32.to_le_bytes());
+            assert_eq!(d.0[24..28], [0; 4], "port is OUT");
+            assert_eq!(d.0[28..32], (pages as u32).to_le_bytes());
+            assert_eq!(d.0[32..40], [0xff; 8], "XEN_VM_EVENT_FRAME_ALLOCATE");
+            assert_eq!(d.0[40..48], 0x7f00_0000_0400u64.to_le_bytes());
+            assert!(d.0[48..].iter().all(|&b| b == 0));
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "a ring of 17 pages")]
+    fn enable_frame_bounded() {
+        let _ = Domctl::enable_frame(3, RING_MAX_PAGES + 1, 0);
+    }
+
+    #[test]
+    fn getdomaininfo_bytes() {
+        let d = Domctl::getdomaininfo(7);
+        assert_eq!(d.0[0..4], 5u32.to_le_bytes());
+        assert_eq!(d.0[4..8], 0x15u32.to_le_bytes());
+        assert_eq!(d.0[8..10], 7u16.to_le_bytes());
+        assert!(d.0[10..].iter().all(|&b| b == 0));
+        let mut out = d;
+        out.0[16..18].copy_from_slice(&9u16.to_le_bytes());
+        out.0[84..88].copy_from_slice(&11u32.to_le_bytes());
+        assert_eq!(out.domaininfo_vcpus(), (9, 12), "the domain found, max_vcpu_id + 1");
+    }
+
+    #[test]
     fn monitor_op_bytes_and_flags() {
         let mut bm = [0u8; MONITOR_SYSCALL_BITMAP_BYTES];
         assert!(bitmap_set(&mut bm, 110));
@@ -273,8 +353,12 @@ mod tests {
             ("domain", OFF_DOMAIN),
             ("u.vm_event_op.op", OFF_VMEV_OP),
             ("u.vm_event_op.mode", OFF_VMEV_MODE),
+            ("u.getdomaininfo.domain", OFF_GDI_DOMAIN),
+            ("u.getdomaininfo.max_vcpu_id", OFF_GDI_MAX_VCPU_ID),
             ("u.vm_event_op.u.enable_frame.port", OFF_VMEV_PORT),
+            ("u.vm_event_op.u.enable_frame.nr_frames", OFF_VMEV_NR_FRAMES),
             ("u.vm_event_op.u.enable_frame.frame", OFF_VMEV_FRAME),
+            ("u.vm_event_op.u.enable_frame.frames", OFF_VMEV_FRAMES),
             ("u.monitor_op.op", OFF_MON_OP),
             ("u.monitor_op.event", OFF_MON_EVENT),
             ("u.monitor_op.u.syscall.flags", OFF_MON_FLAGS),
@@ -286,14 +370,22 @@ mod tests {
             chk(format!("offsetof(struct xen_domctl, {field}) == {off}"));
         }
         chk("sizeof(((struct xen_domctl *)0)->u.monitor_op.u.syscall.nr_bitmap) == 8".into());
+        chk("sizeof(((struct xen_domctl *)0)->u.getdomaininfo.domain) == 2".into());
+        chk("sizeof(((struct xen_domctl *)0)->u.getdomaininfo.max_vcpu_id) == 4".into());
+        chk("sizeof(((struct xen_domctl *)0)->u.vm_event_op.u.enable_frame.nr_frames) == 4".into());
+        chk("sizeof(((struct xen_domctl *)0)->u.vm_event_op.u.enable_frame.frames) == 8".into());
         for (name, v) in [
             ("__HYPERVISOR_domctl", HYPERVISOR_DOMCTL),
             ("XEN_DOMCTL_INTERFACE_VERSION", u64::from(XEN_DOMCTL_INTERFACE_VERSION)),
+            ("XEN_DOMCTL_getdomaininfo", u64::from(XEN_DOMCTL_GETDOMAININFO)),
             ("XEN_DOMCTL_vm_event_op", u64::from(XEN_DOMCTL_VM_EVENT_OP)),
             ("XEN_DOMCTL_monitor_op", u64::from(XEN_DOMCTL_MONITOR_OP)),
             ("XEN_VM_EVENT_DISABLE", u64::from(XEN_VM_EVENT_DISABLE)),
             ("XEN_VM_EVENT_ENABLE_FRAME", u64::from(XEN_VM_EVENT_ENABLE_FRAME)),
             ("XEN_VM_EVENT_FRAME_ALLOCATE", XEN_VM_EVENT_FRAME_ALLOCATE),
+            // semguard-core's largest ring (xen_abi::RING_MAX_PAGES; its own header test checks
+            // the slots of each size against __RING_SIZE).
+            ("XEN_VM_EVENT_RING_MAX_FRAMES", RING_MAX_PAGES as u64),
             ("XEN_DOMCTL_VM_EVENT_OP_MONITOR", u64::from(XEN_DOMCTL_VM_EVENT_OP_MONITOR)),
             ("XEN_DOMCTL_MONITOR_OP_ENABLE", u64::from(XEN_DOMCTL_MONITOR_OP_ENABLE)),
             ("XEN_DOMCTL_MONITOR_OP_DISABLE", u64::from(XEN_DOMCTL_MONITOR_OP_DISABLE)),

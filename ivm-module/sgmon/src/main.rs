@@ -1,6 +1,7 @@
 //! sgmon: user-space consumer of semguard's PV system-call monitor (xen-patches 0001–0008), run
 //! in a PV dom0. It follows the user-space hypercall sequence of the series ("sequence B"):
-//! privcmd domctls through a /dev/xen/hypercall buffer, a ring page Xen allocates for us mapped
+//! privcmd domctls through a /dev/xen/hypercall buffer, a ring of as many pages as the domain's
+//! vCPUs need (or `--ring-pages`; xen-patches 0017) that Xen allocates for us, mapped together
 //! with MMAPBATCH_V2 + DOMID_SELF, an interdomain event channel through /dev/xen/evtchn.
 //! Request/response layout and ring constants: semguard-core's `xen_abi`; decoding and the kill
 //! edit: semguard-core's `syscall`. A debugging tool and the user-space baseline for the
@@ -31,6 +32,7 @@ fn hint(step: &str, errno: i32) -> &'static str {
         ("monitor enable", libc::ENOENT) => "no ring",
         ("monitor enable", libc::ENOTCONN) => "event channel not bound",
         ("monitor enable", libc::EOPNOTSUPP) => "hypervisor without the system-call monitor",
+        ("monitor enable", libc::ENOSPC) => "the ring has fewer slots than the domain has vCPUs: --ring-pages",
         ("ring enable", libc::EBUSY) => "a ring exists: another consumer is running",
         ("ring enable", libc::EOPNOTSUPP) => "hypervisor without XEN_VM_EVENT_ENABLE_FRAME",
         ("ring disable", libc::EINVAL) => "no ring",
@@ -64,12 +66,42 @@ fn out(line: &str) {
 struct Session {
     pc: Privcmd,
     domid: u16,
+    /// Xen has our ring (enabled, whether mapped here yet or not).
+    ring_enabled: bool,
+    /// Its pages, mapped contiguously.
     ring: Option<Mapping>,
     evtchn: Option<Evtchn>,
     monitor_on: bool,
 }
 
 impl Session {
+    /// vCPUs of the domain (`max_vcpu_id + 1`: Xen compares the ring's slots with that).
+    fn vcpus(&mut self) -> io::Result<u32> {
+        let dc = self.pc.domctl(&Domctl::getdomaininfo(self.domid), None)?;
+        match dc.domaininfo_vcpus() {
+            // Xen answered for the next domain: ours does not exist.
+            (d, _) if d != self.domid => Err(io::Error::from_raw_os_error(libc::ESRCH)),
+            (_, n) => Ok(n),
+        }
+    }
+
+    /// `ENABLE_FRAME` of a ring of `pages` pages that Xen allocates: its port and frames, in
+    /// ring order.
+    fn ring_enable(&mut self, pages: usize) -> io::Result<(u32, Vec<u64>)> {
+        let mut frames = vec![0u64; pages];
+        let dc = Domctl::enable_frame(self.domid, pages, self.pc.frames_va());
+        let dc = self.pc.domctl_frames(&dc, &mut frames)?;
+        self.ring_enabled = true;
+        if pages == 1 {
+            frames[0] = dc.enable_frame_frame();
+        }
+        if frames.contains(&0) || frames[0] != dc.enable_frame_frame() {
+            // Not what the ABI promises: no mapping of Xen's answer.
+            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("Xen returned frames {frames:#x?}")));
+        }
+        Ok((dc.enable_frame_port(), frames))
+    }
+
     fn vm_event(&mut self, op: u32, frame: u64) -> io::Result<Domctl> {
         self.pc.domctl(&Domctl::vm_event_op(self.domid, op, frame), None)
     }
@@ -86,9 +118,10 @@ impl Session {
             out(&format!("SGMON MONITOR-DISABLE rc={}", rc_str(&r)));
             self.monitor_on = false;
         }
-        if self.ring.is_some() {
+        if self.ring_enabled {
             let r = self.vm_event(XEN_VM_EVENT_DISABLE, 0);
             out(&format!("SGMON RING-DISABLE rc={}", rc_str(&r)));
+            self.ring_enabled = false;
         }
         self.ring = None; // munmap
         self.evtchn = None; // close: unbinds our port
@@ -103,7 +136,7 @@ fn run(cfg: Config) -> Result<(), Failure> {
     // which tears down cleanly.
     signals::install().map_err(|e| failure("sigaction", &e))?;
     let pc = Privcmd::open().map_err(|e| failure("open", &e))?;
-    let mut s = Session { pc, domid: cfg.domid, ring: None, evtchn: None, monitor_on: false };
+    let mut s = Session { pc, domid: cfg.domid, ring_enabled: false, ring: None, evtchn: None, monitor_on: false };
 
     // A killed predecessor leaves its ring (and a monitor that kills P at its next selected call)
     // until someone disables it; EINVAL = there was none.
@@ -182,28 +215,37 @@ fn monitor_loop(
     judge: Option<Box<dyn policy::Judge>>,
     finder: Option<Box<dyn policy::Finder>>,
 ) -> Result<(), Failure> {
-    let dc =
-        s.vm_event(XEN_VM_EVENT_ENABLE_FRAME, XEN_VM_EVENT_FRAME_ALLOCATE).map_err(|e| failure("ring enable", &e))?;
-    let (port, frame) = (dc.enable_frame_port(), dc.enable_frame_frame());
-    // From here on the ring exists: teardown disables it whatever happens next.
-    s.ring = Some(s.pc.map_frame(DOMID_SELF, frame).map_err(|e| failure("ring map", &e))?);
+    let vcpus = s.vcpus().map_err(|e| failure("domain info", &e))?;
+    let pages = cfg.ring_pages(vcpus).map_err(|e| Failure(format!("ring size: {e}")))?;
+    // From a successful enable on the ring exists: teardown disables it whatever happens next.
+    let (port, frames) = s.ring_enable(pages).map_err(|e| match errno_of(&e) {
+        libc::EINVAL if pages > 1 => Failure(format!(
+            "ring enable: EINVAL (a ring of {pages} pages: a hypervisor without xen-patches 0017 takes only --ring-pages 1)"
+        )),
+        _ => failure("ring enable", &e),
+    })?;
+    let frame = frames[0];
+    s.ring = Some(s.pc.map_frames(DOMID_SELF, &frames).map_err(|e| failure("ring map", &e))?);
     let ev = Evtchn::bind(cfg.domid, port).map_err(|e| failure("evtchn bind", &e))?;
     let lport = ev.local_port;
     s.evtchn = Some(ev);
     let c = consumer.insert(Consumer::new(cfg.clone(), judge, finder));
     let f = c.filter().clone();
-    s.monitor(XEN_DOMCTL_MONITOR_OP_ENABLE, &f).map_err(|e| failure("monitor enable", &e))?;
+    s.monitor(XEN_DOMCTL_MONITOR_OP_ENABLE, &f).map_err(|e| match errno_of(&e) {
+        libc::ENOSPC => Failure(format!("monitor enable: ENOSPC ({})", args::enospc_hint(pages, vcpus))),
+        _ => failure("monitor enable", &e),
+    })?;
     s.monitor_on = true;
+    let mut back = BackRing::new(pages);
     out(&format!(
-        "SGMON READY domid={} port={port} lport={lport} frame={frame:#x} slots={} pgd_match={:#x} pgd_mask={:#x} nr_filter={}",
+        "SGMON READY domid={} port={port} lport={lport} frame={frame:#x} pages={pages} slots={} vcpus={vcpus} pgd_match={:#x} pgd_mask={:#x} nr_filter={}",
         cfg.domid,
-        semguard_core::xen_abi::RING_SLOTS,
+        back.slots(),
         f.pgd_match,
         f.pgd_mask,
         u8::from(f.bitmap.is_some())
     ));
 
-    let mut back = BackRing::new(1);
     while !signals::STOP.load(Ordering::SeqCst) {
         if signals::MONITOR_OFF.swap(false, Ordering::SeqCst) {
             let r = s.monitor(XEN_DOMCTL_MONITOR_OP_DISABLE, c.filter());

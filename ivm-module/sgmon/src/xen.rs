@@ -1,11 +1,11 @@
 //! Small safe wrappers over dom0's Xen devices: /dev/xen/privcmd (hypercalls, foreign and own
-//! page mappings), /dev/xen/hypercall (a page Xen can always copy from), /dev/xen/evtchn.
+//! page mappings), /dev/xen/hypercall (a page Xen can always copy from and to), /dev/xen/evtchn.
 //! Every `unsafe` is here; the ioctl numbers and structs are Linux's uapi `xen/privcmd.h` and
 //! `xen/evtchn.h` (not installed on the build host), computed with `_IOC` below.
 
 use crate::domctl::{Domctl, DOMCTL_SIZE, HYPERVISOR_DOMCTL};
 use semguard_core::ring::{SharedPage, PAGE_SIZE};
-use semguard_core::xen_abi::MONITOR_SYSCALL_BITMAP_BYTES;
+use semguard_core::xen_abi::{MONITOR_SYSCALL_BITMAP_BYTES, RING_MAX_PAGES};
 use std::ffi::CStr;
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -89,72 +89,84 @@ fn cvt(rc: libc::c_int) -> io::Result<libc::c_int> {
     }
 }
 
-/// A page-sized shared mapping (`mmap` of a device), unmapped on drop.
+/// A shared mapping of whole pages (`mmap` of a device), unmapped on drop.
 pub struct Mapping {
     ptr: NonNull<u8>,
+    /// Bytes mapped: a multiple of [`PAGE_SIZE`].
+    len: usize,
 }
 
 impl Mapping {
-    fn new(fd: &File, prot: libc::c_int) -> io::Result<Self> {
-        // SAFETY: a fresh shared mapping of one page chosen by the kernel; no existing memory
-        // is affected and the result is checked before use.
-        let p = unsafe { libc::mmap(std::ptr::null_mut(), PAGE_SIZE, prot, libc::MAP_SHARED, fd.as_raw_fd(), 0) };
+    /// `pages` pages (at least 1) of `fd`.
+    fn new(fd: &File, prot: libc::c_int, pages: usize) -> io::Result<Self> {
+        let len = pages.max(1).checked_mul(PAGE_SIZE).ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
+        // SAFETY: a fresh shared mapping of `len` bytes chosen by the kernel; no existing
+        // memory is affected and the result is checked before use.
+        let p = unsafe { libc::mmap(std::ptr::null_mut(), len, prot, libc::MAP_SHARED, fd.as_raw_fd(), 0) };
         if p == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
-        NonNull::new(p.cast::<u8>()).map(|ptr| Self { ptr }).ok_or_else(|| io::Error::from_raw_os_error(libc::EFAULT))
+        NonNull::new(p.cast::<u8>())
+            .map(|ptr| Self { ptr, len })
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::EFAULT))
     }
 
     fn addr(&self) -> u64 {
         self.ptr.as_ptr() as u64
     }
 
-    fn check(off: usize, len: usize) {
-        // Callers pass offsets derived from constants; an out-of-page access is a bug here.
-        assert!(off.checked_add(len).is_some_and(|end| end <= PAGE_SIZE), "access past the page");
+    fn check(&self, off: usize, len: usize) {
+        // Callers pass offsets derived from constants and the ring's slot count; an access past
+        // the mapping is a bug here.
+        assert!(in_bounds(off, len, self.len), "access past the mapping");
     }
+}
+
+/// Does `[off, off + len)` lie within `size` bytes?
+fn in_bounds(off: usize, len: usize, size: usize) -> bool {
+    off.checked_add(len).is_some_and(|end| end <= size)
 }
 
 impl Drop for Mapping {
     fn drop(&mut self) {
-        // SAFETY: unmaps exactly the page `new` mapped; no reference into it outlives `self`
-        // (all accessors copy).
-        unsafe { libc::munmap(self.ptr.as_ptr().cast(), PAGE_SIZE) };
+        // SAFETY: unmaps exactly the pages `new` mapped; no reference into them outlives
+        // `self` (all accessors copy).
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
     }
 }
 
 impl SharedPage for Mapping {
     fn load_u32(&self, off: usize) -> u32 {
-        Self::check(off, 4);
+        self.check(off, 4);
         assert!(off % 4 == 0);
         // SAFETY: in bounds and 4-aligned (page-aligned base) per the checks; volatile because
-        // Xen writes the page concurrently.
+        // Xen writes the pages concurrently.
         unsafe { self.ptr.as_ptr().add(off).cast::<u32>().read_volatile() }
     }
     fn store_u32(&mut self, off: usize, v: u32) {
-        Self::check(off, 4);
+        self.check(off, 4);
         assert!(off % 4 == 0);
         // SAFETY: as in load_u32; a single aligned 32-bit store cannot tear.
         unsafe { self.ptr.as_ptr().add(off).cast::<u32>().write_volatile(v) }
     }
     fn read(&self, off: usize, out: &mut [u8]) {
-        Self::check(off, out.len());
+        self.check(off, out.len());
         for (i, b) in out.iter_mut().enumerate() {
-            // SAFETY: off + i < PAGE_SIZE per the check above.
+            // SAFETY: off + i < self.len per the check above.
             *b = unsafe { self.ptr.as_ptr().add(off + i).read_volatile() };
         }
     }
     fn write(&mut self, off: usize, data: &[u8]) {
-        Self::check(off, data.len());
+        self.check(off, data.len());
         for (i, b) in data.iter().enumerate() {
-            // SAFETY: off + i < PAGE_SIZE per the check above.
+            // SAFETY: off + i < self.len per the check above.
             unsafe { self.ptr.as_ptr().add(off + i).write_volatile(*b) };
         }
     }
 }
 
-/// /dev/xen/privcmd + a /dev/xen/hypercall page holding the domctl (offset 0) and the number
-/// bitmap (offset [`BITMAP_OFFSET`]).
+/// /dev/xen/privcmd + a /dev/xen/hypercall page holding the domctl (offset 0), the ring's frames
+/// (offset [`FRAMES_OFFSET`]) and the number bitmap (offset [`BITMAP_OFFSET`]).
 pub struct Privcmd {
     privcmd: File,
     _hypercall: File,
@@ -163,7 +175,12 @@ pub struct Privcmd {
 
 /// Where the bitmap lies in the hypercall page (after the 144-byte domctl).
 pub const BITMAP_OFFSET: usize = 2048;
-const _: () = assert!(DOMCTL_SIZE <= BITMAP_OFFSET && BITMAP_OFFSET + MONITOR_SYSCALL_BITMAP_BYTES <= PAGE_SIZE);
+/// Where `ENABLE_FRAME`'s frames array lies in the hypercall page (Xen writes the frames of a
+/// ring of several pages there during the hypercall: memory the kernel has locked for it).
+pub const FRAMES_OFFSET: usize = 1024;
+const FRAMES_BYTES: usize = RING_MAX_PAGES * 8;
+const _: () = assert!(DOMCTL_SIZE <= FRAMES_OFFSET && FRAMES_OFFSET + FRAMES_BYTES <= BITMAP_OFFSET);
+const _: () = assert!(BITMAP_OFFSET + MONITOR_SYSCALL_BITMAP_BYTES <= PAGE_SIZE);
 
 fn open_rw(path: &str) -> io::Result<File> {
     OpenOptions::new().read(true).write(true).open(path)
@@ -174,7 +191,7 @@ impl Privcmd {
     pub fn open() -> io::Result<Self> {
         let privcmd = open_rw("/dev/xen/privcmd")?;
         let hypercall = open_rw("/dev/xen/hypercall")?;
-        let buf = Mapping::new(&hypercall, RW)?;
+        let buf = Mapping::new(&hypercall, RW, 1)?;
         Ok(Self { privcmd, _hypercall: hypercall, buf })
     }
 
@@ -184,10 +201,30 @@ impl Privcmd {
         if let Some(bm) = bitmap {
             self.buf.write(BITMAP_OFFSET, bm);
         }
+        self.issue(dc)
+    }
+
+    /// Issues `dc`, whose frames array is [`Privcmd::frames_va`], with `frames` as its IN
+    /// value; `frames` then holds its OUT value (Xen's `XEN_VM_EVENT_FRAME_ALLOCATE` answer).
+    pub fn domctl_frames(&mut self, dc: &Domctl, frames: &mut [u64]) -> io::Result<Domctl> {
+        assert!(frames.len() <= RING_MAX_PAGES, "{} frames", frames.len());
+        let bytes: Vec<u8> = frames.iter().flat_map(|f| f.to_le_bytes()).collect();
+        self.buf.write(FRAMES_OFFSET, &bytes);
+        let out = self.issue(dc)?;
+        let mut bytes = vec![0u8; frames.len() * 8];
+        self.buf.read(FRAMES_OFFSET, &mut bytes);
+        for (f, b) in frames.iter_mut().zip(bytes.chunks_exact(8)) {
+            *f = u64::from_le_bytes(b.try_into().expect("8 bytes"));
+        }
+        Ok(out)
+    }
+
+    fn issue(&mut self, dc: &Domctl) -> io::Result<Domctl> {
         self.buf.write(0, &dc.0);
         let h = PrivcmdHypercall { op: HYPERVISOR_DOMCTL, arg: [self.buf.addr(), 0, 0, 0, 0] };
         // SAFETY: the ioctl reads `h` (a live local of the uapi layout); the hypercall reads and
-        // writes the domctl in our hypercall page, which stays mapped for the call.
+        // writes the domctl (and what it points to, all in our hypercall page), which stays
+        // mapped for the call.
         cvt(unsafe { libc::ioctl(self.privcmd.as_raw_fd(), IOCTL_PRIVCMD_HYPERCALL, &h) })?;
         let mut out = Domctl([0; DOMCTL_SIZE]);
         self.buf.read(0, &mut out.0);
@@ -199,9 +236,15 @@ impl Privcmd {
         self.buf.addr() + BITMAP_OFFSET as u64
     }
 
-    /// Maps machine frame `mfn` of domain `dom` (`DOMID_SELF` for our own ring page).
-    pub fn map_frame(&self, dom: u16, mfn: u64) -> io::Result<Mapping> {
-        mmapbatch(&self.privcmd, dom, mfn, RW)
+    /// The frames array's guest-handle value (its address in the hypercall page).
+    pub fn frames_va(&self) -> u64 {
+        self.buf.addr() + FRAMES_OFFSET as u64
+    }
+
+    /// Maps machine frames `mfns` of domain `dom` (`DOMID_SELF` for our own ring pages) in
+    /// this order, contiguous: one mapping of `mfns.len()` pages.
+    pub fn map_frames(&self, dom: u16, mfns: &[u64]) -> io::Result<Mapping> {
+        mmapbatch(&self.privcmd, dom, mfns, RW)
     }
 }
 
@@ -233,23 +276,28 @@ impl crate::policy::MapFrame for ForeignMapper {
     fn map(&mut self, mfn: u64) -> io::Result<ForeignPage> {
         // Read-only: Xen refuses writable mappings of a PV guest's page-table frames (their
         // page type), and introspection never writes.
-        mmapbatch(&self.privcmd, self.domid, mfn, libc::PROT_READ).map(ForeignPage)
+        mmapbatch(&self.privcmd, self.domid, &[mfn], libc::PROT_READ).map(ForeignPage)
     }
 }
 
 const RW: libc::c_int = libc::PROT_READ | libc::PROT_WRITE;
 
-/// One page of `dom`'s frame `mfn`, mapped with MMAPBATCH_V2 and protection `prot`.
-fn mmapbatch(privcmd: &File, dom: u16, mfn: u64, prot: libc::c_int) -> io::Result<Mapping> {
-    let map = Mapping::new(privcmd, prot)?;
-    let arr = [mfn];
-    let mut err: libc::c_int = 0;
-    let m = PrivcmdMmapbatchV2 { num: 1, dom, addr: map.addr(), arr: arr.as_ptr(), err: &mut err };
-    // SAFETY: `m` points at live locals (`arr`, `err`) for the duration of the call; the
-    // kernel replaces the pages of `map`, a privcmd mapping we own.
+/// `dom`'s frames `mfns`, mapped in that order into one mapping with MMAPBATCH_V2 and
+/// protection `prot`.
+fn mmapbatch(privcmd: &File, dom: u16, mfns: &[u64], prot: libc::c_int) -> io::Result<Mapping> {
+    let num = libc::c_uint::try_from(mfns.len()).map_err(|_| io::Error::from_raw_os_error(libc::E2BIG))?;
+    if num == 0 {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    let map = Mapping::new(privcmd, prot, mfns.len())?;
+    let mut err: Vec<libc::c_int> = vec![0; mfns.len()];
+    let m = PrivcmdMmapbatchV2 { num, dom, addr: map.addr(), arr: mfns.as_ptr(), err: err.as_mut_ptr() };
+    // SAFETY: `m` points at `mfns` and `err`, both of `num` entries and live for the duration
+    // of the call; the kernel replaces the pages of `map`, a privcmd mapping of `num` pages we
+    // own.
     cvt(unsafe { libc::ioctl(privcmd.as_raw_fd(), IOCTL_PRIVCMD_MMAPBATCH_V2, &m) })?;
-    if err != 0 {
-        return Err(io::Error::from_raw_os_error(err.checked_neg().unwrap_or(libc::EINVAL)));
+    if let Some(&e) = err.iter().find(|&&e| e != 0) {
+        return Err(io::Error::from_raw_os_error(e.checked_neg().unwrap_or(libc::EINVAL)));
     }
     Ok(map)
 }
@@ -383,6 +431,16 @@ mod tests {
         assert_eq!(std::mem::offset_of!(PrivcmdMmapbatchV2, dom), 4);
         assert_eq!(std::mem::offset_of!(PrivcmdMmapbatchV2, addr), 8);
         assert_eq!(std::mem::offset_of!(PrivcmdMmapbatchV2, err), 24);
+    }
+
+    #[test]
+    fn bounds() {
+        assert!(in_bounds(0, PAGE_SIZE, PAGE_SIZE));
+        assert!(in_bounds(PAGE_SIZE - 4, 4, PAGE_SIZE));
+        assert!(!in_bounds(PAGE_SIZE - 3, 4, PAGE_SIZE));
+        assert!(in_bounds(PAGE_SIZE, 400, 2 * PAGE_SIZE), "a slot in the second page");
+        assert!(!in_bounds(2 * PAGE_SIZE - 399, 400, 2 * PAGE_SIZE));
+        assert!(!in_bounds(usize::MAX, 1, PAGE_SIZE), "no overflow");
     }
 
     #[test]
