@@ -69,6 +69,7 @@ unsigned long sg_lock_irqsave(void);
 void sg_unlock_irqrestore(unsigned long flags);
 void *sg_ring_alloc(u8 **va, u64 *mfn);
 void sg_ring_free(void *page);
+int sg_ring_probe(void *page);
 int sg_evtchn_bind(u16 domid, u32 remote_port);
 void sg_evtchn_unbind(int irq);
 void sg_notify(int irq);

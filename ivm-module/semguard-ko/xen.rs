@@ -28,6 +28,7 @@ extern "C" {
     fn sg_unlock_irqrestore(flags: c_ulong);
     fn sg_ring_alloc(va: *mut *mut u8, mfn: *mut u64) -> *mut c_void;
     fn sg_ring_free(page: *mut c_void);
+    fn sg_ring_probe(page: *mut c_void) -> c_int;
     fn sg_vm_event_enable(domid: u16, mfn: u64, port: *mut u32) -> c_int;
     fn sg_vm_event_disable(domid: u16) -> c_int;
     fn sg_monitor_syscall(
@@ -114,9 +115,14 @@ impl Drop for LockGuard {
     }
 }
 
-/// The monitor ring's page: ours, mapped by Xen between `vm_event_enable` and a successful
-/// `vm_event_disable`. Dropping it frees the page, so whoever holds it must not drop it while
-/// Xen may still map it: [`RingPage::leak`] keeps a page Xen did not let go of.
+/// The monitor ring's page: ours, mapped by Xen between `vm_event_enable` and the moment Xen
+/// lets go of it. Dropping it frees the page only if Xen confirms that nobody else holds a
+/// writable reference to it (`sg_ring_probe`: the page-table pin Linux would do if it reused
+/// the page), and keeps it otherwise, with a log line: a page Xen still maps, handed back to
+/// Linux, makes the next page-table pin of it fail (failed multicalls, then a dom0 CPU stuck
+/// for good: the dying-domain-ring scenario on the code before this check). Whoever holds it should
+/// still drop it only once Xen has let go ([`RingPage::leak`] keeps a page that Xen did not
+/// let go of); the check is the last line of defence, not the protocol.
 pub(crate) struct RingPage {
     page: NonNull<c_void>,
     va: NonNull<u8>,
@@ -194,8 +200,33 @@ impl SharedPage for RingPage {
 
 impl Drop for RingPage {
     fn drop(&mut self) {
-        // SAFETY: the page came from `sg_ring_alloc` and is freed once; not leaked, so Xen
-        // holds no mapping of it (see the type's docs).
+        // SAFETY: the page came from `sg_ring_alloc` and lives (this handle owns it); nothing
+        // of ours uses it any more (the handle is being dropped), so zeroing it and changing
+        // its direct-map alias for the duration of the call races with nobody in dom0.
+        let probe = errno(unsafe { sg_ring_probe(self.page.as_ptr()) });
+        match probe {
+            Ok(()) => pr_info!("ring page (mfn {:#x}) freed: Xen holds no reference to it\n", self.mfn),
+            Err(e) if e == EBUSY => {
+                pr_err!(
+                    "Xen still holds the monitor ring page (mfn {:#x}) that was to be freed: keeping it\n",
+                    self.mfn
+                );
+                return;
+            }
+            Err(e) if e == EIO => {
+                pr_err!("checking the ring page (mfn {:#x}) left it unusable: keeping it\n", self.mfn);
+                return;
+            }
+            // The check could not run (the page is as it was): the owner's word stands.
+            Err(e) => pr_warn!(
+                "ring page (mfn {:#x}) freed unchecked: Xen could not be asked (error {})\n",
+                self.mfn,
+                e.to_errno()
+            ),
+        }
+        // SAFETY: the page came from `sg_ring_alloc` and is freed once (this is its drop);
+        // Xen holds no reference to it (the probe above), or the probe could not run and the
+        // owner dropped it only after Xen let go (see the type's docs).
         unsafe { sg_ring_free(self.page.as_ptr()) };
     }
 }
