@@ -9,7 +9,9 @@
 #   wait_until SECS CMD... polls CMD every second until it succeeds (1 if SECS pass)
 #   guest_start NAME GUEST_SCENARIO [MEMORY_MB] [VCPUS]   xl create a PV domU from the payload's
 #                          guest/bzImage + guest/initrd.img running guest-stub's GUEST_SCENARIO,
-#                          with VCPUS virtual CPUs (default 1; Xen has 2 CPUs in qemu/run)
+#                          with VCPUS virtual CPUs (default 1; Xen has 2 CPUs in qemu/run);
+#                          GUEST_ON_POWEROFF=preserve keeps it shut down after a power-off
+#                          (default destroy)
 #   guest_wait NAME ERE [SECS]  waits for a line of the domU's console matching ERE (fails
 #                          the phase after SECS, default 120); prints it
 #   guest_send NAME LINE   writes LINE to the domU's console (guest-stub's `await LINE`)
@@ -63,7 +65,7 @@ vcpus = $vcpus
 kernel = "$PAYLOAD/guest/bzImage"
 ramdisk = "$PAYLOAD/guest/initrd.img"
 extra = "console=hvc0 semguard.guest=$scenario"
-on_poweroff = "destroy"
+on_poweroff = "${GUEST_ON_POWEROFF:-destroy}"
 on_reboot = "destroy"
 on_crash = "destroy"
 CFG
