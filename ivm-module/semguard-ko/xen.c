@@ -8,6 +8,7 @@
  * wraps each resource in a handle that releases it on drop; monitor.rs orders them).
  */
 #include <linux/gfp.h>
+#include <linux/delay.h>
 #include <linux/interrupt.h>
 #include <linux/mm.h>
 #include <linux/slab.h>
@@ -249,6 +250,12 @@ void sg_fmap_fini(struct sg_fmap_pool *pool)
 {
 	xen_free_unpopulated_pages(pool->count, pool->pages);
 	kfree(pool);
+}
+
+/* Sleeps (process context). */
+void sg_msleep(unsigned int ms)
+{
+	msleep(ms);
 }
 
 /* --- a periodic work item (process context) for the Rust side's housekeeping --- */

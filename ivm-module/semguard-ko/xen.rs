@@ -41,7 +41,7 @@ extern "C" {
         other: *const u8,
         bitmap_len: usize,
     ) -> c_int;
-    fn sg_domain_alive(domid: u16) -> c_int;
+    fn sg_domain_info(domid: u16, handle: *mut u8, dead: *mut bool, shut_down: *mut bool, reason: *mut u32) -> c_int;
     fn sg_evtchn_bind(domid: u16, remote_port: u32) -> c_int;
     fn sg_evtchn_unbind(irq: c_int);
     fn sg_notify(irq: c_int);
@@ -51,6 +51,7 @@ extern "C" {
     fn sg_this_cpu() -> c_uint;
     fn sg_fmap_unmap(pool: *const FmapPool, slot: c_uint) -> c_int;
     fn sg_fmap_fini(pool: *mut FmapPool);
+    fn sg_msleep(ms: c_uint);
     fn sg_poll_start(ms: c_uint);
     fn sg_poll_stop();
     fn sg_guest_kernel_cr3(domid: u16, vcpu: u32, cr3: *mut u64) -> c_int;
@@ -365,10 +366,53 @@ pub(crate) fn monitor_disable(domid: u16) -> Result {
     errno(unsafe { sg_monitor_syscall(domid, false, 0, 0, 0, none.as_ptr(), core::ptr::null(), none.len()) })
 }
 
-/// Ok if the domain exists and is neither dying nor shut down.
-pub(crate) fn domain_alive(domid: u16) -> Result {
-    // SAFETY: a domctl on a buffer of the callee's.
-    errno(unsafe { sg_domain_alive(domid) })
+/// What getdomaininfo says about a domain.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DomainInfo {
+    /// The UUID the toolstack gave it: a later domain with the same id has another one.
+    pub(crate) handle: [u8; 16],
+    /// `XEN_DOMINF_dying`, which Xen sets only at `DOMDYING_dead`: the domain's memory is
+    /// relinquished and its vm_event rings are unmapped (both under the domctl lock). While its
+    /// memory is being relinquished (`DOMDYING_dying`) the flag is still clear.
+    pub(crate) dead: bool,
+    /// `XEN_DOMINF_shutdown`: the guest shut down (power-off, reboot, suspend, crash, watchdog,
+    /// soft reset), with `reason`; the toolstack destroys, saves or restarts it.
+    pub(crate) shut_down: bool,
+    /// The `SHUTDOWN_*` code while shut down.
+    pub(crate) reason: u32,
+}
+
+impl DomainInfo {
+    /// The name of the shutdown reason (xen/include/public/sched.h, `SHUTDOWN_*`).
+    pub(crate) fn reason_name(&self) -> &'static str {
+        match self.reason {
+            0 => "poweroff",
+            1 => "reboot",
+            2 => "suspend",
+            3 => "crash",
+            4 => "watchdog",
+            5 => "soft_reset",
+            _ => "unknown",
+        }
+    }
+}
+
+/// The domain's state; `ESRCH` if there is no domain with this id.
+pub(crate) fn domain_info(domid: u16) -> Result<DomainInfo> {
+    let mut info = DomainInfo { handle: [0; 16], dead: false, shut_down: false, reason: 0 };
+    // SAFETY: every out pointer is valid for writes of its type (the handle for 16 bytes, the
+    // size of Xen's xen_domain_handle_t, which the callee copies); a domctl on a buffer of the
+    // callee's.
+    errno(unsafe {
+        sg_domain_info(domid, info.handle.as_mut_ptr(), &mut info.dead, &mut info.shut_down, &mut info.reason)
+    })?;
+    Ok(info)
+}
+
+/// Sleeps `ms` milliseconds. Process context, no lock held.
+pub(crate) fn sleep_ms(ms: u32) {
+    // SAFETY: msleep; the callers are in process context and hold no spinlock.
+    unsafe { sg_msleep(ms) };
 }
 
 /// The guest kernel's page-table base (machine address) from vCPU `vcpu`'s context.
