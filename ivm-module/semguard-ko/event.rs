@@ -33,7 +33,7 @@ const DRAIN_ROUNDS: usize = 4;
 /// and Xen's ring disable answers what waits (fail closed).
 /// disables the ring, which answers them).
 pub(crate) fn drain(s: &mut Shared) {
-    let Shared { monitor: Some(m), frames, tcache, alerts, lineage, last_drain_end } = s else { return };
+    let Shared { monitor: Some(m), frames, tcache, alerts, lineage, last_drain_end, .. } = s else { return };
     if m.xen.evtchn.is_none() || m.xen.ring.is_none() {
         return;
     }

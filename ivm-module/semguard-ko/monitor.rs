@@ -47,6 +47,9 @@ use crate::xen::{self, EvtchnBinding, FramePool, RingPage};
 
 /// Period of the housekeeping poll.
 pub(crate) const POLL_MS: u32 = 1000;
+/// How long the last teardown (rmmod, a failed load) waits for Xen to let go of a ring page it
+/// kept mapped for a dying domain before leaking the page.
+const HELD_WAIT_MS: u32 = 30_000;
 /// Kernel log lines per violation: at most this many per [`LOG_WINDOW_NS`].
 const LOG_BURST: u32 = 10;
 const LOG_WINDOW_NS: u64 = 5_000_000_000;
@@ -102,6 +105,8 @@ impl LogLimit {
 /// The monitor of one load of the module.
 pub(crate) struct Monitor {
     pub(crate) config: Config,
+    /// The monitored domain's handle (UUID) at load: a later domain with the same id is not it.
+    pub(crate) handle: [u8; 16],
     pub(crate) enforcement: Enforcement,
     pub(crate) policy: LoadedPolicy,
     pub(crate) profile: Profile,
@@ -126,6 +131,20 @@ pub(crate) struct Shared {
     pub(crate) lineage: Lineage,
     /// When the last drain that answered something ended (ns, 0: none yet), for `Stage::Idle`.
     pub(crate) last_drain_end: u64,
+    /// The ring page of a detach at which Xen still mapped it (here, not in [`Monitor`]: it
+    /// outlives the monitor until Xen lets go).
+    pub(crate) held: Option<HeldRing>,
+}
+
+/// Our ring page after a detach at which Xen did not give it back: on a dying domain a Xen
+/// without the dying-domain fix (xen-patches, "Consumer teardown") ignores
+/// `XEN_VM_EVENT_DISABLE` and unmaps the ring only when the domain is dead. Kept until then
+/// ([`settle_held_ring`]); freeing it earlier would hand dom0 a page Xen maps writable.
+pub(crate) struct HeldRing {
+    domid: u16,
+    handle: [u8; 16],
+    page: RingPage,
+    since_ns: u64,
 }
 
 /// [`Shared`] behind the monitor lock.
@@ -142,6 +161,7 @@ static SHARED: Global = Global(UnsafeCell::new(Shared {
     alerts: AlertRing::new(),
     lineage: Lineage::new(),
     last_drain_end: 0,
+    held: None,
 }));
 
 /// Runs `f` on the shared state with the monitor lock held. `f` must not call `with_shared`
@@ -185,6 +205,7 @@ pub(crate) fn attach(config: Config, policy: LoadedPolicy, profile: Profile) -> 
         // Nothing would tell P from any other process.
         return Err(fail("a policy without P's build-id (format 1.0) needs process=NAME", EINVAL));
     }
+    let handle = xen::domain_info(domid).map_err(|e| fail("querying the domain", e))?.handle;
     let pool = FramePool::new(SLOTS as u32).map_err(|e| fail("allocating the foreign-mapping pool", e))?;
     PROFILE.calibrate();
     let enforcement = config.enforcement();
@@ -194,6 +215,7 @@ pub(crate) fn attach(config: Config, policy: LoadedPolicy, profile: Profile) -> 
         s.lineage.clear();
         s.monitor = Some(Monitor {
             config,
+            handle,
             enforcement,
             policy,
             profile,
@@ -243,7 +265,13 @@ fn attach_xen(domid: u16) -> Result<(), AttachError> {
         }
         r => r,
     }
-    .map_err(|e| fail("enabling the monitor ring (XEN_VM_EVENT_ENABLE_FRAME)", e));
+    .map_err(|e| fail("enabling the monitor ring (XEN_VM_EVENT_ENABLE_FRAME)", e))
+    .and_then(|port| match port {
+        // Xen answers every vm_event op on a dying domain with 0 and does nothing; port 0 is
+        // never a real one (reserved in every domain). Nothing was mapped.
+        0 => Err(fail("enabling the monitor ring (ignored: the domain is dying)", ESRCH)),
+        port => Ok(port),
+    });
     let enabled = port.is_ok();
     with_shared(|s| {
         if let Some(m) = s.monitor.as_mut() {
@@ -307,8 +335,10 @@ fn attach_xen(domid: u16) -> Result<(), AttachError> {
 
 /// Tears down everything [`attach`] set up that is still up, in the order of
 /// xen-patches/README.md ("Consumer teardown"): no new reports; answer what is on the ring;
-/// disable the ring (Xen answers what still waits); unbind; only then free the ring page;
-/// unmap and return the pool. Idempotent. Process context.
+/// disable the ring (Xen answers what still waits); unbind; only then free the ring page — if
+/// Xen has let go of it ([`ring_release`]); otherwise it is kept in [`Shared::held`] until the
+/// domain is dead ([`settle_held_ring`]). Then unmap and return the pool. Idempotent. Process
+/// context.
 pub(crate) fn detach(reason: &'static str) {
     let taken = with_shared(|s| {
         let m = s.monitor.as_mut()?;
@@ -324,29 +354,38 @@ pub(crate) fn detach(reason: &'static str) {
             m.stopped = Some(reason);
         }
         // From here the IRQ handler leaves the ring alone (it needs the binding to answer).
-        Some((m.config.domid, core::mem::take(&mut m.xen)))
+        Some((m.config.domid, m.handle, core::mem::take(&mut m.xen)))
     });
-    let Some((domid, xen_state)) = taken else { return };
+    let Some((domid, handle, xen_state)) = taken else { return };
     let Attachment { ring, vm_event, evtchn, .. } = xen_state;
-    let mut ring_released = true;
-    if vm_event {
-        match xen::vm_event_disable(domid) {
-            Ok(()) => {}
-            Err(e) if e == ESRCH => {} // domain gone: Xen dropped the ring with it
-            Err(e) => {
-                ring_released = false;
-                pr_err!(
-                    "disabling domain {}'s monitor ring failed (error {}): keeping its page\n",
-                    domid,
-                    e.to_errno()
-                );
-            }
-        }
-    }
+    let release = if vm_event { ring_release(domid, &handle) } else { RingRelease::LetGo };
     // Waits for a running handler; the lock is not held.
     drop(evtchn);
     match ring {
-        Some(r) if !ring_released => r.page.leak(),
+        Some(r) if release != RingRelease::LetGo => {
+            match release {
+                RingRelease::Failed(e) => pr_err!(
+                    "disabling domain {}'s monitor ring failed (error {}): keeping the ring page until \
+                     the domain is dead or gone\n",
+                    domid,
+                    e.to_errno()
+                ),
+                _ => pr_info!(
+                    "domain {} is dying and Xen did not take its monitor ring back (a Xen without the \
+                     dying-domain fix ignores XEN_VM_EVENT_DISABLE then): keeping the ring page until \
+                     the domain is dead\n",
+                    domid
+                ),
+            }
+            let held = HeldRing { domid, handle, page: r.page, since_ns: xen::now_ns() };
+            if let Some(old) = with_shared(|s| s.held.replace(held)) {
+                // One monitor per load, so there is never an older one; should there be, it is
+                // not freed blindly.
+                pr_err!("domain {}'s ring page was still held: leaking it (4 KiB)\n", old.domid);
+                old.page.leak();
+            }
+        }
+        // Freed, if Xen confirms it holds no reference to the page (RingPage's drop).
         r => drop(r),
     }
     let pool = with_shared(|s| {
@@ -362,39 +401,167 @@ pub(crate) fn detach(reason: &'static str) {
     }
 }
 
+/// What became of our ring in Xen at [`detach`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RingRelease {
+    /// Xen has let go of the page.
+    LetGo,
+    /// Xen ignored `XEN_VM_EVENT_DISABLE`: the domain is dying, the ring still mapped.
+    Ignored,
+    /// `XEN_VM_EVENT_DISABLE` failed with this error.
+    Failed(Error),
+}
+
+/// Disables the monitor ring of `domid` (the domain `handle`): has Xen let go of our page?
+/// - `EINVAL`: Xen has no monitor ring for the domain (a dead domain's was unmapped at its
+///   death; a Xen with the dying-domain fix says so for a ring already gone); `ESRCH`: the
+///   domain is gone, and its ring with it.
+/// - `Ok`: done — on a live domain, or on a dying one by a Xen with the dying-domain fix. A Xen
+///   without it answers `Ok` on a dying domain without doing anything, so ask again: a ring
+///   that is gone now answers `EINVAL`; `Ok` again means Xen ignored both (the domain is dying,
+///   our ring still mapped).
+/// Otherwise, and when Xen ignored the disable, only a dead or vanished domain
+/// ([`dead_or_gone`]) proves the ring unmapped.
+fn ring_release(domid: u16, handle: &[u8; 16]) -> RingRelease {
+    let no_ring = |r: Result| matches!(r, Err(e) if e == EINVAL || e == ESRCH);
+    let disabled = xen::vm_event_disable(domid);
+    if no_ring(disabled) || (disabled.is_ok() && no_ring(xen::vm_event_disable(domid))) {
+        return RingRelease::LetGo;
+    }
+    if dead_or_gone(domid, handle) {
+        return RingRelease::LetGo;
+    }
+    match disabled {
+        Err(e) => RingRelease::Failed(e),
+        Ok(()) => RingRelease::Ignored,
+    }
+}
+
+/// The domain `handle` is dead (`XEN_DOMINF_dying`: Xen unmapped its rings before it set the
+/// flag, under the same domctl lock) or gone (no domain `domid`, or another one by now).
+fn dead_or_gone(domid: u16, handle: &[u8; 16]) -> bool {
+    match xen::domain_info(domid) {
+        Ok(info) => info.dead || info.handle != *handle,
+        Err(e) => e == ESRCH,
+    }
+}
+
+/// Frees the ring page kept by [`detach`] once its domain is dead or gone. True while a page is
+/// still kept. Process context.
+fn settle_held_ring() -> bool {
+    let Some((domid, handle, since)) = with_shared(|s| s.held.as_ref().map(|h| (h.domid, h.handle, h.since_ns))) else {
+        return false;
+    };
+    if !dead_or_gone(domid, &handle) {
+        return true;
+    }
+    if let Some(held) = with_shared(|s| s.held.take()) {
+        let ms = xen::now_ns().wrapping_sub(since) / 1_000_000;
+        pr_info!("domain {} is dead: Xen let go of its ring page after {} ms\n", domid, ms);
+        // Freed outside the lock (RingPage's drop asks Xen first).
+        drop(held.page);
+    }
+    false
+}
+
+/// The last word on a kept ring page (rmmod, a failed load: nothing polls after this): waits up
+/// to [`HELD_WAIT_MS`] for the domain to die, then leaks the page — a leaked page is better
+/// than one Xen maps in dom0's allocator. Process context.
+fn settle_or_leak_held_ring() {
+    if !settle_held_ring() {
+        return;
+    }
+    pr_info!("waiting up to {} s for Xen to let go of a dying domain's ring page\n", HELD_WAIT_MS / 1000);
+    let mut waited = 0;
+    while settle_held_ring() {
+        if waited >= HELD_WAIT_MS {
+            if let Some(held) = with_shared(|s| s.held.take()) {
+                pr_warn!(
+                    "domain {} is still dying after {} s: leaking its ring page (4 KiB)\n",
+                    held.domid,
+                    HELD_WAIT_MS / 1000
+                );
+                held.page.leak();
+            }
+            return;
+        }
+        xen::sleep_ms(100);
+        waited += 100;
+    }
+}
+
 /// The id of the policy in force (0 without a monitor).
 pub(crate) fn policy_id() -> u32 {
     with_shared(|s| s.monitor.as_ref().and_then(|m| m.policy.policy()).map_or(0, |p| p.policy_id()))
 }
 
-/// Drops the monitor (after [`detach`]).
+/// Drops the monitor (after [`detach`]) and settles a ring page Xen still held at the detach
+/// ([`settle_or_leak_held_ring`]: the poll no longer runs). Process context.
 pub(crate) fn release() {
     let m = with_shared(|s| s.monitor.take());
     drop(m);
+    settle_or_leak_held_ring();
 }
 
-/// The periodic housekeeping (process context): notices a destroyed guest (tears down), and
-/// sweeps the lineage against the task list: drops the members that ended (Xen stopped
-/// following them at their unpin; this frees their state) and fills in the pids the event path
-/// did not find among the newest tasks. The one search of the whole list, at most once per
-/// period, only while P has members. Returns false to stop polling.
+/// Why monitoring of the domain `handle` ends, if it does: the domain is dead or gone, or shut
+/// down. A shut-down domain (power-off, reboot, crash, watchdog; suspend; soft reset) is about
+/// to be destroyed or saved by the toolstack, and the monitor ends with it: one that resumes
+/// instead (a suspend that is cancelled or checkpointed, a soft reset: the same domain runs on)
+/// runs unmonitored until the module is loaded for it again — the line says so. Logs it.
+fn domain_ended(domid: u16, handle: &[u8; 16]) -> Option<&'static str> {
+    match xen::domain_info(domid) {
+        Ok(info) if info.handle == *handle && !info.dead && !info.shut_down => None,
+        Ok(info) if info.handle == *handle && !info.dead => {
+            pr_info!(
+                "domain {} shut down (reason {}): monitoring ends; if it resumes (cancelled suspend, \
+                 checkpoint, soft reset) it runs unmonitored until semguard.ko is loaded for it again\n",
+                domid,
+                info.reason_name()
+            );
+            Some("domain shut down")
+        }
+        Ok(info) if info.handle == *handle => {
+            pr_info!("domain {} was destroyed: monitoring ends\n", domid);
+            Some("domain destroyed")
+        }
+        Ok(_) => {
+            pr_info!("domain {} was destroyed (another domain has its id now): monitoring ends\n", domid);
+            Some("domain destroyed")
+        }
+        Err(e) if e == ESRCH => {
+            pr_info!("domain {} was destroyed: monitoring ends\n", domid);
+            Some("domain destroyed")
+        }
+        Err(e) => {
+            pr_info!("domain {} cannot be queried (error {}): monitoring ends\n", domid, e.to_errno());
+            Some("domain unreachable")
+        }
+    }
+}
+
+/// The periodic housekeeping (process context): frees a ring page kept for a dying domain once
+/// it is dead; notices the end of the domain (tears down); and sweeps the lineage against the
+/// task list: drops the members that ended (Xen stopped following them at their unpin; this
+/// frees their state) and fills in the pids the event path did not find among the newest
+/// tasks. The one search of the whole list, at most once per period, only while P has members.
+/// Returns false to stop polling (nothing monitored, no ring page kept).
 pub(crate) fn poll() -> bool {
-    let Some((domid, attached, corrupt)) =
-        with_shared(|s| s.monitor.as_ref().map(|m| (m.config.domid, m.xen.evtchn.is_some(), m.ring_corrupt)))
+    let holding = settle_held_ring();
+    let Some((domid, handle, attached, corrupt)) =
+        with_shared(|s| s.monitor.as_ref().map(|m| (m.config.domid, m.handle, m.xen.evtchn.is_some(), m.ring_corrupt)))
     else {
-        return false;
+        return holding;
     };
     if !attached {
-        return false;
+        return holding;
     }
     if corrupt {
         detach("monitor ring corrupt");
-        return false;
+        return with_shared(|s| s.held.is_some());
     }
-    if let Err(e) = xen::domain_alive(domid) {
-        pr_info!("domain {} is gone (error {}): monitoring stops\n", domid, e.to_errno());
-        detach("domain destroyed");
-        return false;
+    if let Some(why) = domain_ended(domid, &handle) {
+        detach(why);
+        return with_shared(|s| s.held.is_some());
     }
     if with_shared(|s| s.lineage.is_empty()) {
         return true;

@@ -78,9 +78,20 @@ impl kernel::Module for Semguard {
             pr_err!("not running in a Xen PV dom0: semguard needs one\n");
             return Err(ENODEV);
         }
-        if let Err(e) = xen::domain_alive(config.domid) {
-            pr_err!("domain {}: no such running domain (error {})\n", config.domid, e.to_errno());
-            return Err(ESRCH);
+        match xen::domain_info(config.domid) {
+            Ok(info) if !info.dead && !info.shut_down => {}
+            Ok(info) if info.dead => {
+                pr_err!("domain {}: no such running domain (it was destroyed)\n", config.domid);
+                return Err(ESRCH);
+            }
+            Ok(info) => {
+                pr_err!("domain {}: no such running domain (shut down, reason {})\n", config.domid, info.reason_name());
+                return Err(ESRCH);
+            }
+            Err(e) => {
+                pr_err!("domain {}: no such running domain (error {})\n", config.domid, e.to_errno());
+                return Err(ESRCH);
+            }
         }
         pr_info!(
             "loaded policy {}: {}; domid={} process={} mode={} fail={}\n",

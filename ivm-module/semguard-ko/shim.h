@@ -69,6 +69,7 @@ unsigned long sg_lock_irqsave(void);
 void sg_unlock_irqrestore(unsigned long flags);
 void *sg_ring_alloc(unsigned int order, u8 **va, u64 *mfns);
 void sg_ring_free(void *page, unsigned int order);
+int sg_ring_probe(void *page, unsigned int order);
 int sg_evtchn_bind(u16 domid, u32 remote_port);
 void sg_evtchn_unbind(int irq);
 void sg_notify(int irq);
@@ -79,6 +80,7 @@ int sg_fmap_map(const struct sg_fmap_pool *pool, unsigned int slot, u64 mfn, u16
 unsigned int sg_this_cpu(void);
 int sg_fmap_unmap(const struct sg_fmap_pool *pool, unsigned int slot);
 void sg_fmap_fini(struct sg_fmap_pool *pool);
+void sg_msleep(unsigned int ms);
 void sg_poll_start(unsigned int ms);
 void sg_poll_stop(void);
 /* xenabi.c: the domctls (patched Xen headers) */
@@ -87,7 +89,7 @@ int sg_domain_vcpus(u16 domid, u32 *vcpus);
 int sg_vm_event_disable(u16 domid);
 int sg_monitor_syscall(u16 domid, bool enable, u32 flags, u64 pgd_match, u64 pgd_mask,
 		       const u8 *bitmap, const u8 *other, size_t bitmap_len);
-int sg_domain_alive(u16 domid);
+int sg_domain_info(u16 domid, u8 *handle, bool *dead, bool *shut_down, u32 *reason);
 int sg_guest_kernel_cr3(u16 domid, u32 vcpu, u64 *cr3);
 
 #endif

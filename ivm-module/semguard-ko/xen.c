@@ -8,6 +8,7 @@
  * wraps each resource in a handle that releases it on drop; monitor.rs orders them).
  */
 #include <linux/gfp.h>
+#include <linux/delay.h>
 #include <linux/interrupt.h>
 #include <linux/mm.h>
 #include <linux/slab.h>
@@ -15,11 +16,13 @@
 #include <linux/string.h>
 #include <linux/timekeeping.h>
 #include <linux/workqueue.h>
+#include <asm/pgtable.h>
 #include <asm/processor.h>
 #include <asm/xen/hypercall.h>
 #include <asm/xen/page.h>
 #include <xen/events.h>
 #include <xen/interface/event_channel.h>
+#include <xen/interface/xen.h>
 #include <xen/xen.h>
 
 #include "shim.h"
@@ -86,10 +89,66 @@ void *sg_ring_alloc(unsigned int order, u8 **va, u64 *mfns)
 	return page;
 }
 
-/* Only once Xen holds no mapping of them (the Rust handle knows). */
+/* Only once Xen holds no mapping of them (the Rust handle checks with sg_ring_probe first). */
 void sg_ring_free(void *page, unsigned int order)
 {
 	__free_pages(page, order);
+}
+
+/*
+ * Does anyone besides our own direct-map alias hold a writable reference to the ring page?
+ * The only other holder can be Xen's ring mapping (prepare_ring_for_helper takes a
+ * PGT_writable_page type reference). Asked the way Linux would find out if it reused the page
+ * as a page table, which is what goes wrong when a page Xen maps is freed: the page is zeroed,
+ * its direct-map alias made read-only (as make_lowmem_page_readonly does), and Xen asked to
+ * pin it as an L1 table, which it refuses while a writable reference remains. Then the pin and
+ * the alias are undone.
+ * 0: no other holder, the page is as before (zeroed) and may be freed; -EBUSY: Xen refused
+ * the pin, the page is as before; -EINVAL (no 4 KiB direct-map alias) or -EAGAIN (the alias
+ * could not be made read-only): the probe could not run, the page is as before; -EIO: a step
+ * could not be undone: the page must never be freed nor touched again.
+ */
+static int sg_ring_probe_one(struct page *pg)
+{
+	void *va = page_address(pg);
+	unsigned long addr = (unsigned long)va;
+	struct mmuext_op op = { .arg1.mfn = pfn_to_mfn(page_to_pfn(pg)) };
+	unsigned int level;
+	pte_t *ptep, orig;
+	int pinned;
+
+	ptep = lookup_address(addr, &level);
+	if (!ptep || level != PG_LEVEL_4K)
+		return -EINVAL;
+	orig = *ptep;
+	/* An L1 table may hold only valid entries: ring contents are not. */
+	clear_page(va);
+	if (HYPERVISOR_update_va_mapping(addr, pte_wrprotect(orig), 0))
+		return -EAGAIN; /* unchanged */
+	op.cmd = MMUEXT_PIN_L1_TABLE;
+	pinned = HYPERVISOR_mmuext_op(&op, 1, NULL, DOMID_SELF);
+	if (!pinned) {
+		op.cmd = MMUEXT_UNPIN_TABLE;
+		if (HYPERVISOR_mmuext_op(&op, 1, NULL, DOMID_SELF))
+			return -EIO; /* a pinned page table of ours now */
+	}
+	if (HYPERVISOR_update_va_mapping(addr, orig, 0))
+		return -EIO; /* read-only in the direct map */
+	return pinned ? -EBUSY : 0;
+}
+
+/* The same for each of the 2^order pages of the ring: the first answer other than 0. */
+int sg_ring_probe(void *page, unsigned int order)
+{
+	unsigned long i;
+	int err;
+
+	for (i = 0; i < (1UL << order); i++) {
+		err = sg_ring_probe_one((struct page *)page + i);
+		if (err)
+			return err;
+	}
+	return 0;
 }
 
 /* --- the event channel: bound to Xen's port, an IRQ whose handler runs the Rust event path --- */
@@ -210,6 +269,12 @@ void sg_fmap_fini(struct sg_fmap_pool *pool)
 {
 	xen_free_unpopulated_pages(pool->count, pool->pages);
 	kfree(pool);
+}
+
+/* Sleeps (process context). */
+void sg_msleep(unsigned int ms)
+{
+	msleep(ms);
 }
 
 /* --- a periodic work item (process context) for the Rust side's housekeeping --- */

@@ -29,6 +29,7 @@ extern "C" {
     fn sg_unlock_irqrestore(flags: c_ulong);
     fn sg_ring_alloc(order: c_uint, va: *mut *mut u8, mfns: *mut u64) -> *mut c_void;
     fn sg_ring_free(page: *mut c_void, order: c_uint);
+    fn sg_ring_probe(page: *mut c_void, order: c_uint) -> c_int;
     fn sg_vm_event_enable(domid: u16, mfns: *const u64, nr: u32, port: *mut u32) -> c_int;
     fn sg_domain_vcpus(domid: u16, vcpus: *mut u32) -> c_int;
     fn sg_vm_event_disable(domid: u16) -> c_int;
@@ -42,7 +43,7 @@ extern "C" {
         other: *const u8,
         bitmap_len: usize,
     ) -> c_int;
-    fn sg_domain_alive(domid: u16) -> c_int;
+    fn sg_domain_info(domid: u16, handle: *mut u8, dead: *mut bool, shut_down: *mut bool, reason: *mut u32) -> c_int;
     fn sg_evtchn_bind(domid: u16, remote_port: u32) -> c_int;
     fn sg_evtchn_unbind(irq: c_int);
     fn sg_notify(irq: c_int);
@@ -52,6 +53,7 @@ extern "C" {
     fn sg_this_cpu() -> c_uint;
     fn sg_fmap_unmap(pool: *const FmapPool, slot: c_uint) -> c_int;
     fn sg_fmap_fini(pool: *mut FmapPool);
+    fn sg_msleep(ms: c_uint);
     fn sg_poll_start(ms: c_uint);
     fn sg_poll_stop();
     fn sg_guest_kernel_cr3(domid: u16, vcpu: u32, cr3: *mut u64) -> c_int;
@@ -116,9 +118,14 @@ impl Drop for LockGuard {
     }
 }
 
-/// The monitor ring's pages: ours, mapped by Xen between `vm_event_enable` and a successful
-/// `vm_event_disable`. Dropping it frees the pages, so whoever holds it must not drop it while
-/// Xen may still map them: [`RingPage::leak`] keeps pages Xen did not let go of.
+/// The monitor ring's pages: ours, mapped by Xen between `vm_event_enable` and the moment Xen
+/// lets go of them. Dropping it frees the pages only if Xen confirms that nobody else holds a
+/// writable reference to them (`sg_ring_probe`: the page-table pin Linux would do if it reused
+/// a page), and keeps them otherwise, with a log line: a page Xen still maps, handed back to
+/// Linux, makes the next page-table pin of it fail (failed multicalls, then a dom0 CPU stuck
+/// for good: the dying-domain-ring scenario on the code before this check). Whoever holds it should
+/// still drop it only once Xen has let go ([`RingPage::leak`] keeps pages that Xen did not
+/// let go of); the check is the last line of defence, not the protocol.
 pub(crate) struct RingPage {
     page: NonNull<c_void>,
     va: NonNull<u8>,
@@ -209,8 +216,35 @@ impl SharedPage for RingPage {
 
 impl Drop for RingPage {
     fn drop(&mut self) {
-        // SAFETY: the pages came from `sg_ring_alloc` with this order and are freed once; not
-        // leaked, so Xen holds no mapping of them (see the type's docs).
+        let mfn = self.mfns[0];
+        // SAFETY: the pages came from `sg_ring_alloc` with this order and live (this handle
+        // owns them); nothing of ours uses them any more (the handle is being dropped), so
+        // zeroing them and changing their direct-map alias for the duration of the call races
+        // with nobody in dom0.
+        let probe = errno(unsafe { sg_ring_probe(self.page.as_ptr(), self.order) });
+        match probe {
+            Ok(()) => pr_info!("ring pages (first mfn {:#x}, {}) freed: Xen holds no reference to them\n", mfn, self.pages()),
+            Err(e) if e == EBUSY => {
+                pr_err!(
+                    "Xen still holds the monitor ring pages (first mfn {:#x}) that were to be freed: keeping them\n",
+                    mfn
+                );
+                return;
+            }
+            Err(e) if e == EIO => {
+                pr_err!("checking the ring pages (first mfn {:#x}) left one unusable: keeping them\n", mfn);
+                return;
+            }
+            // The check could not run (the pages are as they were): the owner's word stands.
+            Err(e) => pr_warn!(
+                "ring pages (first mfn {:#x}) freed unchecked: Xen could not be asked (error {})\n",
+                mfn,
+                e.to_errno()
+            ),
+        }
+        // SAFETY: the pages came from `sg_ring_alloc` with this order and are freed once (this
+        // is the drop); Xen holds no reference to them (the probe above), or the probe could
+        // not run and the owner dropped them only after Xen let go (see the type's docs).
         unsafe { sg_ring_free(self.page.as_ptr(), self.order) };
     }
 }
@@ -359,10 +393,53 @@ pub(crate) fn monitor_disable(domid: u16) -> Result {
     errno(unsafe { sg_monitor_syscall(domid, false, 0, 0, 0, none.as_ptr(), core::ptr::null(), none.len()) })
 }
 
-/// Ok if the domain exists and is neither dying nor shut down.
-pub(crate) fn domain_alive(domid: u16) -> Result {
-    // SAFETY: a domctl on a buffer of the callee's.
-    errno(unsafe { sg_domain_alive(domid) })
+/// What getdomaininfo says about a domain.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DomainInfo {
+    /// The UUID the toolstack gave it: a later domain with the same id has another one.
+    pub(crate) handle: [u8; 16],
+    /// `XEN_DOMINF_dying`, which Xen sets only at `DOMDYING_dead`: the domain's memory is
+    /// relinquished and its vm_event rings are unmapped (both under the domctl lock). While its
+    /// memory is being relinquished (`DOMDYING_dying`) the flag is still clear.
+    pub(crate) dead: bool,
+    /// `XEN_DOMINF_shutdown`: the guest shut down (power-off, reboot, suspend, crash, watchdog,
+    /// soft reset), with `reason`; the toolstack destroys, saves or restarts it.
+    pub(crate) shut_down: bool,
+    /// The `SHUTDOWN_*` code while shut down.
+    pub(crate) reason: u32,
+}
+
+impl DomainInfo {
+    /// The name of the shutdown reason (xen/include/public/sched.h, `SHUTDOWN_*`).
+    pub(crate) fn reason_name(&self) -> &'static str {
+        match self.reason {
+            0 => "poweroff",
+            1 => "reboot",
+            2 => "suspend",
+            3 => "crash",
+            4 => "watchdog",
+            5 => "soft_reset",
+            _ => "unknown",
+        }
+    }
+}
+
+/// The domain's state; `ESRCH` if there is no domain with this id.
+pub(crate) fn domain_info(domid: u16) -> Result<DomainInfo> {
+    let mut info = DomainInfo { handle: [0; 16], dead: false, shut_down: false, reason: 0 };
+    // SAFETY: every out pointer is valid for writes of its type (the handle for 16 bytes, the
+    // size of Xen's xen_domain_handle_t, which the callee copies); a domctl on a buffer of the
+    // callee's.
+    errno(unsafe {
+        sg_domain_info(domid, info.handle.as_mut_ptr(), &mut info.dead, &mut info.shut_down, &mut info.reason)
+    })?;
+    Ok(info)
+}
+
+/// Sleeps `ms` milliseconds. Process context, no lock held.
+pub(crate) fn sleep_ms(ms: u32) {
+    // SAFETY: msleep; the callers are in process context and hold no spinlock.
+    unsafe { sg_msleep(ms) };
 }
 
 /// The guest kernel's page-table base (machine address) from vCPU `vcpu`'s context.

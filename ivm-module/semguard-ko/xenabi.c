@@ -10,6 +10,7 @@
  * No decisions: each function issues one domctl exactly as its caller (Rust) says and returns
  * its OUT fields.
  */
+#include <linux/build_bug.h>
 #include <linux/types.h>
 #include <linux/string.h>
 #include <linux/errno.h>
@@ -102,9 +103,17 @@ int sg_monitor_syscall(u16 domid, bool enable, u32 flags, u64 pgd_match, u64 pgd
 	return sg_xen_domctl(&dc);
 }
 
-int sg_domain_alive(u16 domid)
+/*
+ * The domain's state as getdomaininfo reports it: its handle (the UUID the toolstack gave it,
+ * which tells one domain from a later one with the same id), XEN_DOMINF_dying (set only once
+ * the domain is DOMDYING_dead: its memory relinquished and its vm_event rings unmapped, both
+ * under the domctl lock getdomaininfo takes too), XEN_DOMINF_shutdown and the SHUTDOWN_* code.
+ * -ESRCH if no domain has this id.
+ */
+int sg_domain_info(u16 domid, u8 *handle, bool *dead, bool *shut_down, u32 *reason)
 {
 	struct xen_domctl dc;
+	u32 flags;
 	int err;
 
 	dc_init(&dc, XEN_DOMCTL_getdomaininfo, domid);
@@ -112,8 +121,15 @@ int sg_domain_alive(u16 domid)
 	if (err)
 		return err;
 	/* getdomaininfo answers the next domain at or after domid: check it is ours. */
-	if (dc.domain != domid || (dc.u.getdomaininfo.flags & (XEN_DOMINF_dying | XEN_DOMINF_shutdown)))
+	if (dc.domain != domid || dc.u.getdomaininfo.domain != domid)
 		return -ESRCH;
+	/* The caller's buffer holds 16 bytes. */
+	BUILD_BUG_ON(sizeof(dc.u.getdomaininfo.handle) != 16);
+	flags = dc.u.getdomaininfo.flags;
+	memcpy(handle, dc.u.getdomaininfo.handle, sizeof(dc.u.getdomaininfo.handle));
+	*dead = flags & XEN_DOMINF_dying;
+	*shut_down = flags & XEN_DOMINF_shutdown;
+	*reason = (flags >> XEN_DOMINF_shutdownshift) & XEN_DOMINF_shutdownmask;
 	return 0;
 }
 

@@ -10,7 +10,9 @@
 #   guest_start NAME GUEST_SCENARIO [MEMORY_MB] [VCPUS]   xl create a PV domU from the payload's
 #                          guest/bzImage + guest/initrd.img running guest-stub's GUEST_SCENARIO,
 #                          with VCPUS virtual CPUs (default 4, so that every scenario runs P on
-#                          a multi-vCPU guest, as a user's guest would; Xen has 2 CPUs in qemu/run)
+#                          a multi-vCPU guest, as a user's guest would; Xen has 2 CPUs in qemu/run);
+#                          GUEST_ON_POWEROFF=preserve keeps it shut down after a power-off
+#                          (default destroy)
 #   guest_wait NAME ERE [SECS]  waits for a line of the domU's console matching ERE (fails
 #                          the phase after SECS, default 120); prints it
 #   guest_send NAME LINE   writes LINE to the domU's console (guest-stub's `await LINE`)
@@ -64,7 +66,7 @@ vcpus = $vcpus
 kernel = "$PAYLOAD/guest/bzImage"
 ramdisk = "$PAYLOAD/guest/initrd.img"
 extra = "console=hvc0 semguard.guest=$scenario"
-on_poweroff = "destroy"
+on_poweroff = "${GUEST_ON_POWEROFF:-destroy}"
 on_reboot = "destroy"
 on_crash = "destroy"
 CFG
