@@ -223,22 +223,24 @@ impl Drop for RingPage {
         // with nobody in dom0.
         let probe = errno(unsafe { sg_ring_probe(self.page.as_ptr(), self.order) });
         match probe {
-            Ok(()) => pr_info!("ring pages (first mfn {:#x}, {}) freed: Xen holds no reference to them\n", mfn, self.pages()),
+            Ok(()) => pr_info!("ring page (mfn {:#x}, {} in all) freed: Xen holds no reference to it\n", mfn, self.pages()),
             Err(e) if e == EBUSY => {
                 pr_err!(
-                    "Xen still holds the monitor ring pages (first mfn {:#x}) that were to be freed: keeping them\n",
-                    mfn
+                    "Xen still holds the monitor ring page (mfn {:#x}, {} in all) that was to be freed: keeping it\n",
+                    mfn,
+                    self.pages()
                 );
                 return;
             }
             Err(e) if e == EIO => {
-                pr_err!("checking the ring pages (first mfn {:#x}) left one unusable: keeping them\n", mfn);
+                pr_err!("checking the ring page (mfn {:#x}, {} in all) left one unusable: keeping it\n", mfn, self.pages());
                 return;
             }
             // The check could not run (the pages are as they were): the owner's word stands.
             Err(e) => pr_warn!(
-                "ring pages (first mfn {:#x}) freed unchecked: Xen could not be asked (error {})\n",
+                "ring page (mfn {:#x}, {} in all) freed unchecked: Xen could not be asked (error {})\n",
                 mfn,
+                self.pages(),
                 e.to_errno()
             ),
         }
