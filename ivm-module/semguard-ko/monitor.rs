@@ -32,10 +32,10 @@ use semguard_core::decision::Enforcement;
 use semguard_core::lineage::Lineage;
 use semguard_core::profile::Profile;
 use semguard_core::ring::BackRing;
-use semguard_core::xen_abi::{ring_pages_for, ring_slots, RING_MAX_PAGES};
 use semguard_core::tcache::TranslationCache;
 use semguard_core::tracking::Filter;
 use semguard_core::walker::{PagingConfig, PagingMode};
+use semguard_core::xen_abi::{ring_pages_for, ring_slots, RING_MAX_PAGES};
 
 use crate::alerts::AlertRing;
 use crate::config::Config;
@@ -205,7 +205,8 @@ pub(crate) fn attach(config: Config, policy: LoadedPolicy, profile: Profile) -> 
         // Nothing would tell P from any other process.
         return Err(fail("a policy without P's build-id (format 1.0) needs process=NAME", EINVAL));
     }
-    let handle = xen::domain_info(domid).map_err(|e| fail("querying the domain", e))?.handle;
+    let info = xen::domain_info(domid).map_err(|e| fail("querying the domain", e))?;
+    let handle = info.handle;
     let pool = FramePool::new(SLOTS as u32).map_err(|e| fail("allocating the foreign-mapping pool", e))?;
     PROFILE.calibrate();
     let enforcement = config.enforcement();
@@ -226,7 +227,7 @@ pub(crate) fn attach(config: Config, policy: LoadedPolicy, profile: Profile) -> 
             ring_corrupt: false,
         });
     });
-    let r = attach_xen(domid);
+    let r = attach_xen(domid, info.vcpus);
     if r.is_err() {
         detach("attach failed");
         release();
@@ -234,11 +235,10 @@ pub(crate) fn attach(config: Config, policy: LoadedPolicy, profile: Profile) -> 
     r
 }
 
-fn attach_xen(domid: u16) -> Result<(), AttachError> {
+fn attach_xen(domid: u16, vcpus: u32) -> Result<(), AttachError> {
     let fail = |step, err| AttachError { step, err };
     // Each vCPU waiting in a reported call holds a slot until its answer is read: a ring
     // with a slot per vCPU (Xen refuses the monitor on a smaller one).
-    let vcpus = xen::domain_vcpus(domid).map_err(|e| fail("reading the domain's vCPU count", e))?;
     let Some(pages) = ring_pages_for(vcpus as usize) else {
         pr_err!(
             "domain {} has {} vCPUs; a monitor ring holds at most {} waiting calls\n",

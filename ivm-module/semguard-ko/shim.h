@@ -85,11 +85,10 @@ void sg_poll_start(unsigned int ms);
 void sg_poll_stop(void);
 /* xenabi.c: the domctls (patched Xen headers) */
 int sg_vm_event_enable(u16 domid, const u64 *mfns, u32 nr, u32 *port);
-int sg_domain_vcpus(u16 domid, u32 *vcpus);
 int sg_vm_event_disable(u16 domid);
 int sg_monitor_syscall(u16 domid, bool enable, u32 flags, u64 pgd_match, u64 pgd_mask,
 		       const u8 *bitmap, const u8 *other, size_t bitmap_len);
-int sg_domain_info(u16 domid, u8 *handle, bool *dead, bool *shut_down, u32 *reason);
+int sg_domain_info(u16 domid, u8 *handle, bool *dead, bool *shut_down, u32 *reason, u32 *vcpus);
 int sg_guest_kernel_cr3(u16 domid, u32 vcpu, u64 *cr3);
 
 #endif

@@ -11,8 +11,8 @@ use core::ptr::NonNull;
 use kernel::ffi::{c_int, c_uint, c_ulong};
 use kernel::prelude::*;
 use semguard_core::ring::{SharedPage, PAGE_SIZE};
-use semguard_core::xen_abi::RING_MAX_PAGES;
 use semguard_core::tracking::Filter;
+use semguard_core::xen_abi::RING_MAX_PAGES;
 
 /// xen.c's `struct sg_fmap_pool` (opaque here).
 #[repr(C)]
@@ -31,7 +31,6 @@ extern "C" {
     fn sg_ring_free(page: *mut c_void, order: c_uint);
     fn sg_ring_probe(page: *mut c_void, order: c_uint) -> c_int;
     fn sg_vm_event_enable(domid: u16, mfns: *const u64, nr: u32, port: *mut u32) -> c_int;
-    fn sg_domain_vcpus(domid: u16, vcpus: *mut u32) -> c_int;
     fn sg_vm_event_disable(domid: u16) -> c_int;
     fn sg_monitor_syscall(
         domid: u16,
@@ -43,7 +42,14 @@ extern "C" {
         other: *const u8,
         bitmap_len: usize,
     ) -> c_int;
-    fn sg_domain_info(domid: u16, handle: *mut u8, dead: *mut bool, shut_down: *mut bool, reason: *mut u32) -> c_int;
+    fn sg_domain_info(
+        domid: u16,
+        handle: *mut u8,
+        dead: *mut bool,
+        shut_down: *mut bool,
+        reason: *mut u32,
+        vcpus: *mut u32,
+    ) -> c_int;
     fn sg_evtchn_bind(domid: u16, remote_port: u32) -> c_int;
     fn sg_evtchn_unbind(irq: c_int);
     fn sg_notify(irq: c_int);
@@ -223,7 +229,9 @@ impl Drop for RingPage {
         // with nobody in dom0.
         let probe = errno(unsafe { sg_ring_probe(self.page.as_ptr(), self.order) });
         match probe {
-            Ok(()) => pr_info!("ring page (mfn {:#x}, {} in all) freed: Xen holds no reference to it\n", mfn, self.pages()),
+            Ok(()) => {
+                pr_info!("ring page (mfn {:#x}, {} in all) freed: Xen holds no reference to it\n", mfn, self.pages())
+            }
             Err(e) if e == EBUSY => {
                 pr_err!(
                     "Xen still holds the monitor ring page (mfn {:#x}, {} in all) that was to be freed: keeping it\n",
@@ -233,7 +241,11 @@ impl Drop for RingPage {
                 return;
             }
             Err(e) if e == EIO => {
-                pr_err!("checking the ring page (mfn {:#x}, {} in all) left one unusable: keeping it\n", mfn, self.pages());
+                pr_err!(
+                    "checking the ring page (mfn {:#x}, {} in all) left one unusable: keeping it\n",
+                    mfn,
+                    self.pages()
+                );
                 return;
             }
             // The check could not run (the pages are as they were): the owner's word stands.
@@ -363,14 +375,6 @@ pub(crate) fn vm_event_enable(domid: u16, ring: &RingPage) -> Result<u32> {
     Ok(port)
 }
 
-/// How many vCPUs the domain can have: each may hold a ring slot, waiting in a reported call.
-pub(crate) fn domain_vcpus(domid: u16) -> Result<u32> {
-    let mut vcpus = 0u32;
-    // SAFETY: `vcpus` is a valid out pointer; a domctl on a buffer of the callee's.
-    errno(unsafe { sg_domain_vcpus(domid, &mut vcpus) })?;
-    Ok(vcpus)
-}
-
 /// `XEN_VM_EVENT_DISABLE`: Xen answers what still waits (fail closed) and unmaps the ring.
 pub(crate) fn vm_event_disable(domid: u16) -> Result {
     // SAFETY: a domctl on a buffer of the callee's.
@@ -409,6 +413,9 @@ pub(crate) struct DomainInfo {
     pub(crate) shut_down: bool,
     /// The `SHUTDOWN_*` code while shut down.
     pub(crate) reason: u32,
+    /// How many vCPUs it can have (`max_vcpu_id` + 1): each may hold a ring slot, waiting in a
+    /// reported call.
+    pub(crate) vcpus: u32,
 }
 
 impl DomainInfo {
@@ -428,12 +435,19 @@ impl DomainInfo {
 
 /// The domain's state; `ESRCH` if there is no domain with this id.
 pub(crate) fn domain_info(domid: u16) -> Result<DomainInfo> {
-    let mut info = DomainInfo { handle: [0; 16], dead: false, shut_down: false, reason: 0 };
+    let mut info = DomainInfo { handle: [0; 16], dead: false, shut_down: false, reason: 0, vcpus: 0 };
     // SAFETY: every out pointer is valid for writes of its type (the handle for 16 bytes, the
     // size of Xen's xen_domain_handle_t, which the callee copies); a domctl on a buffer of the
     // callee's.
     errno(unsafe {
-        sg_domain_info(domid, info.handle.as_mut_ptr(), &mut info.dead, &mut info.shut_down, &mut info.reason)
+        sg_domain_info(
+            domid,
+            info.handle.as_mut_ptr(),
+            &mut info.dead,
+            &mut info.shut_down,
+            &mut info.reason,
+            &mut info.vcpus,
+        )
     })?;
     Ok(info)
 }

@@ -110,7 +110,7 @@ int sg_monitor_syscall(u16 domid, bool enable, u32 flags, u64 pgd_match, u64 pgd
  * under the domctl lock getdomaininfo takes too), XEN_DOMINF_shutdown and the SHUTDOWN_* code.
  * -ESRCH if no domain has this id.
  */
-int sg_domain_info(u16 domid, u8 *handle, bool *dead, bool *shut_down, u32 *reason)
+int sg_domain_info(u16 domid, u8 *handle, bool *dead, bool *shut_down, u32 *reason, u32 *vcpus)
 {
 	struct xen_domctl dc;
 	u32 flags;
@@ -130,21 +130,7 @@ int sg_domain_info(u16 domid, u8 *handle, bool *dead, bool *shut_down, u32 *reas
 	*dead = flags & XEN_DOMINF_dying;
 	*shut_down = flags & XEN_DOMINF_shutdown;
 	*reason = (flags >> XEN_DOMINF_shutdownshift) & XEN_DOMINF_shutdownmask;
-	return 0;
-}
-
-/* How many vCPUs the domain can have (max_vcpu_id + 1): each may wait in a reported call. */
-int sg_domain_vcpus(u16 domid, u32 *vcpus)
-{
-	struct xen_domctl dc;
-	int err;
-
-	dc_init(&dc, XEN_DOMCTL_getdomaininfo, domid);
-	err = sg_xen_domctl(&dc);
-	if (err)
-		return err;
-	if (dc.domain != domid)
-		return -ESRCH;
+	/* Each vCPU (max_vcpu_id + 1 of them) may wait in a reported call. */
 	*vcpus = dc.u.getdomaininfo.max_vcpu_id + 1;
 	return 0;
 }
