@@ -21,22 +21,45 @@
 //!   [`ProcessState::reset`] when the caller sees the new address space (the checker runs
 //!   before the call and cannot know whether it will succeed).
 //!
+//! # A position-independent P
+//!
+//! A policy whose identity is relative ([`crate::policy::Identity::relative`]) states call
+//! sites and variable addresses as offsets from P's load base, which the caller learns per
+//! process and records with [`ProcessState::set_base`]. [`Checker::check`] then compares
+//! `RIP − base` with the sites (and gives it to `$rip`), and `image_base` pushes `base` for
+//! the variables' addresses. With base 0 (absolute policies, or a process whose base is not
+//! known) nothing changes: a relative policy's sites then match nothing and its variables'
+//! offsets are not mapped, so such a process fails its checks rather than passing them.
+//!
 //! Fail-closed belongs to the caller: [`Verdict::Unverifiable`] names the invariant, the
 //! faulting instruction and the reason (with the address for memory faults) for the log.
 
-use crate::eval::{evaluate, EvalFault, InvariantRef, Values, Verdict, ViolationKind};
+use crate::eval::{evaluate_with_stats, EvalFault, EvalStats, InvariantRef, Values, Verdict, ViolationKind};
 use crate::mem::VirtMemory;
 use crate::policy::{DefaultAction, Policy, RuleAction};
 use crate::regs::Registers;
 use crate::syscall::Syscall;
 
-/// Per-process Assertion Checker state: the legal-trace automaton's current state.
+/// Per-process Assertion Checker state: the legal-trace automaton's current state and the load
+/// base of the process's image.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ProcessState {
     trace: u32,
+    base: u64,
 }
 
 impl ProcessState {
+    /// The load base of the process's image (0 until set, and for absolute policies).
+    pub const fn base(&self) -> u64 {
+        self.base
+    }
+
+    /// Records where the process's image is loaded: its call sites are compared, and its
+    /// variables read, relative to `base` (a position-independent P; see the module docs).
+    pub fn set_base(&mut self, base: u64) {
+        self.base = base;
+    }
+
     /// The automaton state (0 when the policy has no automaton).
     pub const fn trace_state(&self) -> u32 {
         self.trace
@@ -45,7 +68,7 @@ impl ProcessState {
     /// A state at automaton state `trace` (tests of what is inherited).
     #[cfg(test)]
     pub(crate) const fn from_trace(trace: u32) -> Self {
-        Self { trace }
+        Self { trace, base: 0 }
     }
 
     /// Back to the initial state (after a successful `execve`).
@@ -74,7 +97,7 @@ impl<'a> Checker<'a> {
 
     /// State for a process starting the monitored program.
     pub fn new_process(&self) -> ProcessState {
-        ProcessState { trace: self.policy.automaton().map_or(0, |a| a.initial()) }
+        ProcessState { trace: self.policy.automaton().map_or(0, |a| a.initial()), base: 0 }
     }
 
     /// Decides one call: rules (and their invariants), then the automaton. See the module
@@ -86,15 +109,25 @@ impl<'a> Checker<'a> {
         regs: &Registers,
         mem: &mut M,
     ) -> Verdict {
-        let v = self.check_rules(sc, regs, mem);
+        let base = state.base;
+        // A position-independent P's sites are relative to its load base: compare them so
+        // (a bijection, so no other address can take a site's place).
+        let relocated = Syscall { user_rip: sc.user_rip.wrapping_sub(base), ..*sc };
+        let v = self.check_rules_at(&relocated, regs, base, mem);
         if !v.is_allow() {
             return v;
         }
         self.check_trace(state, sc)
     }
 
-    /// Only the rules and invariants (step 1 and 2), without touching any process state.
+    /// Only the rules and invariants (step 1 and 2), without touching any process state, for
+    /// a P with absolute addresses.
     pub fn check_rules<M: VirtMemory + ?Sized>(&self, sc: &Syscall, regs: &Registers, mem: &mut M) -> Verdict {
+        self.check_rules_at(sc, regs, 0, mem)
+    }
+
+    /// [`Checker::check_rules`] for a P loaded at `base`, with `sc`'s RIP relative to it.
+    fn check_rules_at<M: VirtMemory + ?Sized>(&self, sc: &Syscall, regs: &Registers, base: u64, mem: &mut M) -> Verdict {
         let p = &self.policy;
         if p.deny_other_abis() && !p.has_rules_for(sc.abi) {
             return Verdict::Violation { invariant: None, kind: ViolationKind::OtherAbi, values: Values::new() };
@@ -120,7 +153,7 @@ impl<'a> Checker<'a> {
             let Some(rule) = p.rule(i) else { return malformed(u16::MAX) };
             let RuleAction::Check(index) = rule.action else { continue };
             let Some(inv) = p.invariant(index) else { return malformed(index) };
-            let v = evaluate(&inv, sc, regs, mem);
+            let v = evaluate_with_stats(&inv, sc, regs, base, mem, &mut EvalStats::default());
             if !v.is_allow() {
                 return v;
             }
@@ -209,6 +242,47 @@ mod tests {
         ));
         // No automaton: the state never moves.
         assert_eq!(st.trace_state(), 0);
+    }
+
+    /// A position-independent P: sites and variables follow the process's load base, and a
+    /// process whose base is not known (0) fails the checks instead of passing them.
+    #[test]
+    fn relative_policy_follows_the_load_base() {
+        let mut blob = [0u8; 1024];
+        let n = examples::pie(&mut blob).unwrap();
+        let p = Policy::decode(&blob[..n]).unwrap();
+        let id = p.identity().unwrap();
+        let base = 0x5555_5555_4000u64;
+        assert_eq!(id.load_base(base + examples::PIE_ENTRY), Some(base));
+        assert_eq!(id.load_base(base + examples::PIE_ENTRY + 8), None, "not page aligned");
+        assert_eq!(id.load_base(examples::PIE_ENTRY - 1), None, "below the entry point");
+        assert_eq!(id.load_base(crate::decision::USER_TOP + examples::PIE_ENTRY), None, "kernel half");
+        let c = Checker::new(p);
+        let mut mem = FlatMemory::<2>::new();
+        assert!(mem.write(base + examples::PIE_LIMIT_OFFSET, &100u32.to_le_bytes()));
+        let regs = Registers::default();
+        let write = |count, rip| call(Abi::X86_64, examples::nr::WRITE, [1, 0, count, 0, 0, 0], rip);
+        let site = base + examples::PIE_WRITE_SITE;
+        let mut st = c.new_process();
+        st.set_base(base);
+        assert_eq!(c.check(&mut st, &write(100, site), &regs, &mut mem), Verdict::Allow);
+        assert!(matches!(
+            c.check(&mut st, &write(101, site), &regs, &mut mem),
+            Verdict::Violation { kind: ViolationKind::InvariantFalse, .. }
+        ));
+        // The offset itself, or the site of another load base, is not the site.
+        for rip in [examples::PIE_WRITE_SITE, site + 0x1000, site - 0x1000] {
+            assert!(matches!(
+                c.check(&mut st, &write(1, rip), &regs, &mut mem),
+                Verdict::Violation { kind: ViolationKind::DefaultDeny, .. }
+            ));
+        }
+        // Base not known: the site as an offset matches, but the variable is not there.
+        let mut unknown = c.new_process();
+        assert!(matches!(
+            c.check(&mut unknown, &write(1, examples::PIE_WRITE_SITE), &regs, &mut mem),
+            Verdict::Unverifiable { reason: EvalFault::Memory { addr: examples::PIE_LIMIT_OFFSET, .. }, .. }
+        ));
     }
 
     #[test]

@@ -163,18 +163,22 @@ pub struct EvalStats {
     pub guest_bytes: u32,
 }
 
-/// Evaluates `inv` for the call `sc` with registers `regs`, reading P's memory through `mem`.
+/// Evaluates `inv` for the call `sc` with registers `regs`, reading P's memory through `mem`,
+/// for a P whose image is at load base 0 (absolute addresses).
 #[inline]
 pub fn evaluate<M: VirtMemory + ?Sized>(inv: &Invariant<'_>, sc: &Syscall, regs: &Registers, mem: &mut M) -> Verdict {
     let mut stats = EvalStats::default();
-    evaluate_with_stats(inv, sc, regs, mem, &mut stats)
+    evaluate_with_stats(inv, sc, regs, 0, mem, &mut stats)
 }
 
-/// [`evaluate`], also counting the work done into `stats`.
+/// [`evaluate`] for a P whose image is loaded at `base` (what `image_base` pushes; `sc`'s
+/// RIP is already relative to it, see [`crate::checker`]), also counting the work done into
+/// `stats`.
 pub fn evaluate_with_stats<M: VirtMemory + ?Sized>(
     inv: &Invariant<'_>,
     sc: &Syscall,
     regs: &Registers,
+    base: u64,
     mem: &mut M,
     stats: &mut EvalStats,
 ) -> Verdict {
@@ -237,6 +241,7 @@ pub fn evaluate_with_stats<M: VirtMemory + ?Sized>(
             }
             Insn::Reg(r) => push!(regs.get(r)),
             Insn::Rip => push!(sc.user_rip),
+            Insn::ImageBase => push!(base),
             Insn::Load { width, signed } => {
                 let addr = pop!();
                 stats.guest_bytes = stats.guest_bytes.saturating_add(width.bytes() as u32);
@@ -457,7 +462,7 @@ mod tests {
         let p = Policy::decode(&blob[..len]).unwrap();
         let inv = p.invariant(0).unwrap();
         let mut st = EvalStats::default();
-        let v = evaluate_with_stats(&inv, s, regs, mem, &mut st);
+        let v = evaluate_with_stats(&inv, s, regs, 0, mem, &mut st);
         assert!(st.steps as usize <= n);
         (v, st)
     }

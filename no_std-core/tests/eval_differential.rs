@@ -403,7 +403,7 @@ proptest! {
         let mut ctx = Ctx { sc: &sc, regs: &regs, mem: &mem.clone(), notes: Vec::new() };
         let want = reference(&e, &mut ctx);
         let mut stats = EvalStats::default();
-        let got = evaluate_with_stats(&inv, &sc, &regs, &mut mem, &mut stats);
+        let got = evaluate_with_stats(&inv, &sc, &regs, 0, &mut mem, &mut stats);
         prop_assert!(stats.steps as usize <= code.len());
         let notes: Vec<u64> = ctx.notes.iter().copied().take(4).collect();
         match (want, got) {

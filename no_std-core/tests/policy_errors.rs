@@ -194,6 +194,12 @@ fn cases() -> Vec<(&'static str, Blob, PolicyError)> {
     let mut b = id();
     b.put(id_at, &2u32.to_le_bytes()).fix_crc();
     v.push(("identity flags", b, IdentityUnknownFlags { flags: 2 }));
+    let mut b = id();
+    b.put(id_at + 16, &0x1040u64.to_le_bytes()).fix_crc();
+    v.push(("identity absolute with an entry", b, IdentityBadEntry { entry: 0x1040, relative: false }));
+    let mut b = id();
+    b.put(id_at, &1u32.to_le_bytes()).fix_crc();
+    v.push(("identity relative without an entry", b, IdentityBadEntry { entry: 0, relative: true }));
     v
 }
 

@@ -37,6 +37,7 @@ fn identity_round_trips() {
         let p = Policy::decode(&blob).unwrap();
         let id = p.identity().unwrap();
         assert_eq!((id.build_id(), id.note_vaddr(), id.relative()), (&bid[..], vaddr, relative));
+        assert_eq!(id.entry(), if relative { policy_support::PIE_ENTRY } else { 0 });
     }
 }
 
@@ -77,7 +78,7 @@ fn the_encoder_refuses_bad_build_ids() {
     let big = vec![7u8; 70_000];
     for (bid, len) in [(&[][..], 0u16), (&[1u8; 65][..], 65), (&big[..], u16::MAX)] {
         let b = PolicyBuilder {
-            identity: Some(IdentitySpec { build_id: bid, note_vaddr: 0x400000, relative: false }),
+            identity: Some(IdentitySpec { build_id: bid, note_vaddr: 0x400000, relative: false, entry: 0 }),
             ..PolicyBuilder::new(1, DefaultAction::Allow)
         };
         assert_eq!(b.encode(&mut out), Err(EncodeError::Invalid(PolicyError::IdentityBadBuildIdLen { len })));
@@ -108,11 +109,16 @@ fn malformed_identity_sections_are_rejected_precisely() {
         b.put(at + 6 + i, &[0x80]).fix_crc();
         assert_eq!(decode_err(&b), PolicyError::ReservedNonZero { offset: at + 6 });
     }
+    // `entry`: unused (0) for an absolute identity, required for a relative one.
     for i in 0..8 {
         let mut b = base();
         b.put(at + 16 + i, &[1]).fix_crc();
-        assert_eq!(decode_err(&b), PolicyError::ReservedNonZero { offset: at + 16 });
+        let entry = 1u64 << (8 * i);
+        assert_eq!(decode_err(&b), PolicyError::IdentityBadEntry { entry, relative: false });
     }
+    let mut b = base();
+    b.put(at, &1u32.to_le_bytes()).fix_crc();
+    assert_eq!(decode_err(&b), PolicyError::IdentityBadEntry { entry: 0, relative: true });
     for bit in 1..32 {
         let mut b = base();
         b.put(at, &(1u32 << bit).to_le_bytes()).fix_crc();

@@ -65,7 +65,7 @@ fn exercise(p: &Policy<'_>, seed: u64) {
         let cost = verify_code(inv.code(), inv.consts(), i).expect("accepted invariant verifies").cost;
         for (sc, regs) in &calls {
             let mut st = EvalStats::default();
-            let v = evaluate_with_stats(&inv, sc, regs, &mut mem, &mut st);
+            let v = evaluate_with_stats(&inv, sc, regs, 0, &mut mem, &mut st);
             assert!(st.steps as usize <= inv.code().len(), "step bound");
             assert!(st.guest_bytes <= cost, "guest bytes {} > cost bound {cost}", st.guest_bytes);
             assert!(
@@ -181,7 +181,7 @@ proptest! {
         for i in 0..p.invariant_count() {
             if let Some(inv) = p.invariant(i) {
                 for (sc, regs) in sample_calls(seed).iter().take(3) {
-                    let _ = evaluate_with_stats(&inv, sc, regs, &mut mem, &mut EvalStats::default());
+                    let _ = evaluate_with_stats(&inv, sc, regs, 0, &mut mem, &mut EvalStats::default());
                 }
             }
         }

@@ -59,6 +59,7 @@ fn reencode(p: &Policy<'_>) -> Vec<u8> {
             build_id: i.build_id(),
             note_vaddr: i.note_vaddr(),
             relative: i.relative(),
+            entry: i.entry(),
         }),
     };
     let mut out = vec![0u8; b.encoded_len().unwrap()];

@@ -56,7 +56,7 @@ pub fn compile(src: &str, prog: &mut Program, kernel_profile: Option<&[u8]>) -> 
     let file = parser::parse(src).map_err(|d| vec![d])?;
     let typecheck::Checked { policy, mut warnings } = typecheck::check(&file, src, prog)?;
     let build_id = prog.elf.build_id.as_ref().and_then(|b| Some((b.bytes.as_slice(), b.note_vaddr?)));
-    let identity = build_id.map(|(build_id, note_vaddr)| IdentitySpec { build_id, note_vaddr, relative: false });
+    let identity = build_id.map(|(build_id, note_vaddr)| IdentitySpec { build_id, note_vaddr, relative: false, entry: 0 });
     let blob = codegen::encode(&policy, kernel_profile, identity).map_err(|d| vec![d])?;
     warnings.extend(toctou_warning(&file, &policy, prog));
     Ok(Compiled { policy, blob, warnings })

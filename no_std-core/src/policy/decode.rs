@@ -276,8 +276,10 @@ fn identity(blob: &[u8], span: Span) -> Result<IdentityLayout, PolicyError> {
     if r.reserved0 != 0 {
         return Err(PolicyError::ReservedNonZero { offset: base + offset_of!(RawIdentity, reserved0) });
     }
-    if r.reserved1 != 0 {
-        return Err(PolicyError::ReservedNonZero { offset: base + offset_of!(RawIdentity, reserved1) });
+    // Absolute: `entry` is unused and must be 0. Relative: a PIE always has an entry point.
+    let relative = r.flags & IDENTITY_RELATIVE != 0;
+    if relative == (r.entry == 0) {
+        return Err(PolicyError::IdentityBadEntry { entry: r.entry, relative });
     }
     if r.build_id_len == 0 || usize::from(r.build_id_len) > MAX_BUILD_ID_LEN {
         return Err(PolicyError::IdentityBadBuildIdLen { len: r.build_id_len });
@@ -288,6 +290,7 @@ fn identity(blob: &[u8], span: Span) -> Result<IdentityLayout, PolicyError> {
     Ok(IdentityLayout {
         build_id: Span { off: span.off + IDENTITY_HEADER_LEN as u32, len: u32::from(r.build_id_len) },
         note_vaddr: r.note_vaddr,
+        entry: r.entry,
         flags: r.flags,
     })
 }

@@ -360,8 +360,11 @@ pub struct IdentitySpec<'s> {
     pub build_id: &'s [u8],
     /// Virtual address of the note's descriptor (the build-id bytes).
     pub note_vaddr: u64,
-    /// `note_vaddr` is relative to the load base (PIE) rather than absolute.
+    /// `note_vaddr` (and the policy's sites and variable addresses) are relative to the load
+    /// base (PIE) rather than absolute.
     pub relative: bool,
+    /// P's entry point as linked (`e_entry`), for a relative identity; 0 for an absolute one.
+    pub entry: u64,
 }
 
 /// Why encoding failed.
@@ -688,7 +691,7 @@ impl<'s> PolicyBuilder<'s> {
                 build_id_len: u16::try_from(id.build_id.len()).unwrap_or(u16::MAX),
                 reserved0: 0,
                 note_vaddr: id.note_vaddr,
-                reserved1: 0,
+                entry: id.entry,
             };
             write(out, rec, at)?;
             put(out, at + IDENTITY_HEADER_LEN, id.build_id)?;

@@ -477,11 +477,18 @@ pub enum PolicyError {
         /// The flags field.
         flags: u32,
     },
+    /// A relative identity without an entry point, or an absolute one with one.
+    IdentityBadEntry {
+        /// The entry field.
+        entry: u64,
+        /// Whether the identity is relative.
+        relative: bool,
+    },
 }
 
 impl PolicyError {
     /// Number of variants; [`PolicyError::code`] returns `0..COUNT`.
-    pub const COUNT: u16 = 63;
+    pub const COUNT: u16 = 64;
 
     /// A stable number per variant (for compact kernel log lines and for tests that check
     /// every variant is reachable).
@@ -551,6 +558,7 @@ impl PolicyError {
             IdentityBadBuildIdLen { .. } => 60,
             IdentityLengthMismatch { .. } => 61,
             IdentityUnknownFlags { .. } => 62,
+            IdentityBadEntry { .. } => 63,
         }
     }
 }
@@ -670,6 +678,12 @@ impl fmt::Display for PolicyError {
                 super::format::IDENTITY_HEADER_LEN + usize::from(build_id_len)
             ),
             IdentityUnknownFlags { flags } => write!(f, "identity: unknown flags {flags:#x}"),
+            IdentityBadEntry { entry, relative: true } => {
+                write!(f, "identity: relative (position-independent P) but entry point {entry:#x}")
+            }
+            IdentityBadEntry { entry, relative: false } => {
+                write!(f, "identity: absolute but entry field {entry:#x} (must be 0)")
+            }
         }
     }
 }

@@ -246,8 +246,37 @@ pub fn with_identity(out: &mut [u8]) -> Result<usize, EncodeError> {
     PolicyBuilder {
         rules: &rules,
         invariants: &invs,
-        identity: Some(IdentitySpec { build_id: &build_id, note_vaddr: 0x40_0270, relative: false }),
+        identity: Some(IdentitySpec { build_id: &build_id, note_vaddr: 0x40_0270, relative: false, entry: 0 }),
         ..PolicyBuilder::new(0x1d_e471, DefaultAction::Allow)
+    }
+    .encode(out)
+}
+
+/// Where a position-independent P's `limit` variable is, relative to its load base.
+pub const PIE_LIMIT_OFFSET: u64 = 0x4010;
+/// The one call site (relative) from which [`pie`] allows `write`.
+pub const PIE_WRITE_SITE: u64 = 0x1234;
+/// The entry point [`pie`] records (relative).
+pub const PIE_ENTRY: u64 = 0x1040;
+
+/// A position-independent P's policy (relative identity): `write` only from
+/// [`PIE_WRITE_SITE`], with `count <= limit`, a `u32` at [`PIE_LIMIT_OFFSET`] from the load
+/// base; default deny.
+pub fn pie(out: &mut [u8]) -> Result<usize, EncodeError> {
+    let mut c = [0u8; 32];
+    let mut w = CodeWriter::new(&mut c);
+    w.arg(2).push(PIE_LIMIT_OFFSET).emit(super::op::Insn::ImageBase).bin(BinOp::Add).load(Width::W32, false);
+    w.bin(BinOp::LeU);
+    let n = w.finish().map_err(EncodeError::Asm)?;
+    let invs = [InvariantSpec { id: ID_WRITE, name: "limit", code: &c[..n] }];
+    let rules =
+        [RuleSpec { abi: Abi::X86_64, nr: nr::WRITE, site: Some(PIE_WRITE_SITE), action: RuleAction::Check(0) }];
+    let build_id = [0x91; 20];
+    PolicyBuilder {
+        rules: &rules,
+        invariants: &invs,
+        identity: Some(IdentitySpec { build_id: &build_id, note_vaddr: 0x2b4, relative: true, entry: PIE_ENTRY }),
+        ..PolicyBuilder::new(0x91e, DefaultAction::Deny)
     }
     .encode(out)
 }

@@ -82,8 +82,10 @@ pub const IDENTITY_HEADER_LEN: usize = RawIdentity::SIZE;
 /// bytes; `--build-id=0x…` up to what the linker allows). Bounds what a consumer reads from
 /// P's image.
 pub const MAX_BUILD_ID_LEN: usize = 64;
-/// Identity flag: `note_vaddr` is relative to the image's load base (PIE, shared objects);
-/// without it the address is absolute, as linked (static and non-PIE programs).
+/// Identity flag: `note_vaddr`, every call site and every address of P's variables are
+/// relative to the image's load base (a PIE, static or dynamic), which a consumer learns from
+/// the kernel's copy of the process's auxiliary vector (`AT_ENTRY` − `entry`); without it the
+/// addresses are absolute, as linked (static and non-PIE programs).
 pub const IDENTITY_RELATIVE: u32 = 1 << 0;
 /// All identity flags this version defines.
 pub const IDENTITY_FLAGS_KNOWN: u32 = IDENTITY_RELATIVE;
@@ -275,7 +277,7 @@ le_record! {
         pub build_id_len: u16 = 4,
         pub reserved0: u16 = 6,
         pub note_vaddr: u64 = 8,
-        pub reserved1: u64 = 16,
+        pub entry: u64 = 16,
     }
 }
 

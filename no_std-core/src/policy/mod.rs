@@ -129,11 +129,11 @@
 //!
 //! | off | size | field | meaning |
 //! |----:|----:|---|---|
-//! | 0 | 4 | `flags` | bit 0 `RELATIVE` — `note_vaddr` is relative to the image's load base (PIE, shared objects); clear: absolute, as linked; other bits must be 0 |
+//! | 0 | 4 | `flags` | bit 0 `RELATIVE` — `note_vaddr`, the rules' sites, the call sites in invariants and the addresses of P's variables are relative to the image's load base (a PIE); clear: absolute, as linked; other bits must be 0 |
 //! | 4 | 2 | `build_id_len` | build-id length, 1 to 64 |
 //! | 6 | 2 | `reserved0` | 0 |
 //! | 8 | 8 | `note_vaddr` | virtual address of the note's descriptor (the build-id bytes) in P's image |
-//! | 16 | 8 | `reserved1` | 0 |
+//! | 16 | 8 | `entry` | with `RELATIVE`: the entry point as linked (`e_entry`, non-zero), so that load base = the process's `AT_ENTRY` − `entry`; without: 0 |
 //!
 //! ## Bytecode
 //!
@@ -217,6 +217,7 @@ impl Span {
 pub(crate) struct IdentityLayout {
     pub build_id: Span,
     pub note_vaddr: u64,
+    pub entry: u64,
     pub flags: u32,
 }
 
@@ -289,6 +290,7 @@ impl core::fmt::Debug for PolicyLayout {
 pub struct Identity<'a> {
     build_id: &'a [u8],
     note_vaddr: u64,
+    entry: u64,
     flags: u32,
 }
 
@@ -305,6 +307,23 @@ impl<'a> Identity<'a> {
     /// True if [`Identity::note_vaddr`] is relative to the image's load base (PIE).
     pub const fn relative(&self) -> bool {
         self.flags & format::IDENTITY_RELATIVE != 0
+    }
+    /// P's entry point as linked (`e_entry`), for a relative identity (0 otherwise): the load
+    /// base of a process running P is its `AT_ENTRY` minus this.
+    pub const fn entry(&self) -> u64 {
+        self.entry
+    }
+    /// The load base of an image whose kernel-recorded entry point (`AT_ENTRY`) is
+    /// `at_entry`: 0 for an absolute identity; `None` if the difference is not a page-aligned
+    /// user address (not P's image, or a hostile vector).
+    pub const fn load_base(&self, at_entry: u64) -> Option<u64> {
+        if !self.relative() {
+            return Some(0);
+        }
+        match at_entry.checked_sub(self.entry) {
+            Some(b) if b & 0xfff == 0 && b < crate::decision::USER_TOP => Some(b),
+            _ => None,
+        }
     }
 }
 
@@ -628,6 +647,6 @@ impl<'a> Policy<'a> {
     /// P's identity (format 1.1), if the policy records it.
     pub fn identity(&self) -> Option<Identity<'a>> {
         let id = self.layout.identity?;
-        Some(Identity { build_id: self.section(id.build_id), note_vaddr: id.note_vaddr, flags: id.flags })
+        Some(Identity { build_id: self.section(id.build_id), note_vaddr: id.note_vaddr, entry: id.entry, flags: id.flags })
     }
 }

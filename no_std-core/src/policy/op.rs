@@ -22,6 +22,7 @@ pub mod opcode {
     pub const ARG: u8 = 0x0A;
     pub const REG: u8 = 0x0B;
     pub const RIP: u8 = 0x0C;
+    pub const IMAGE_BASE: u8 = 0x0D;
     pub const LD8U: u8 = 0x10;
     pub const LD16U: u8 = 0x11;
     pub const LD32U: u8 = 0x12;
@@ -276,8 +277,12 @@ pub enum Insn {
     Arg(u8),
     /// `→ register`.
     Reg(Reg),
-    /// `→ user RIP` (the address the call returns to).
+    /// `→ user RIP` (the address the call returns to; relative to the load base for a
+    /// position-independent P).
     Rip,
+    /// `→ load base of P's image` (0 for a policy with absolute addresses): the compiler adds
+    /// it to the address of each of a position-independent P's variables.
+    ImageBase,
     /// `addr → value`: reads `width` bytes of P's memory, zero- or sign-extends.
     Load {
         /// Bytes read.
@@ -395,6 +400,7 @@ pub fn decode_insn(code: &[u8], pc: usize) -> Result<(Insn, usize), InsnError> {
             (Insn::Reg(Reg::from_u8(r).ok_or(InsnError::BadRegister(r))?), 1)
         }
         RIP => (Insn::Rip, 0),
+        IMAGE_BASE => (Insn::ImageBase, 0),
         LD8U => (Insn::Load { width: Width::W8, signed: false }, 0),
         LD16U => (Insn::Load { width: Width::W16, signed: false }, 0),
         LD32U => (Insn::Load { width: Width::W32, signed: false }, 0),
@@ -477,6 +483,7 @@ impl Insn {
             Insn::Arg(i) => two(&mut buf, ARG, i),
             Insn::Reg(r) => two(&mut buf, REG, r as u8),
             Insn::Rip => one(&mut buf, RIP),
+            Insn::ImageBase => one(&mut buf, IMAGE_BASE),
             Insn::Load { width, signed } => one(
                 &mut buf,
                 match (width, signed) {
@@ -520,7 +527,7 @@ impl Insn {
     /// [`Insn::OrElse`] the taken jump keeps the operand instead of popping it).
     pub const fn stack_effect(&self) -> (u8, u8) {
         match self {
-            Insn::Push(_) | Insn::Nr | Insn::Abi | Insn::Arg(_) | Insn::Reg(_) | Insn::Rip => (0, 1),
+            Insn::Push(_) | Insn::Nr | Insn::Abi | Insn::Arg(_) | Insn::Reg(_) | Insn::Rip | Insn::ImageBase => (0, 1),
             Insn::Load { .. }
             | Insn::Neg
             | Insn::Inv
@@ -579,6 +586,7 @@ impl fmt::Display for Insn {
             Insn::Arg(i) => write!(f, "arg {i}"),
             Insn::Reg(r) => write!(f, "reg {}", r.name()),
             Insn::Rip => f.write_str("rip"),
+            Insn::ImageBase => f.write_str("image_base"),
             Insn::Load { width, signed } => {
                 write!(
                     f,
@@ -675,6 +683,7 @@ mod tests {
             Insn::Arg(5),
             Insn::Reg(Reg::Cr3),
             Insn::Rip,
+            Insn::ImageBase,
             Insn::Neg,
             Insn::Inv,
             Insn::Sext(Width::W8),
@@ -759,7 +768,7 @@ mod tests {
                 Err(e) => panic!("opcode {op:#x}: {e:?}"),
             }
         }
-        assert_eq!(known, 4 + 5 + 7 + 23 + 5 + 5 + 3 + 5 + 3);
+        assert_eq!(known, 4 + 6 + 7 + 23 + 5 + 5 + 3 + 5 + 3);
         assert_eq!(decode_insn(&[0], 0), Err(InsnError::BadOpcode(0)));
     }
 

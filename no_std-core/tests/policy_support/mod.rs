@@ -232,6 +232,9 @@ pub const BUILD_ID: [u8; 20] = [
 /// Where [`identity_policy`] says the build-id note's descriptor is.
 pub const NOTE_VADDR: u64 = 0x40_02b4;
 
+/// The entry point [`identity_policy_with`] records for a relative identity.
+pub const PIE_ENTRY: u64 = 0x1040;
+
 /// A small policy (one allow rule, a kernel profile) that records P's identity: `build_id` at
 /// `note_vaddr`.
 pub fn identity_policy_with(build_id: &[u8], note_vaddr: u64, relative: bool) -> Vec<u8> {
@@ -239,7 +242,12 @@ pub fn identity_policy_with(build_id: &[u8], note_vaddr: u64, relative: bool) ->
     let b = PolicyBuilder {
         rules: &rules,
         kernel_profile: Some(&[9, 8, 7]),
-        identity: Some(semguard_core::policy::IdentitySpec { build_id, note_vaddr, relative }),
+        identity: Some(semguard_core::policy::IdentitySpec {
+            build_id,
+            note_vaddr,
+            relative,
+            entry: if relative { PIE_ENTRY } else { 0 },
+        }),
         ..PolicyBuilder::new(0x1d, DefaultAction::Deny)
     };
     let mut out = vec![0u8; b.encoded_len().unwrap()];
