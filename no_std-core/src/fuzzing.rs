@@ -113,7 +113,7 @@ fn task_layout(init_task: u64, task_real_parent: Option<u32>) -> ProfileFields {
         task_tgid: 36,
         task_mm: 48,
         task_real_parent,
-        mm_struct_size: 128,
+        mm_struct_size: 1152,
         mm_pgd: 16,
         comm_len: 16,
     }
@@ -159,6 +159,8 @@ pub const LINUX_6_12_VMA: VmaLayout = VmaLayout {
     node_parent: 0,
     range64: NodeLayout { pivot: 8, slot: 128, meta_end: 248, slots: 16, pivots: 15 },
     arange64: NodeLayout { pivot: 8, slot: 80, meta_end: 240, slots: 10, pivots: 9 },
+    saved_auxv: 392,
+    auxv_words: 52,
 };
 
 /// The VMA lookup over a hostile VMA tree: the input's first 8 bytes are the address looked

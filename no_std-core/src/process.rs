@@ -396,6 +396,60 @@ pub fn visit_all<K: FrameKind, M: VirtTranslate<K>>(
     })
 }
 
+/// `AT_NULL`: the auxiliary vector's terminator.
+const AT_NULL: u64 = 0;
+/// `AT_ENTRY`: the program's entry point, where the kernel loaded it.
+const AT_ENTRY: u64 = 9;
+
+/// Why a process's load base is not known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BaseError {
+    /// The profile does not say where `mm_struct.saved_auxv` is.
+    NoAuxvLayout,
+    /// The auxiliary vector could not be read.
+    Memory(MemError),
+    /// The vector has no `AT_ENTRY` before its end or its terminator.
+    NoEntry,
+    /// `AT_ENTRY` is not P's entry point in any page-aligned user placement: another program.
+    NotP {
+        /// The `AT_ENTRY` value seen.
+        at_entry: u64,
+    },
+}
+
+/// Where the image of the process whose `mm_struct` is at `mm` was loaded, for a P with a
+/// relative identity (0 for an absolute one, without reading anything): its `AT_ENTRY` −
+/// P's entry point as linked.
+///
+/// Read from `mm->saved_auxv`, the kernel's own copy of the auxiliary vector made at exec:
+/// kernel memory, which the process cannot write (only `prctl(PR_SET_MM_AUXV)` with
+/// `CAP_SYS_RESOURCE` can), unlike the copy on its stack. At most the profile's
+/// `auxv_words` words are read (≤ [`crate::profile::MAX_AUXV_WORDS`]), a pair at a time.
+pub fn image_base<M: VirtMemory + ?Sized>(
+    mem: &mut M,
+    profile: &Profile,
+    mm: GuestVirtAddr,
+    identity: &crate::policy::Identity<'_>,
+) -> Result<u64, BaseError> {
+    if !identity.relative() {
+        return Ok(0);
+    }
+    let layout = profile.vma_layout().filter(|v| v.auxv_words != 0).ok_or(BaseError::NoAuxvLayout)?;
+    let at = mm.checked_add(u64::from(layout.saved_auxv)).ok_or(BaseError::Memory(MemError::Overflow))?;
+    // Bounded by the profile's validated length.
+    for pair in 0..u64::from(layout.auxv_words / 2) {
+        let entry = at.checked_add(16 * pair).ok_or(BaseError::Memory(MemError::Overflow))?;
+        let mut kv = [0u64; 2];
+        mem.read_array(entry, 8, &mut kv).map_err(BaseError::Memory)?;
+        match kv {
+            [AT_NULL, _] => break,
+            [AT_ENTRY, at_entry] => return identity.load_base(at_entry).ok_or(BaseError::NotP { at_entry }),
+            _ => {}
+        }
+    }
+    Err(BaseError::NoEntry)
+}
+
 /// Size of an ELF note header: `namesz`, `descsz`, `type`.
 const NOTE_HEADER: usize = 12;
 /// `NT_GNU_BUILD_ID` and its name, padded to 4 bytes.
@@ -434,7 +488,7 @@ pub fn image_has_build_id<M: VirtMemory + ?Sized>(
 mod tests {
     use super::*;
     use crate::addr::{Machine, Mfn};
-    use crate::profile::ProfileFields;
+    use crate::profile::{ProfileFields, VmaLayout};
     use crate::tcache::TranslationCache;
     use crate::vmem::GuestMemory;
     use crate::walker::testing::{FrameArena, FrameSlot, PageTableBuilder};
@@ -870,6 +924,53 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A PIE's load base comes from the kernel's copy of the auxiliary vector, bounded by the
+    /// profile's length, and only a page-aligned placement of P's entry point is P.
+    #[test]
+    fn load_base_from_the_saved_auxv() {
+        use crate::policy::{examples, Policy};
+        const MM: u64 = 0xffff_8880_0600_0000;
+        let vma = crate::fuzzing::LINUX_6_12_VMA;
+        let fields = ProfileFields { mm_struct_size: 1152, mm_pgd: 120, ..*profile(true).fields() };
+        let prof = Profile::with_vma_layout(fields, vma).unwrap();
+        let mut blob = [0u8; 1024];
+        let n = examples::pie(&mut blob).unwrap();
+        let policy = Policy::decode(&blob[..n]).unwrap();
+        let id = policy.identity().unwrap();
+        let base = 0x5555_5555_4000u64;
+        let auxv = |pairs: &[(u64, u64)]| {
+            let mut m = crate::mem::flat::FlatMemory::<1>::new();
+            let mut bytes = vec![0u8; 8 * usize::from(vma.auxv_words)];
+            for (i, &(k, v)) in pairs.iter().enumerate() {
+                bytes[16 * i..16 * i + 8].copy_from_slice(&k.to_le_bytes());
+                bytes[16 * i + 8..16 * i + 16].copy_from_slice(&v.to_le_bytes());
+            }
+            assert!(m.write(MM + u64::from(vma.saved_auxv), &bytes));
+            m
+        };
+        let mm = GuestVirtAddr(MM);
+        let mut m = auxv(&[(33, 0x7fff_0000), (3, base + 64), (AT_ENTRY, base + examples::PIE_ENTRY), (AT_NULL, 0)]);
+        assert_eq!(image_base(&mut m, &prof, mm, &id), Ok(base));
+        let mut m = auxv(&[(AT_ENTRY, base + examples::PIE_ENTRY + 0x10)]);
+        assert_eq!(image_base(&mut m, &prof, mm, &id), Err(BaseError::NotP { at_entry: base + examples::PIE_ENTRY + 0x10 }));
+        // AT_ENTRY after the terminator is not read; a vector without either ends at the bound.
+        let mut m = auxv(&[(AT_NULL, 0), (AT_ENTRY, base + examples::PIE_ENTRY)]);
+        assert_eq!(image_base(&mut m, &prof, mm, &id), Err(BaseError::NoEntry));
+        let full: Vec<(u64, u64)> = (0..usize::from(vma.auxv_words / 2)).map(|i| (100 + i as u64, 1)).collect();
+        let mut m = auxv(&full);
+        assert_eq!(image_base(&mut m, &prof, mm, &id), Err(BaseError::NoEntry));
+        // Unreadable: an error, never a base.
+        let mut empty = crate::mem::flat::FlatMemory::<1>::new();
+        assert!(matches!(image_base(&mut empty, &prof, mm, &id), Err(BaseError::Memory(_))));
+        // A profile without saved_auxv cannot place a PIE.
+        let bare = Profile::with_vma_layout(fields, VmaLayout { saved_auxv: 0, auxv_words: 0, ..vma }).unwrap();
+        assert_eq!(image_base(&mut m, &bare, mm, &id), Err(BaseError::NoAuxvLayout));
+        // An absolute identity reads nothing.
+        let n = examples::with_identity(&mut blob).unwrap();
+        let abs = Policy::decode(&blob[..n]).unwrap();
+        assert_eq!(image_base(&mut empty, &bare, mm, &abs.identity().unwrap()), Ok(0));
     }
 
     #[test]

@@ -56,7 +56,8 @@
 //! | 104 | 2 | a64_meta | offset in `maple_node` of `ma64.meta.end` |
 //! | 106 | 1 | a64_slots | length of `ma64.slot[]` (`MAPLE_ARANGE64_SLOTS`, 10 on 64-bit) |
 //! | 107 | 1 | a64_pivots | length of `ma64.pivot[]` (slots − 1) |
-//! | 108 | 4 | reserved2 | 0 |
+//! | 108 | 2 | mm_saved_auxv | `offsetof(mm_struct, saved_auxv)` (`unsigned long[]`), 0 with `auxv_words` 0: absent |
+//! | 110 | 2 | auxv_words | length of `saved_auxv[]` (`AT_VECTOR_SIZE`: even, at most 128), 0 if absent |
 //!
 //! Bytes 0..64 are declared once as `RawProfile` and bytes 64..112 as `RawVmaLayout`; a unit
 //! test holds this table to the two.
@@ -144,7 +145,8 @@ le_record! {
         a64_meta: u16 = 40,
         a64_slots: u8 = 42,
         a64_pivots: u8 = 43,
-        reserved2: u32 = 44,
+        mm_saved_auxv: u16 = 44,
+        auxv_words: u16 = 46,
     }
 }
 
@@ -204,6 +206,8 @@ pub enum VmaField {
     VmFlags,
     /// `maple_node.parent`.
     NodeParent,
+    /// `mm_struct.saved_auxv`.
+    SavedAuxv,
     /// A node kind's `pivot[]` array.
     Pivots(NodeKind),
     /// A node kind's `slot[]` array.
@@ -421,7 +425,17 @@ pub struct VmaLayout {
     pub range64: NodeLayout,
     /// `struct maple_arange_64`'s arrays.
     pub arange64: NodeLayout,
+    /// `offsetof(mm_struct, saved_auxv)`: the kernel's copy of the auxiliary vector the
+    /// process was started with (where a position-independent P's load base is read); 0 with
+    /// `auxv_words` 0 when absent.
+    pub saved_auxv: u16,
+    /// Length of `saved_auxv[]` in 8-byte words (`AT_VECTOR_SIZE`), 0 if absent.
+    pub auxv_words: u16,
 }
+
+/// Longest `saved_auxv[]` accepted, in words (`AT_VECTOR_SIZE` is 2 × (20 + the
+/// architecture's entries + 1): 50 on x86-64 in Linux 6.12). Bounds the read of the vector.
+pub const MAX_AUXV_WORDS: u16 = 128;
 
 impl VmaLayout {
     /// The arrays of node kind `kind`.
@@ -500,6 +514,23 @@ impl VmaLayout {
         }
         check_vma_field(VmaField::MmMt, self.mm_mt, tree, 8, mm_struct_size)?;
         check_vma_field(VmaField::TreeRoot, self.tree_root as u32, 8, 8, tree)?;
+        if self.auxv_words == 0 {
+            if self.saved_auxv != 0 {
+                return Err(ProfileError::Reserved);
+            }
+        } else {
+            let words = self.auxv_words as u32;
+            if self.auxv_words % 2 != 0 || self.auxv_words > MAX_AUXV_WORDS {
+                return Err(ProfileError::VmaFieldOutOfStruct {
+                    field: VmaField::SavedAuxv,
+                    offset: self.saved_auxv as u32,
+                    size: 8 * words,
+                    struct_size: mm_struct_size,
+                });
+            }
+            check_vma_field(VmaField::SavedAuxv, self.saved_auxv as u32, 8 * words, 8, mm_struct_size)?;
+            check_disjoint(&[(VmaField::MmMt, self.mm_mt, tree), (VmaField::SavedAuxv, self.saved_auxv as u32, 8 * words)])?;
+        }
         if self.vma_size == 0 || self.vma_size > MAX_STRUCT_SIZE {
             return Err(ProfileError::StructSize { which: Struct::VmAreaStruct, size: self.vma_size });
         }
@@ -558,7 +589,8 @@ impl VmaLayout {
             a64_meta: self.arange64.meta_end,
             a64_slots: self.arange64.slots,
             a64_pivots: self.arange64.pivots,
-            reserved2: 0,
+            mm_saved_auxv: self.saved_auxv,
+            auxv_words: self.auxv_words,
         }
     }
 
@@ -587,6 +619,8 @@ impl VmaLayout {
                 slots: r.a64_slots,
                 pivots: r.a64_pivots,
             },
+            saved_auxv: r.mm_saved_auxv,
+            auxv_words: r.auxv_words,
         }
     }
 }
@@ -643,6 +677,10 @@ impl Profile {
         // mm_mt and pgd are both in mm_struct: they must not overlap.
         if overlaps((vma.mm_mt, vma.tree_size as u32), (f.mm_pgd, Field::MmPgd.size(f.comm_len))) {
             return Err(ProfileError::VmaOverlap { a: VmaField::MmMt, b: VmaField::MmPgd });
+        }
+        let auxv = (vma.saved_auxv as u32, 8 * vma.auxv_words as u32);
+        if overlaps(auxv, (f.mm_pgd, Field::MmPgd.size(f.comm_len))) {
+            return Err(ProfileError::VmaOverlap { a: VmaField::SavedAuxv, b: VmaField::MmPgd });
         }
         Ok(Self { vma: Some(vma), ..p })
     }
@@ -755,9 +793,6 @@ impl Profile {
         }
         let v = wire::read::<RawVmaLayout>(bytes, RawProfile::SIZE)
             .ok_or(ProfileError::TooShort { need: ENCODED_LEN_V2, have: bytes.len() })?;
-        if v.reserved2 != 0 {
-            return Err(ProfileError::Reserved);
-        }
         Self::with_vma_layout(f, VmaLayout::from_raw(v))
     }
 
@@ -982,10 +1017,28 @@ pub(crate) mod tests {
         assert_eq!(p1, Profile::new(sample()).unwrap());
         // Errors particular to version 2.
         assert_eq!(Profile::decode(&b[..64]), Err(ProfileError::Length { declared: 112, actual: 64 }));
+        // saved_auxv: misaligned, odd or too long, an offset without a length.
         let mut t = b;
-        t[108] = 1;
+        t[108] = t[108].wrapping_add(1);
+        reseal(&mut t);
+        assert!(matches!(Profile::decode(&t), Err(ProfileError::VmaMisaligned { field: VmaField::SavedAuxv, .. })));
+        for words in [49u16, 130] {
+            let mut t = b;
+            t[110..112].copy_from_slice(&words.to_le_bytes());
+            reseal(&mut t);
+            assert!(matches!(
+                Profile::decode(&t),
+                Err(ProfileError::VmaFieldOutOfStruct { field: VmaField::SavedAuxv, .. })
+            ));
+        }
+        let mut t = b;
+        t[110..112].copy_from_slice(&0u16.to_le_bytes());
         reseal(&mut t);
         assert_eq!(Profile::decode(&t), Err(ProfileError::Reserved));
+        let mut t = b;
+        t[108..112].copy_from_slice(&[0; 4]);
+        reseal(&mut t);
+        assert_eq!(Profile::decode(&t).unwrap().vma_layout().map(|v| v.auxv_words), Some(0), "absent");
         let mut t = b;
         t[98] = 15; // r64_slots: 15 slots with 15 pivots
         reseal(&mut t);

@@ -309,6 +309,18 @@ pub fn vma_layout_from(mm: &Layout, m: &MapleLayouts) -> Result<Option<VmaLayout
             m.tree.size
         )));
     }
+    // The kernel's copy of the auxiliary vector (a position-independent P's load base).
+    let (saved_auxv, auxv_words) = match mm.members.get("saved_auxv") {
+        Some(&(off, size)) if size % 16 == 0 && size > 0 => {
+            (narrow(off, "offsetof(mm_struct, saved_auxv)")?, narrow(size / 8, "AT_VECTOR_SIZE")?)
+        }
+        Some(&(_, size)) => {
+            return Err(ToolError::KernelLayout(format!(
+                "`mm_struct.saved_auxv` is {size} bytes, not an array of (type, value) word pairs"
+            )))
+        }
+        None => (0, 0),
+    };
     Ok(Some(VmaLayout {
         mm_mt: narrow(mm_mt, "offsetof(mm_struct, mm_mt)")?,
         vma_size: narrow(m.vma.size, "sizeof(struct vm_area_struct)")?,
@@ -321,6 +333,8 @@ pub fn vma_layout_from(mm: &Layout, m: &MapleLayouts) -> Result<Option<VmaLayout
         node_parent: narrow(sized(&m.node, "maple_node", "parent", 8)?, "offsetof(maple_node, parent)")?,
         range64: node_layout(m, &m.range64, "maple_range_64", "mr64")?,
         arange64: node_layout(m, &m.arange64, "maple_arange_64", "ma64")?,
+        saved_auxv,
+        auxv_words,
     }))
 }
 
@@ -423,6 +437,10 @@ pub fn describe(p: &Profile) -> String {
                 node(&v.range64),
                 node(&v.arange64)
             );
+            s += &match v.auxv_words {
+                0 => "\n  mm_struct.saved_auxv absent (position-independent P unsupported)".to_string(),
+                n => format!("\n  mm_struct.saved_auxv {} ({} words)", v.saved_auxv, n),
+            };
         }
         None => s += "\n  VMA tree             absent (no mm_struct.mm_mt: VMA lookup unavailable)",
     }

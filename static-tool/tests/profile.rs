@@ -86,13 +86,15 @@ fn expected_vma(t: &[u64]) -> VmaLayout {
             slots: v(17) as u8,
             pivots: v(18) as u8,
         },
+        saved_auxv: v(19) as u16,
+        auxv_words: v(20) as u16,
     }
 }
 
 #[test]
 fn btf_and_dwarf_give_the_compilers_layout() {
     let t = truth();
-    assert_eq!(t.len(), 9 + 19, "the fixture prints the task and the VMA layouts");
+    assert_eq!(t.len(), 9 + 21, "the fixture prints the task and the VMA layouts and saved_auxv");
     let want = expected_fields(&t);
     let want_vma = expected_vma(&t);
     for (name, flags, source) in
