@@ -7,7 +7,9 @@
 //!
 //! An address space is P's program only if its own mapped image holds P's build-id note at the
 //! address the policy records (`process::image_has_build_id`, read through that address space's
-//! page tables). A name proves nothing — except for a policy that records no identity (format
+//! page tables) — for a position-independent P, at that offset from the image's load base,
+//! which the kernel's copy of the process's auxiliary vector gives (`process::image_base`;
+//! the process's `mm_struct` is found by a bounded search of the newest tasks). A name proves nothing — except for a policy that records no identity (format
 //! 1.0, written before identities existed): then, as before, P is the process with the
 //! `process=` name.
 
@@ -16,7 +18,9 @@ use semguard_core::decision::{PageFate, Pager};
 use semguard_core::lineage::Identify;
 use semguard_core::mem::MemError;
 use semguard_core::policy::Identity;
-use semguard_core::process::{find_recent_by_pgd, image_has_build_id, visit_all, FindError, Select, TASK_LIMIT};
+use semguard_core::process::{
+    find_recent_by_pgd, image_base, image_has_build_id, visit_all, BaseError, FindError, Select, TASK_LIMIT,
+};
 use semguard_core::profile::Profile;
 use semguard_core::tcache::TranslationCache;
 use semguard_core::vma::read_fault_resolves;
@@ -32,19 +36,51 @@ use kernel::prelude::*;
 /// poll's search of the whole list, in process context.
 pub(crate) const RECENT_TASKS: usize = 64;
 
-/// Whether the address space the walk of `mem` reads maps P's image (`Err` if unreadable);
-/// without an identity in the policy, every image is (the caller selects by name).
-fn has_identity(mem: &mut GuestMemory<'_, Machine, ForeignFrames>, id: Option<Identity<'_>>) -> Result<bool, ()> {
-    let Some(id) = id else { return Ok(true) };
-    match image_has_build_id(mem, id.note_vaddr(), id.build_id()) {
-        Ok(seen) => Ok(seen),
+/// Whether the address space the walk of `mem` reads maps P's image, and at which load base
+/// (`Err` if it cannot be told); without an identity in the policy, every image is, at base 0
+/// (the caller selects by name). `mm` is the address space's `mm_struct` (0: not found), only
+/// read for a position-independent P.
+fn p_image_of(
+    mem: &mut GuestMemory<'_, Machine, ForeignFrames>,
+    profile: &Profile,
+    id: Option<Identity<'_>>,
+    mm: u64,
+) -> Result<Option<u64>, ()> {
+    let Some(id) = id else { return Ok(Some(0)) };
+    let base = if id.relative() {
+        if mm == 0 {
+            return Err(());
+        }
+        match image_base(mem, profile, GuestVirtAddr(mm), &id) {
+            Ok(base) => base,
+            // Another program's entry point, or no program entry at all: not P.
+            Err(BaseError::NotP { .. } | BaseError::NoEntry) => return Ok(None),
+            Err(BaseError::Memory(_) | BaseError::NoAuxvLayout) => return Err(()),
+        }
+    } else {
+        0
+    };
+    let Some(note) = id.note_vaddr().checked_add(base) else { return Ok(None) };
+    match image_has_build_id(mem, note, id.build_id()) {
+        Ok(seen) => Ok(seen.then_some(base)),
         // A page table maps the note's page but the page is not present (a file page not
         // faulted in yet, or reclaimed), or a frame could not be mapped: nothing is decided.
         Err(MemError::Walk { error: WalkError { level: 1, kind: WalkErrorKind::NotPresent }, .. })
         | Err(MemError::Walk { error: WalkError { kind: WalkErrorKind::Frame(_), .. }, .. }) => Err(()),
         // No page table there (nothing mapped in that 2 MiB), or an address no image can have.
-        Err(_) => Ok(false),
+        Err(_) => Ok(None),
     }
+}
+
+/// A process the bounded search of the newest tasks found.
+#[derive(Clone, Copy)]
+pub(crate) struct Recent {
+    pgd: u64,
+    pid: u32,
+    /// Whether its comm is the `process=` hint.
+    named: bool,
+    /// Its `mm_struct`.
+    mm: u64,
 }
 
 /// The guest as the lineage sees it, for one event or one search.
@@ -57,8 +93,8 @@ pub(crate) struct GuestView<'a> {
     pub(crate) identity: Option<Identity<'a>>,
     /// `process=`: P's name, the proof only for a policy without an identity.
     pub(crate) hint: Option<&'a [u8]>,
-    /// The last process the bounded search found: (pgd, pid, whether its comm is the hint).
-    pub(crate) recent: Option<(u64, u32, bool)>,
+    /// The last process the bounded search found.
+    pub(crate) recent: Option<Recent>,
 }
 
 impl<'a> GuestView<'a> {
@@ -69,11 +105,11 @@ impl<'a> GuestView<'a> {
         GuestMemory::new(&mut *self.frames, &mut *self.tcache, root, self.paging)
     }
 
-    /// Process context: calls `found(pgd, pid)` for each process whose image proves P's
-    /// identity (with `hint`, only those with that comm), walking the task list through `cr3`
-    /// (any address space maps the guest kernel). Tasks with the name whose note cannot be read
-    /// are logged and counted, not taken.
-    pub(crate) fn instances(&mut self, cr3: u64, mut found: impl FnMut(u64, u32)) -> Result<usize, FindError> {
+    /// Process context: calls `found(pgd, pid, base)` for each process whose image proves P's
+    /// identity at load base `base` (with `hint`, only those with that comm), walking the task
+    /// list through `cr3` (any address space maps the guest kernel). Tasks with the name whose
+    /// note cannot be read are logged and counted, not taken.
+    pub(crate) fn instances(&mut self, cr3: u64, mut found: impl FnMut(u64, u32, u64)) -> Result<usize, FindError> {
         let (profile, identity, hint) = (self.profile, self.identity, self.hint);
         let mut mem = self.memory(cr3);
         let sel = hint.map_or(Select::Any, Select::Comm);
@@ -81,11 +117,11 @@ impl<'a> GuestView<'a> {
             // Read through the candidate's own tables, then back to the kernel's.
             let kernel = mem.root();
             mem.set_root(p.pgd);
-            let seen = has_identity(mem, identity);
+            let seen = p_image_of(mem, profile, identity, p.mm.0);
             mem.set_root(kernel);
             match seen {
-                Ok(true) => found(p.pgd.base(), p.tgid),
-                Ok(false) => {}
+                Ok(Some(base)) => found(p.pgd.base(), p.tgid, base),
+                Ok(None) => {}
                 Err(()) => {
                     COUNTERS.inc(Counter::IdentityUnproven);
                     if hint.is_some() {
@@ -158,8 +194,8 @@ impl Pager for MemoryMap<'_> {
 impl GuestView<'_> {
     /// The process whose address space is `pgd`, among the newest tasks (bounded; counted in
     /// `irq_tasks_max`), remembered for the next question about the same `pgd`.
-    fn recent(&mut self, pgd: u64) -> Option<(u64, u32, bool)> {
-        if let Some(r) = self.recent.filter(|r| r.0 == pgd) {
+    fn recent(&mut self, pgd: u64) -> Option<Recent> {
+        if let Some(r) = self.recent.filter(|r| r.pgd == pgd) {
             return Some(r);
         }
         let (profile, hint) = (self.profile, self.hint);
@@ -170,22 +206,26 @@ impl GuestView<'_> {
         COUNTERS.max(Counter::IrqTasksMax, visited as u64);
         let p = found?;
         let named = hint == Some(p.comm());
-        self.recent = Some((pgd, p.tgid, named));
+        self.recent = Some(Recent { pgd, pid: p.tgid, named, mm: p.mm.0 });
         self.recent
     }
 }
 
 impl Identify for GuestView<'_> {
-    fn is_p(&mut self, cr3: u64) -> Result<bool, ()> {
+    fn p_image(&mut self, cr3: u64) -> Result<Option<u64>, ()> {
+        let pgd = cr3 & semguard_core::tracking::PGD_MASK;
         let Some(identity) = self.identity else {
             // No identity in the policy: P is the process with the name.
-            return self.recent(cr3 & semguard_core::tracking::PGD_MASK).map(|r| r.2).ok_or(());
+            return self.recent(pgd).map(|r| r.named.then_some(0)).ok_or(());
         };
+        // A position-independent P's base is in its mm_struct, found among the newest tasks.
+        let mm = if identity.relative() { self.recent(pgd).map_or(0, |r| r.mm) } else { 0 };
+        let profile = self.profile;
         let mut mem = self.memory(cr3);
-        has_identity(&mut mem, Some(identity))
+        p_image_of(&mut mem, profile, Some(identity), mm)
     }
 
     fn pid_of(&mut self, pgd: u64) -> Option<u32> {
-        self.recent(pgd).map(|r| r.1)
+        self.recent(pgd).map(|r| r.pid)
     }
 }

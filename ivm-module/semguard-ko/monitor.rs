@@ -306,16 +306,25 @@ fn attach_xen(domid: u16, vcpus: u32) -> Result<(), AttachError> {
         };
         let mut found = 0usize;
         let mut adopted = 0usize;
-        let searched = view.instances(cr3, |pgd, pid| {
+        let searched = view.instances(cr3, |pgd, pid, base| {
             found += 1;
             // Xen follows it (and everything it creates) from now on; a full set is logged.
             match m.filter().and_then(|f| xen::monitor_enable(m.config.domid, &f.adopting(pgd))) {
                 Ok(()) => {
                     adopted += 1;
-                    if lineage.adopt(pgd, pid, Checker::new(p).new_process()).is_some() {
+                    let mut state = Checker::new(p).new_process();
+                    state.set_base(base);
+                    if lineage.adopt(pgd, pid, state).is_some() {
                         COUNTERS.inc(Counter::Evicted);
                     }
-                    pr_info!("{} runs in domain {}: pid {} pgd {:#x}\n", m.config.label(), domid, pid, pgd);
+                    pr_info!(
+                        "{} runs in domain {}: pid {} pgd {:#x} image base {:#x}\n",
+                        m.config.label(),
+                        domid,
+                        pid,
+                        pgd,
+                        base
+                    );
                     COUNTERS.set(Counter::Pid, u64::from(pid));
                     COUNTERS.inc(Counter::Attaches);
                 }

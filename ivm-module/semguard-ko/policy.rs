@@ -98,7 +98,8 @@ pub(crate) enum ProfileProblem {
     Missing,
     /// The section does not decode.
     Invalid(ProfileError),
-    /// P's identity is relative to a load base (a PIE), which finding P cannot check yet.
+    /// P's identity is relative to a load base (a PIE), but the profile does not say where the
+    /// kernel keeps a process's auxiliary vector, from which the base is read.
     RelativeIdentity,
 }
 
@@ -110,7 +111,7 @@ impl fmt::Display for ProfileProblem {
             ),
             ProfileProblem::Invalid(e) => write!(f, "its guest-kernel profile is invalid: {e:?}"),
             ProfileProblem::RelativeIdentity => f.write_str(
-                "its identity is relative to a load base (a position-independent P), which finding P cannot check yet",
+                "P is position-independent, but its guest-kernel profile has no mm_struct.saved_auxv to read a process's load base from (profile made by an older semguard: run semguard profile again)",
             ),
         }
     }
@@ -119,11 +120,13 @@ impl fmt::Display for ProfileProblem {
 /// The guest-kernel profile embedded in `p` (task_struct/mm_struct offsets, init_task), once
 /// `p` says nothing about P that finding P could not check.
 pub(crate) fn profile_of(p: &Policy<'_>) -> Result<Profile, ProfileProblem> {
-    if p.identity().is_some_and(|id| id.relative()) {
+    let bytes = p.kernel_profile().ok_or(ProfileProblem::Missing)?;
+    let profile = Profile::decode(bytes).map_err(ProfileProblem::Invalid)?;
+    let places = profile.vma_layout().is_some_and(|v| v.auxv_words != 0);
+    if p.identity().is_some_and(|id| id.relative()) && !places {
         return Err(ProfileProblem::RelativeIdentity);
     }
-    let bytes = p.kernel_profile().ok_or(ProfileProblem::Missing)?;
-    Profile::decode(bytes).map_err(ProfileProblem::Invalid)
+    Ok(profile)
 }
 
 /// One line describing a policy for the kernel log.
@@ -166,7 +169,12 @@ impl fmt::Display for Summary<'_> {
                 for b in id.build_id() {
                     write!(f, "{b:02x}")?;
                 }
-                write!(f, "@{:#x}", id.note_vaddr())
+                if id.relative() {
+                    // Offsets from the load base of each process (a position-independent P).
+                    write!(f, "@base+{:#x} pie(entry base+{:#x})", id.note_vaddr(), id.entry())
+                } else {
+                    write!(f, "@{:#x}", id.note_vaddr())
+                }
             }
             None => f.write_str(" build-id=none"),
         }

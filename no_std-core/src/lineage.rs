@@ -15,7 +15,7 @@
 //!   checked against P's policy — the safe default.
 //! - **candidate** ([`VM_EVENT_SYSCALL_CANDIDATE`]): the new image of a process outside the
 //!   lineage that exec'd (the consumer watched it, [`VM_EVENT_SYSCALL_WATCH`]). At its first
-//!   call its image is identified by P's build-id note ([`Identify::is_p`]): P's program →
+//!   call its image is identified by P's build-id note ([`Identify::p_image`]): P's program →
 //!   adopted ([`VM_EVENT_SYSCALL_ADOPT`]), a new instance with a fresh state; another program,
 //!   or nothing mapped there → released ([`VM_EVENT_SYSCALL_RELEASE`]). A note whose page is
 //!   mapped but not faulted in yet (a static program's first call, glibc's CET probe, comes
@@ -121,10 +121,12 @@ impl Member {
 
 /// What the lineage reads from the guest.
 pub trait Identify {
-    /// Whether the address space `cr3` maps P's image: `Err(())` when the note's page is mapped
-    /// but not present (not faulted in yet, or reclaimed); `Ok(false)` also when nothing is
-    /// mapped there.
-    fn is_p(&mut self, cr3: u64) -> Result<bool, ()>;
+    /// Whether the address space `cr3` maps P's image, and where: `Ok(Some(base))` with the
+    /// image's load base (0 for a policy with absolute addresses), `Ok(None)` for another
+    /// image (also when nothing is mapped where the note would be), `Err(())` when it cannot
+    /// be told (the note's page is mapped but not present — not faulted in yet, or reclaimed —
+    /// or a position-independent P's base cannot be read yet).
+    fn p_image(&mut self, cr3: u64) -> Result<Option<u64>, ()>;
     /// The process id of the address space `pgd`, if a short search finds it.
     fn pid_of(&mut self, pgd: u64) -> Option<u32>;
 }
@@ -382,9 +384,10 @@ impl Lineage {
             return self.descendant(ev, checker, id);
         }
         if flags & VM_EVENT_SYSCALL_CANDIDATE != 0 {
-            let unreadable = match id.is_p(ev.regs.cr3) {
-                Ok(true) => None,
-                Ok(false) => Some(false),
+            let read = id.p_image(ev.regs.cr3);
+            let unreadable = match read {
+                Ok(Some(_)) => None,
+                Ok(None) => Some(false),
                 Err(()) => {
                     let calls = self.undecided_call(pgd);
                     if calls < UNDECIDED_CALLS {
@@ -398,7 +401,9 @@ impl Lineage {
                 return Routed::pass(VM_EVENT_SYSCALL_RELEASE, Some(Birth::Released { pgd, unreadable }));
             }
             let pid = id.pid_of(pgd).unwrap_or(0);
-            let (slot, evicted) = self.insert(Member::new(pgd, 0, pid, checker.new_process(), Image::P));
+            let mut state = checker.new_process();
+            state.set_base(read.ok().flatten().unwrap_or(0));
+            let (slot, evicted) = self.insert(Member::new(pgd, 0, pid, state, Image::P));
             let birth = Birth::Instance { pgd, pid };
             return Routed {
                 route: Route::Check(slot),
@@ -419,16 +424,17 @@ impl Lineage {
     /// checked from now on; another → let go; still unreadable → checked, asked again (up to
     /// [`UNDECIDED_CALLS`] calls, then it stays a member).
     fn recheck<I: Identify>(&mut self, slot: usize, ev: &SyscallEvent, id: &mut I) -> Routed {
-        let read = id.is_p(ev.regs.cr3);
+        let read = id.p_image(ev.regs.cr3);
         let Some(m) = self.member_mut(slot) else { return Routed::pass(0, None) };
         let check = Routed { route: Route::Check(slot), rsp_flags: 0, birth: None, evicted: None };
         match read {
-            Ok(true) => {
+            Ok(Some(base)) => {
                 m.image = Image::P;
+                m.state.set_base(base);
                 m.recheck = 0;
                 check
             }
-            Ok(false) => {
+            Ok(None) => {
                 let (pgd, parent) = (m.pgd, m.parent);
                 self.remove(slot);
                 Routed::pass(VM_EVENT_SYSCALL_RELEASE, Some(Birth::ExecdAway { pgd, parent }))
@@ -446,19 +452,23 @@ impl Lineage {
         let pgd = ev.regs.cr3 & PGD_MASK;
         let parent_pgd = ev.parent_pgd & PGD_MASK;
         let parent = if parent_pgd != 0 { self.find(parent_pgd).and_then(|s| self.member(s).copied()) } else { None };
-        let read = id.is_p(ev.regs.cr3);
+        let read = id.p_image(ev.regs.cr3);
         let image = match (read, parent) {
-            (Ok(true), _) => Image::P,
-            (Ok(false), _) => Image::Other,
+            (Ok(Some(_)), _) => Image::P,
+            (Ok(None), _) => Image::Other,
             // A fork child's image is its parent's (its pages fault in on demand).
             (Err(()), Some(p)) if !p.exec_pending => p.image,
             (Err(()), _) => Image::Unknown,
         };
         // A fork child continues where its parent was; a new image starts afresh.
-        let state = match parent {
+        let mut state = match parent {
             Some(p) if !p.exec_pending && p.image == image => p.state,
             _ => checker.new_process(),
         };
+        // Where the image is (a fork child's is its parent's, which `state` already has).
+        if let Ok(Some(base)) = read {
+            state.set_base(base);
+        }
         if let Some(s) = parent.and_then(|p| self.find(p.pgd)) {
             if let Some(p) = self.member_mut(s) {
                 // The exec's new image is born: the parent's next child is a fork's again.
@@ -568,11 +578,12 @@ mod tests {
     }
 
     impl Identify for Guest {
-        fn is_p(&mut self, cr3: u64) -> Result<bool, ()> {
+        fn p_image(&mut self, cr3: u64) -> Result<Option<u64>, ()> {
             if self.unreadable.contains(&cr3) {
                 return Err(());
             }
-            Ok(self.p_images.contains(&cr3))
+            // Each test image at a base of its own, to see the base reach the member.
+            Ok(self.p_images.contains(&cr3).then_some(cr3 << 12))
         }
         fn pid_of(&mut self, pgd: u64) -> Option<u32> {
             self.pids.iter().find(|(p, _)| *p == pgd).map(|&(_, pid)| pid)
@@ -683,7 +694,9 @@ mod tests {
             l.after_check(parent, c, &decided(59, true), false);
             let r = l.route(&ev(0xb000, 12, MEMBER | FRESH, 0x7000), c, &mut g);
             let Route::Check(img) = r.route else { panic!() };
-            assert_eq!(l.member(img).map(|m| m.state), Some(c.new_process()));
+            let mut fresh = c.new_process();
+            fresh.set_base(0xb000 << 12);
+            assert_eq!(l.member(img).map(|m| m.state), Some(fresh), "afresh, at the new image's base");
             assert!(!l.member(parent).unwrap().exec_pending, "consumed by the new image");
             // Another program exec'd by a member stays a member (checked under P's policy).
             let r = l.route(&ev(0xc000, 12, MEMBER | FRESH, 0xb000), c, &mut g);

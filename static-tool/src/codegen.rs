@@ -101,6 +101,7 @@ pub fn fold(ir: Ir) -> Ir {
 pub fn stack_depth(ir: &Ir) -> usize {
     match ir {
         Ir::Const(_) | Ir::Nr | Ir::Abi | Ir::Rip | Ir::Reg(_) | Ir::Arg(_) => 1,
+        Ir::ImageAddr(_) => 2,
         Ir::Load { addr: e, .. }
         | Ir::Neg(e)
         | Ir::Inv(e)
@@ -118,7 +119,7 @@ pub fn stack_depth(ir: &Ir) -> usize {
 
 fn short_circuits(ir: &Ir) -> usize {
     match ir {
-        Ir::Const(_) | Ir::Nr | Ir::Abi | Ir::Rip | Ir::Reg(_) | Ir::Arg(_) => 0,
+        Ir::Const(_) | Ir::ImageAddr(_) | Ir::Nr | Ir::Abi | Ir::Rip | Ir::Reg(_) | Ir::Arg(_) => 0,
         Ir::Load { addr: e, .. }
         | Ir::Neg(e)
         | Ir::Inv(e)
@@ -138,6 +139,9 @@ fn emit(w: &mut CodeWriter<'_>, ir: &Ir, pool: &mut Pool) -> Result<(), String> 
     match ir {
         Ir::Const(v) => {
             w.push(*v);
+        }
+        Ir::ImageAddr(v) => {
+            w.push(*v).emit(semguard_core::policy::Insn::ImageBase).bin(semguard_core::policy::BinOp::Add);
         }
         Ir::Nr => {
             w.nr();

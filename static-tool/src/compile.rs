@@ -21,9 +21,10 @@ pub struct Compiled {
     pub warnings: Vec<Diag>,
 }
 
-/// Loads P for compiling: must be an x86-64, non-PIE ELF (variables and call sites are
-/// absolute addresses in the policy) with a GNU build-id in a loaded segment (the policy
-/// records it as P's identity).
+/// Loads P for compiling: must be an x86-64 ELF program with a GNU build-id in a loaded
+/// segment (the policy records it as P's identity). For a position-independent P (a static or
+/// dynamic PIE) variables and call sites are offsets from its load base, which the consumer
+/// learns per process from the entry point the kernel recorded; so P must have one.
 pub fn load_program(path: &str) -> Result<Program, ToolError> {
     let elf = Elf::read(path)?;
     program_from_elf(elf)
@@ -34,7 +35,7 @@ pub fn program_from_elf(elf: Elf) -> Result<Program, ToolError> {
     if !elf.x86_64 {
         return Err(ToolError::elf(&elf.path, ElfProblem::NotX86_64));
     }
-    if elf.position_independent {
+    if elf.position_independent && elf.entry == 0 {
         return Err(ToolError::elf(&elf.path, ElfProblem::PositionIndependent));
     }
     match &elf.build_id {
@@ -56,7 +57,9 @@ pub fn compile(src: &str, prog: &mut Program, kernel_profile: Option<&[u8]>) -> 
     let file = parser::parse(src).map_err(|d| vec![d])?;
     let typecheck::Checked { policy, mut warnings } = typecheck::check(&file, src, prog)?;
     let build_id = prog.elf.build_id.as_ref().and_then(|b| Some((b.bytes.as_slice(), b.note_vaddr?)));
-    let identity = build_id.map(|(build_id, note_vaddr)| IdentitySpec { build_id, note_vaddr, relative: false, entry: 0 });
+    let pie = prog.elf.position_independent;
+    let entry = if pie { prog.elf.entry } else { 0 };
+    let identity = build_id.map(|(build_id, note_vaddr)| IdentitySpec { build_id, note_vaddr, relative: pie, entry });
     let blob = codegen::encode(&policy, kernel_profile, identity).map_err(|d| vec![d])?;
     warnings.extend(toctou_warning(&file, &policy, prog));
     Ok(Compiled { policy, blob, warnings })

@@ -116,7 +116,7 @@ pub enum ElfProblem {
     },
     /// Not an x86-64 program.
     NotX86_64,
-    /// ET_DYN: P's addresses move at every run, so a policy cannot name them.
+    /// ET_DYN without an entry point (a shared library): no load base to find in a process.
     PositionIndependent,
     /// No executable section to analyse.
     NoCode,
@@ -139,7 +139,7 @@ impl fmt::Display for ElfProblem {
             Self::Section { name, error } => write!(f, "section {name}: {error}"),
             Self::NotX86_64 => f.write_str("not an x86-64 program"),
             Self::PositionIndependent => f.write_str(
-                "P is position-independent (PIE or shared object), so its variables and call sites move at every run; link it with -static or -no-pie",
+                "P is position-independent but has no entry point (a shared library, not a program): its load base cannot be found in a process",
             ),
             Self::NoCode => f.write_str("no code sections"),
             Self::NoBuildId => f.write_str(

@@ -12,6 +12,10 @@ use semguard_core::syscall::Abi;
 pub enum Ir {
     /// A constant.
     Const(u64),
+    /// An address in a position-independent P's image: the offset as linked, plus the
+    /// process's load base at run time (`image_base`). For other programs addresses are
+    /// [`Ir::Const`].
+    ImageAddr(u64),
     /// The system-call number.
     Nr,
     /// The ABI (0 x86-64, 1 ia32, 2 x32).

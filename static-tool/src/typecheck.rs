@@ -121,7 +121,7 @@ pub fn check<'p>(file: &ast::File, src: &'p str, prog: &'p mut Program) -> Resul
 pub fn reads_memory(ir: &Ir) -> bool {
     match ir {
         Ir::Load { .. } | Ir::StrEq(..) | Ir::StrPrefix(..) | Ir::BytesEq(..) | Ir::Strlen(..) => true,
-        Ir::Const(_) | Ir::Nr | Ir::Abi | Ir::Rip | Ir::Reg(_) | Ir::Arg(_) => false,
+        Ir::Const(_) | Ir::ImageAddr(_) | Ir::Nr | Ir::Abi | Ir::Rip | Ir::Reg(_) | Ir::Arg(_) => false,
         Ir::Neg(e) | Ir::Inv(e) | Ir::LNot(e) | Ir::Ext { e, .. } | Ir::InSet(e, _) => reads_memory(e),
         Ir::Bin(_, a, b) | Ir::And(a, b) | Ir::Or(a, b) => reads_memory(a) || reads_memory(b),
     }
@@ -131,7 +131,7 @@ pub fn reads_memory(ir: &Ir) -> bool {
 fn uses_arg(ir: &Ir, i: u8) -> bool {
     match ir {
         Ir::Arg(j) => *j == i,
-        Ir::Const(_) | Ir::Nr | Ir::Abi | Ir::Rip | Ir::Reg(_) => false,
+        Ir::Const(_) | Ir::ImageAddr(_) | Ir::Nr | Ir::Abi | Ir::Rip | Ir::Reg(_) => false,
         Ir::Load { addr: e, .. }
         | Ir::StrEq(e, _)
         | Ir::StrPrefix(e, _)
@@ -468,6 +468,16 @@ impl Checker<'_> {
         Ok(())
     }
 
+    /// The address `a` of something in P's image, as linked: a constant, or for a
+    /// position-independent P an offset the load base is added to at run time.
+    fn image_addr(&self, a: u64) -> Ir {
+        if self.prog.elf.position_independent {
+            Ir::ImageAddr(a)
+        } else {
+            Ir::Const(a)
+        }
+    }
+
     fn const_int(&mut self, e: &Expr) -> Res<u64> {
         match self.expr(e, None)? {
             Val::Lit(v) if v >= 0 => Ok(v as u64),
@@ -492,7 +502,8 @@ impl Checker<'_> {
                 out.push(v as u64);
                 Ok(())
             }
-            Val::R { ir: Ir::Const(v), sc: Sc::Ptr(_) | Sc::Int { signed: false }, .. } => {
+            // A position-independent P's sites are offsets from its load base, as linked.
+            Val::R { ir: Ir::Const(v) | Ir::ImageAddr(v), sc: Sc::Ptr(_) | Sc::Int { signed: false }, .. } => {
                 out.push(v);
                 Ok(())
             }
@@ -878,7 +889,7 @@ impl Checker<'_> {
             return Ok(v.clone());
         }
         match self.prog.global(n) {
-            VarLookup::Found(g) => return Ok(Val::L { addr: Ir::Const(g.addr), ty: g.ty, what: format!("`{n}`") }),
+            VarLookup::Found(g) => return Ok(Val::L { addr: self.image_addr(g.addr), ty: g.ty, what: format!("`{n}`") }),
             VarLookup::Ambiguous(cus) => {
                 return err(span, format!("`{n}` is ambiguous: P has file-static variables of that name in {}", cus.join(", ")))
             }
@@ -933,7 +944,7 @@ impl Checker<'_> {
         let span = f.span.to(n.span);
         match self.prog.static_in(&f.name, &n.name) {
             VarLookup::Found(g) => {
-                Ok(Val::L { addr: Ir::Const(g.addr), ty: g.ty, what: format!("`{}::{}`", f.name, n.name) })
+                Ok(Val::L { addr: self.image_addr(g.addr), ty: g.ty, what: format!("`{}::{}`", f.name, n.name) })
             }
             VarLookup::Ambiguous(cus) => {
                 err(span, format!("`{}::{}` is ambiguous: {}", f.name, n.name, cus.join(", ")))
@@ -1325,7 +1336,7 @@ impl Checker<'_> {
                     _ => {
                         if let Some(a) = self.prog.symbol(n) {
                             let p = self.prog.types.pointer(TypeArena::VOID);
-                            return Ok(Val::R { ir: Ir::Const(a), sc: Sc::Ptr(TypeArena::VOID), ty: Some(p) });
+                            return Ok(Val::R { ir: self.image_addr(a), sc: Sc::Ptr(TypeArena::VOID), ty: Some(p) });
                         }
                     }
                 }
@@ -1865,6 +1876,8 @@ fn add_const(a: Ir, c: u64) -> Ir {
 fn add(a: Ir, b: Ir) -> Ir {
     match (&a, &b) {
         (Ir::Const(x), Ir::Const(y)) => Ir::Const(x.wrapping_add(*y)),
+        // An address in a position-independent image plus a constant stays one (`&f + 4`).
+        (Ir::ImageAddr(x), Ir::Const(y)) | (Ir::Const(y), Ir::ImageAddr(x)) => Ir::ImageAddr(x.wrapping_add(*y)),
         (_, Ir::Const(0)) => a,
         (Ir::Const(0), _) => b,
         // (x + c1) + c2 → x + (c1 + c2): keeps member chains short.

@@ -433,8 +433,9 @@ fn several_errors_are_reported_together_and_rendered_with_the_line() {
 #[test]
 fn program_loading_errors_are_typed() {
     use semguard_static_tool::diag::{ElfProblem, ToolError};
-    let pie = common::build("app-pie", &["app.c", "app2.c"], &["-g", "-O0", "-fpie", "-pie"]);
-    let e = load_program(pie.to_str().unwrap()).err().unwrap();
+    // A position-independent file without an entry point (a shared library): no load base.
+    let lib = common::build("app-lib.so", &["app2.c"], &["-g", "-O0", "-fpic", "-shared", "-nostartfiles"]);
+    let e = load_program(lib.to_str().unwrap()).err().unwrap();
     assert!(matches!(&e, ToolError::Elf { problem: ElfProblem::PositionIndependent, .. }), "{e:?}");
     let e = load_program("/nonexistent/p").err().unwrap();
     assert!(
@@ -448,9 +449,9 @@ fn program_loading_errors_are_typed() {
 
 #[test]
 fn program_loading_errors() {
-    let pie = common::build("app-pie", &["app.c", "app2.c"], &["-g", "-O0", "-fpie", "-pie"]);
-    let e = load_program(pie.to_str().unwrap()).err().unwrap();
-    assert!(e.to_string().ends_with("P is position-independent (PIE or shared object), so its variables and call sites move at every run; link it with -static or -no-pie"), "{e}");
+    let lib = common::build("app-lib.so", &["app2.c"], &["-g", "-O0", "-fpic", "-shared", "-nostartfiles"]);
+    let e = load_program(lib.to_str().unwrap()).err().unwrap();
+    assert!(e.to_string().contains("has no entry point (a shared library, not a program)"), "{e}");
     let e = load_program("/nonexistent/p").err().unwrap();
     assert_eq!(e.to_string(), "/nonexistent/p: No such file or directory (os error 2)");
     let not_elf = common::fixtures().join("app.c");

@@ -146,6 +146,11 @@ pub struct ElfImage {
 
 impl ElfImage {
     pub fn load(path: &Path) -> ElfImage {
+        Self::load_at(path, 0)
+    }
+    /// [`ElfImage::load`] with every address moved by `base` (a position-independent P
+    /// loaded there; relocations are not applied).
+    pub fn load_at(path: &Path, base: u64) -> ElfImage {
         use object::{Object, ObjectSection, SectionFlags};
         let data = std::fs::read(path).unwrap();
         let file = object::File::parse(&*data).unwrap();
@@ -159,7 +164,7 @@ impl ElfImage {
             }
             let bytes = s.data().unwrap_or(&[]);
             for i in 0..s.size() {
-                img.write(s.address() + i, &[bytes.get(i as usize).copied().unwrap_or(0)]);
+                img.write(base + s.address() + i, &[bytes.get(i as usize).copied().unwrap_or(0)]);
             }
         }
         img
