@@ -337,6 +337,21 @@ fn describe(event: u64, sc: &Syscall, v: &Verdict, policy: &Policy<'_>, mem: &mu
 /// `stdin`: P's standard input (`None`: inherited). P's threads are waited for with
 /// `waitpid(-1)`, so the calling process should have no other children meanwhile (the
 /// `semguard` command has none).
+/// Where process `pid`'s image is loaded, for a policy whose identity is relative (0
+/// otherwise): `AT_ENTRY` from `/proc/PID/auxv` − P's entry point — what semguard.ko reads
+/// from the kernel's copy of the same vector. 0 when that is not a placement of P (then the
+/// identity warning says why, and the checks fail rather than pass).
+fn load_base(pid: i32, policy: &Policy<'_>) -> u64 {
+    const AT_ENTRY: u64 = 9;
+    let Some(id) = policy.identity().filter(|id| id.relative()) else { return 0 };
+    let auxv = std::fs::read(format!("/proc/{pid}/auxv")).unwrap_or_default();
+    let word = |c: &[u8]| c.try_into().map(u64::from_le_bytes).unwrap_or(0);
+    auxv.chunks_exact(16)
+        .find(|kv| word(&kv[..8]) == AT_ENTRY)
+        .and_then(|kv| id.load_base(word(&kv[8..])))
+        .unwrap_or(0)
+}
+
 pub fn run(
     policy_blob: &[u8],
     command: &[OsString],
@@ -418,8 +433,10 @@ pub fn run(
         identity_mismatch,
         ending: Ending::Exited(0),
     };
-    // One automaton state per process, as the module keeps one per monitored address space.
+    // One automaton state per process, as the module keeps one per monitored address space,
+    // with where its image is loaded (a position-independent P).
     let mut state = checker.new_process();
+    state.set_base(load_base(pid, &policy));
     let mut killed: Option<usize> = None;
     let mut checking = true;
     let mut threads: std::collections::HashSet<i32> = [pid].into_iter().collect();
@@ -486,6 +503,7 @@ pub fn run(
                 mem = ProcMem::open(pid).map_err(|e| ToolError::io(format!("/proc/{pid}/mem"), e))?;
                 if still_p {
                     state.reset(&checker);
+                    state.set_base(load_base(pid, &policy));
                 } else if checking {
                     report.left_program = Some((report.events, exe.display().to_string()));
                     checking = false;

@@ -94,3 +94,33 @@ fn a_shared_library_is_refused() {
     assert!(matches!(&e, ToolError::Elf { problem: ElfProblem::PositionIndependent, .. }), "{e:?}");
     assert!(e.to_string().ends_with("has no entry point (a shared library, not a program): its load base cannot be found in a process"), "{e}");
 }
+
+/// `semguard policy check` places a PIE as semguard.ko does: the load base from the process's
+/// auxiliary vector, so invariants over P's variables read the right bytes under ASLR.
+#[test]
+fn the_dry_run_reads_a_pies_variables_at_its_load_base() {
+    for (name, flags) in [
+        ("app-static-pie-run", &["-g", "-O0", "-static-pie"][..]),
+        ("app-dyn-pie-run", &["-g", "-O0", "-fpie", "-pie"][..]),
+    ] {
+        let exe = common::build(name, &["app.c", "app2.c"], flags);
+        for (max_len, violations) in [(4096, false), (4095, true)] {
+            let src = format!("policy {{ default allow; }}\nsyscall write {{ assert config.max_len == {max_len}; }}\n");
+            let mut prog = load_program(exe.to_str().unwrap()).unwrap();
+            let blob = compile(&src, &mut prog, None).unwrap_or_else(|d| panic!("{}", semguard_static_tool::compile::render("p.sgi", &src, &d))).blob;
+            let p = common::tmp().join(format!("{name}-{max_len}.sgp"));
+            std::fs::write(&p, blob).unwrap();
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_semguard"))
+                .args(["policy", "check", "--audit"])
+                .arg(&p)
+                .arg("--")
+                .arg(&exe)
+                .stdin(std::process::Stdio::null())
+                .output()
+                .unwrap();
+            let rep = String::from_utf8_lossy(&out.stderr);
+            assert!(!rep.contains("UNVERIFIABLE") && !rep.contains("not the program"), "{name}: {rep}");
+            assert_eq!(rep.contains("VIOLATION"), violations, "{name} max_len {max_len}: {rep}");
+        }
+    }
+}
