@@ -167,6 +167,13 @@ fn load_policy(cfg: &Config) -> Result<Option<semguard_core::policy::Policy<'sta
     let blob = std::fs::read(path).map_err(|e| Failure(format!("policy {path}: {e}")))?;
     let blob: &'static [u8] = Box::leak(blob.into_boxed_slice());
     let pol = semguard_core::policy::Policy::decode(blob).map_err(|e| Failure(format!("policy {path}: {e:?}")))?;
+    // sgmon follows one page-table base and never reads P's mm_struct: it cannot place a
+    // position-independent P, whose checks would then all fail. Say so instead.
+    if pol.identity().is_some_and(|id| id.relative()) {
+        return Err(Failure(format!(
+            "policy {path}: P is position-independent (a PIE); sgmon cannot find its load base — use semguard.ko"
+        )));
+    }
     out(&format!("SGMON POLICY file={path} bytes={}", blob.len()));
     Ok(Some(pol))
 }
