@@ -182,8 +182,8 @@ fn handle(
 fn note_birth(m: &mut Monitor, b: &Birth) {
     let (label, domid) = (m.config.label(), m.config.domid);
     match *b {
-        Birth::Instance { pgd, pid } => {
-            pr_info!("found {} in domain {}: pid {} pgd {:#x}\n", label, domid, pid, pgd);
+        Birth::Instance { pgd, pid, image_base } => {
+            pr_info!("found {} in domain {}: pid {} pgd {:#x} image base {:#x}\n", label, domid, pid, pgd, image_base);
             COUNTERS.inc(Counter::Attaches);
             COUNTERS.set(Counter::Pid, u64::from(pid));
         }

@@ -149,6 +149,8 @@ pub enum Birth {
         pgd: u64,
         /// Its pid (0: not found yet).
         pid: u32,
+        /// Where its image is loaded (0 for a P linked at fixed addresses).
+        image_base: u64,
     },
     /// A descendant of P (a fork's child or a member's new image).
     Descendant {
@@ -401,10 +403,11 @@ impl Lineage {
                 return Routed::pass(VM_EVENT_SYSCALL_RELEASE, Some(Birth::Released { pgd, unreadable }));
             }
             let pid = id.pid_of(pgd).unwrap_or(0);
+            let image_base = read.ok().flatten().unwrap_or(0);
             let mut state = checker.new_process();
-            state.set_base(read.ok().flatten().unwrap_or(0));
+            state.set_base(image_base);
             let (slot, evicted) = self.insert(Member::new(pgd, 0, pid, state, Image::P));
-            let birth = Birth::Instance { pgd, pid };
+            let birth = Birth::Instance { pgd, pid, image_base };
             return Routed {
                 route: Route::Check(slot),
                 rsp_flags: VM_EVENT_SYSCALL_ADOPT,
@@ -635,7 +638,8 @@ mod tests {
             // Its new image is P's program: adopted, checked, pid found.
             let r = l.route(&ev(0x7000, 12, VM_EVENT_SYSCALL_CANDIDATE | FRESH, 0x5000), c, &mut g);
             assert_eq!((r.route, r.rsp_flags), (Route::Check(0), VM_EVENT_SYSCALL_ADOPT));
-            assert_eq!(r.birth, Some(Birth::Instance { pgd: 0x7000, pid: 42 }));
+            assert_eq!(r.birth, Some(Birth::Instance { pgd: 0x7000, pid: 42, image_base: 0x7000 << 12 }));
+            assert_eq!(l.member(0).map(|m| m.state.base()), Some(0x7000 << 12), "the member checks at its base");
             assert_eq!(l.member(0).map(|m| (m.pid, m.image)), Some((42, Image::P)));
             // Another program: released.
             let r = l.route(&ev(0x8000, 12, CANDIDATE | FRESH, 0x5000), c, &mut g);

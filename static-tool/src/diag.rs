@@ -120,6 +120,11 @@ pub enum ElfProblem {
     PositionIndependent,
     /// No executable section to analyse.
     NoCode,
+    /// A dynamically linked program: its system calls are in its shared libraries.
+    DynamicallyLinked {
+        /// Its program interpreter.
+        interpreter: String,
+    },
     /// No GNU build-id note: the policy could not say which program P is.
     NoBuildId,
     /// The build-id note is not in a loadable segment, so a process's memory does not hold it.
@@ -142,6 +147,10 @@ impl fmt::Display for ElfProblem {
                 "P is position-independent but has no entry point (a shared library, not a program): its load base cannot be found in a process",
             ),
             Self::NoCode => f.write_str("no code sections"),
+            Self::DynamicallyLinked { interpreter } => write!(
+                f,
+                "P is dynamically linked (interpreter {interpreter}): its system calls are made in its shared libraries, which inference does not follow yet; write its policy by hand (semguard policy compile accepts it), or infer from a static or static-pie build"
+            ),
             Self::NoBuildId => f.write_str(
                 "P has no GNU build-id note (.note.gnu.build-id), which the policy records as P's identity; link P with -Wl,--build-id (gcc and ld on Debian do by default; something linked it with --build-id=none)",
             ),

@@ -96,6 +96,9 @@ pub struct Elf {
     pub extra: HashMap<String, Vec<u8>>,
     /// The GNU build-id, if the file has one.
     pub build_id: Option<BuildId>,
+    /// The program interpreter (`.interp`: the dynamic loader) of a dynamically linked
+    /// program; `None` for static programs (static-pie included) and shared libraries.
+    pub interpreter: Option<String>,
 }
 
 /// Sections besides DWARF that callers may need.
@@ -150,6 +153,10 @@ impl Elf {
             debug: HashMap::new(),
             extra: HashMap::new(),
             build_id: build_id(&file, data),
+            interpreter: file
+                .section_by_name(".interp")
+                .and_then(|s| s.data().ok())
+                .map(|d| String::from_utf8_lossy(d.split(|&b| b == 0).next().unwrap_or(&[])).into_owned()),
         };
         for s in file.symbols() {
             if s.is_undefined() {

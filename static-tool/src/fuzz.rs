@@ -30,6 +30,7 @@ impl Program {
             path: "<none>".into(),
             x86_64: true,
             position_independent: false,
+            interpreter: None,
             entry: 0,
             symbols: Default::default(),
             all_symbols: Vec::new(),

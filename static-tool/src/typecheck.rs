@@ -968,6 +968,8 @@ impl Checker<'_> {
         let u = Sc::Int { signed: false };
         let ir = match n {
             "rip" => Ir::Rip,
+            // P's load base: 0 for a program linked at fixed addresses.
+            "base" => self.image_addr(0),
             "nr" => Ir::Nr,
             "abi" => Ir::Abi,
             _ => {
@@ -982,7 +984,7 @@ impl Checker<'_> {
                 } else {
                     return err(
                         span,
-                        format!("unknown `${n}`: expected a register (`$rax` … `$r15`, `$rflags`, `$cr3`), `$rip`, `$nr`, `$abi` or `$arg0` … `$arg5`"),
+                        format!("unknown `${n}`: expected a register (`$rax` … `$r15`, `$rflags`, `$cr3`), `$rip`, `$base`, `$nr`, `$abi` or `$arg0` … `$arg5`"),
                     );
                 }
             }

@@ -88,7 +88,14 @@ fn const_assert(elf: &Elf, abi: Abi, nr: u32, s: &Site) -> Option<(String, Vec<S
     let mut notes = Vec::new();
     for (i, (arg, ty)) in args.iter().enumerate() {
         let Some(&v) = s.const_args.get(&i) else { continue };
-        conds.push(format!("{name}.{arg} == {}", literal(*ty, abi, v)));
+        // An address in a position-independent P's image is an offset from its load base.
+        let in_image = |v: u64| elf.code.iter().chain(&elf.data).any(|d| v >= d.addr && v - d.addr < d.data.len() as u64);
+        let value = match ty {
+            ArgTy::Int { .. } => literal(*ty, abi, v),
+            _ if elf.position_independent && in_image(v) => format!("$base + {v:#x}"),
+            _ => literal(*ty, abi, v),
+        };
+        conds.push(format!("{name}.{arg} == {value}"));
         if matches!(ty, ArgTy::CharPtr | ArgTy::Path) {
             if let Some(text) = string_at(elf, v) {
                 notes.push(format!("{name}.{arg} points to \"{text}\""));

@@ -284,6 +284,9 @@ pub fn infer(elf: &Elf) -> Result<Inferred, ToolError> {
     if elf.code.is_empty() {
         return Err(ToolError::elf(&elf.path, ElfProblem::NoCode));
     }
+    if let Some(interpreter) = &elf.interpreter {
+        return Err(ToolError::elf(&elf.path, ElfProblem::DynamicallyLinked { interpreter: interpreter.clone() }));
+    }
     let p = Program::build(elf);
     let mut sites = Vec::new();
     let mut site_of: HashMap<(usize, usize), usize> = HashMap::new();
