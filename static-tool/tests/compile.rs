@@ -345,8 +345,8 @@ fn every_checker_error_names_the_place_and_the_problem() {
     ck(expr_error("sizeof(struct nope) == 0"), String::from("1:31: P's DWARF has no `struct nope`"));
     ck(expr_error("sizeof(void) == 0"), String::from("1:31: this type has no size"));
     // Registers and arguments.
-    ck(expr_error("$rxx == 0"), String::from("1:24: unknown `$rxx`: expected a register (`$rax` … `$r15`, `$rflags`, `$cr3`), `$rip`, `$nr`, `$abi` or `$arg0` … `$arg5`"));
-    ck(expr_error("$arg6 == 0"), String::from("1:24: unknown `$arg6`: expected a register (`$rax` … `$r15`, `$rflags`, `$cr3`), `$rip`, `$nr`, `$abi` or `$arg0` … `$arg5`"));
+    ck(expr_error("$rxx == 0"), String::from("1:24: unknown `$rxx`: expected a register (`$rax` … `$r15`, `$rflags`, `$cr3`), `$rip`, `$base`, `$nr`, `$abi` or `$arg0` … `$arg5`"));
+    ck(expr_error("$arg6 == 0"), String::from("1:24: unknown `$arg6`: expected a register (`$rax` … `$r15`, `$rflags`, `$cr3`), `$rip`, `$base`, `$nr`, `$abi` or `$arg0` … `$arg5`"));
     ck(
         expr_error("write.cnt == 0"),
         String::from("1:30: `write` has no argument `cnt`; its arguments are: fd, buf, count"),
