@@ -51,6 +51,7 @@ fn const_summary(p: &Policy<'_>, index: u16) -> String {
     let pool = p.constants();
     match pool.kind(index) {
         Some(ConstKind::Bytes) => pool.bytes(index).map_or("?".into(), quote),
+        Some(ConstKind::Class) => pool.class(index).map_or("?".into(), |c| crate::elf::hex(c.bits())),
         Some(ConstKind::Set) => match pool.set(index) {
             Some(set) => {
                 let mut items: Vec<String> = set.iter().take(SET_PREVIEW).map(|v| format!("{v:#x}")).collect();
@@ -154,6 +155,7 @@ pub fn show(blob: &[u8]) -> Result<String, PolicyError> {
         let kind = match pool.kind(c) {
             Some(ConstKind::Bytes) => format!("bytes[{}]", pool.bytes(c).map_or(0, <[u8]>::len)),
             Some(ConstKind::Set) => format!("set[{}]", pool.set(c).map_or(0, |s| s.len())),
+            Some(ConstKind::Class) => "class".to_string(),
             None => "?".into(),
         };
         let _ = writeln!(o, "  c{c} {kind} {}", const_summary(&p, c));
