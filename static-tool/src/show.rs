@@ -51,7 +51,10 @@ fn const_summary(p: &Policy<'_>, index: u16) -> String {
     let pool = p.constants();
     match pool.kind(index) {
         Some(ConstKind::Bytes) => pool.bytes(index).map_or("?".into(), quote),
-        Some(ConstKind::Class) => pool.class(index).map_or("?".into(), |c| crate::elf::hex(c.bits())),
+        // As the source writes it: the class text in a string literal.
+        Some(ConstKind::Class) => {
+            pool.class(index).map_or("?".into(), |c| quote(crate::charclass::render(c.bits()).as_bytes()))
+        }
         Some(ConstKind::Set) => match pool.set(index) {
             Some(set) => {
                 let mut items: Vec<String> = set.iter().take(SET_PREVIEW).map(|v| format!("{v:#x}")).collect();
@@ -134,6 +137,9 @@ pub fn show(blob: &[u8]) -> Result<String, PolicyError> {
                     let comment = match insn {
                         Insn::StrEq(c)
                         | Insn::StrPrefix(c)
+                        | Insn::StrContains(c, _)
+                        | Insn::StrSuffix(c, _)
+                        | Insn::StrClass(c, _)
                         | Insn::BytesEq(c)
                         | Insn::InSet(c)
                         | Insn::RequireSite(c) => {
