@@ -65,7 +65,7 @@ pub const MAX_STRLEN: u16 = 4096;
 /// Longest constant of a `str_contains` or `str_suffix`. The evaluator compares it against the
 /// most recent guest bytes, which it keeps in a ring of this many bytes on the (kernel) stack
 /// rather than reading guest memory twice. The cost bound is tighter still for long strings:
-/// `str_contains` costs `(bound + 1) × (len + 1)`, so at bound 4096 only constants of up to 31
+/// `str_contains` costs `(bound + 1) × (len + 1)`, so at bound 4096 only constants of up to 30
 /// bytes fit within [`crate::policy::verify::MAX_INVARIANT_COST`]; longer ones need a smaller
 /// bound.
 pub const MAX_MATCH_LEN: usize = 256;
