@@ -6,24 +6,31 @@
 //! loads of 1/2/4/8 bytes (zero- or sign-extending) go through [`VirtMemory`]. String and
 //! byte comparisons read at most the constant's length (+1 for the NUL of `str_eq`), chunked
 //! so that they never read past a page they do not need: a short string at the end of a
-//! mapped page compares fine even if the next page is unmapped.
+//! mapped page compares fine even if the next page is unmapped. The bounded scans (`strlen`,
+//! `str_contains`, `str_suffix`, `str_class`) read each guest byte once, at most `bound + 1`
+//! of them, and stop as soon as the answer is known (an occurrence, a byte outside the class,
+//! the NUL); `str_contains` and `str_suffix` keep the last [`MAX_MATCH_LEN`] bytes in a ring
+//! on the stack to compare the constant against.
 //!
 //! The result: the code ends with one value on the stack — non-zero means the invariant
 //! holds ([`Verdict::Allow`]), zero is [`ViolationKind::InvariantFalse`]. `deny` and a failed
 //! `require_site` end evaluation early with their own violation kinds. A memory fault,
-//! division by zero or an over-long string makes the invariant [`Verdict::Unverifiable`]: the
-//! caller decides (fail-closed kills P).
+//! division by zero or an over-long string (`strlen`, `str_contains`, `str_suffix`: no NUL
+//! within the bound, so the answer is unknown) makes the invariant [`Verdict::Unverifiable`]:
+//! the caller decides (fail-closed kills P). `str_class` instead answers false for a string
+//! longer than its bound, which it rejects by definition.
 //!
 //! Bounds: jumps only go forward, so at most `code.len()` instructions run; each reads at most
-//! 4097 guest bytes; the verifier caps the sum ([`crate::policy::verify::MAX_INVARIANT_COST`]).
+//! 4097 guest bytes and compares at most `MAX_MATCH_LEN` constant bytes per guest byte; the
+//! verifier caps the sum ([`crate::policy::verify::MAX_INVARIANT_COST`]).
 //! The evaluator trusts the verifier for correctness but never for memory safety: every stack
 //! and operand access is still checked, and a violated assumption is reported as
 //! [`EvalFault::Malformed`] instead of a panic.
 
 use crate::addr::{GuestVirtAddr, PAGE_SIZE};
 use crate::mem::{MemError, VirtMemory};
-use crate::policy::op::{decode_insn, Insn, MAX_STACK};
-use crate::policy::{ConstPool, Invariant};
+use crate::policy::op::{decode_insn, Insn, MAX_MATCH_LEN, MAX_STACK};
+use crate::policy::{ByteClass, ConstPool, Invariant};
 use crate::regs::Registers;
 use crate::syscall::Syscall;
 
@@ -109,7 +116,8 @@ pub enum EvalFault {
     },
     /// Division or remainder by zero.
     DivideByZero,
-    /// `strlen` found no NUL within its bound.
+    /// `strlen`, `str_contains` or `str_suffix` found no NUL within its bound (and
+    /// `str_contains` no occurrence either).
     StringTooLong {
         /// Start of the string.
         addr: u64,
@@ -326,6 +334,23 @@ pub fn evaluate_with_stats<M: VirtMemory + ?Sized>(
                     None => fault!(EvalFault::StringTooLong { addr, max }),
                 }
             }
+            Insn::StrContains(c, max) | Insn::StrSuffix(c, max) => {
+                let addr = pop!();
+                let Some(needle) = consts.bytes(c.0).filter(|n| n.len() <= MAX_MATCH_LEN) else {
+                    fault!(EvalFault::Malformed)
+                };
+                let suffix = matches!(insn, Insn::StrSuffix(..));
+                match mem_try!(guest_find(mem, addr, needle, max, suffix, stats)) {
+                    Some(found) => push!(u64::from(found)),
+                    None => fault!(EvalFault::StringTooLong { addr, max }),
+                }
+            }
+            Insn::StrClass(c, max) => {
+                let addr = pop!();
+                let Some(class) = consts.class(c.0) else { fault!(EvalFault::Malformed) };
+                let ok = mem_try!(guest_in_class(mem, addr, class, max, stats));
+                push!(u64::from(ok))
+            }
             Insn::InSet(c) => {
                 let v = pop!();
                 let Some(set) = consts.set(c.0) else { fault!(EvalFault::Malformed) };
@@ -428,6 +453,71 @@ fn guest_strlen<M: VirtMemory + ?Sized>(
     })
 }
 
+/// Positions in the ring of recent bytes wrap with this mask.
+const RING_MASK: usize = MAX_MATCH_LEN - 1;
+const _: () = assert!(MAX_MATCH_LEN.is_power_of_two());
+
+/// True if the `needle.len()` bytes before string position `end` (which the ring holds: the
+/// caller never asks for more than [`MAX_MATCH_LEN`] of them) are `needle`.
+fn window_is(ring: &[u8; MAX_MATCH_LEN], end: usize, needle: &[u8]) -> bool {
+    let start = end.wrapping_sub(needle.len());
+    needle.iter().enumerate().all(|(k, &b)| ring.get(start.wrapping_add(k) & RING_MASK) == Some(&b))
+}
+
+/// Looks for `needle` (≤ [`MAX_MATCH_LEN`] bytes) in the C string at `addr`, scanning at most
+/// `max + 1` bytes: anywhere, stopping at the first occurrence, or (`suffix`) right before the
+/// NUL. `None` if the scan found no NUL (and, for an occurrence anywhere, none of those
+/// either): the string is longer than the bound and the answer unknown. Each byte read is
+/// compared against at most `needle.len()` constant bytes.
+fn guest_find<M: VirtMemory + ?Sized>(
+    mem: &mut M,
+    addr: u64,
+    needle: &[u8],
+    max: u16,
+    suffix: bool,
+    stats: &mut EvalStats,
+) -> Result<Option<bool>, (u64, MemError)> {
+    let n = needle.len();
+    let mut ring = [0u8; MAX_MATCH_LEN];
+    scan_guest(mem, addr, usize::from(max) + 1, stats, |done, chunk| {
+        for (i, &b) in chunk.iter().enumerate() {
+            let pos = done + i;
+            if b == 0 {
+                // The string is `pos` bytes long. An occurrence anywhere would have been found
+                // at its last byte already; only the empty needle ends here.
+                return Some(if suffix { pos >= n && window_is(&ring, pos, needle) } else { n == 0 });
+            }
+            if let Some(slot) = ring.get_mut(pos & RING_MASK) {
+                *slot = b;
+            }
+            if !suffix && pos + 1 >= n && window_is(&ring, pos + 1, needle) {
+                return Some(true);
+            }
+        }
+        None
+    })
+}
+
+/// True if the C string at `addr` is at most `max` bytes long and every byte of it is in
+/// `class`: scans at most `max + 1` bytes and stops at the first byte outside the class.
+fn guest_in_class<M: VirtMemory + ?Sized>(
+    mem: &mut M,
+    addr: u64,
+    class: ByteClass<'_>,
+    max: u16,
+    stats: &mut EvalStats,
+) -> Result<bool, (u64, MemError)> {
+    let verdict = scan_guest(mem, addr, usize::from(max) + 1, stats, |_, chunk| {
+        chunk.iter().find_map(|&b| match b {
+            0 => Some(true),
+            b if !class.contains(b) => Some(false),
+            _ => None,
+        })
+    })?;
+    // No NUL within `max + 1` bytes: longer than the class accepts.
+    Ok(verdict.unwrap_or(false))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -442,6 +532,22 @@ mod tests {
     const STR: ConstId = ConstId(0);
     const SET: ConstId = ConstId(1);
     const RAW: ConstId = ConstId(2);
+    /// `"../"`.
+    const DOTS: ConstId = ConstId(3);
+    /// The class `[a-z0-9._-]`.
+    const NAME: ConstId = ConstId(4);
+    /// `""`.
+    const EMPTY: ConstId = ConstId(5);
+    /// [`long_needle`]: as long as a match constant may be.
+    const LONG: ConstId = ConstId(6);
+    /// The class of every byte (NUL's bit set too, which must not matter).
+    const ALL: ConstId = ConstId(7);
+    /// `".so"`.
+    const SO: ConstId = ConstId(8);
+
+    fn long_needle() -> [u8; MAX_MATCH_LEN] {
+        core::array::from_fn(|i| b'a' + (i % 7) as u8)
+    }
 
     fn sc(args: [u64; 6], rip: u64) -> Syscall {
         Syscall { abi: Abi::X86_64, nr: 1, args, user_rip: rip }
@@ -453,11 +559,24 @@ mod tests {
         let mut w = CodeWriter::new(&mut code);
         f(&mut w);
         let n = w.finish().unwrap();
-        let consts = [ConstSpec::Bytes(b"/etc/passwd"), ConstSpec::Set(&[0x401000, 0x401100]), ConstSpec::Bytes(b"a\0b")];
+        let name = crate::policy::class_bitmap(&[(b'a', b'z'), (b'0', b'9'), (b'.', b'.'), (b'_', b'_'), (b'-', b'-')]);
+        let all = crate::policy::class_bitmap(&[(0, 255)]);
+        let long = long_needle();
+        let consts = [
+            ConstSpec::Bytes(b"/etc/passwd"),
+            ConstSpec::Set(&[0x401000, 0x401100]),
+            ConstSpec::Bytes(b"a\0b"),
+            ConstSpec::Bytes(b"../"),
+            ConstSpec::Class(&name),
+            ConstSpec::Bytes(b""),
+            ConstSpec::Bytes(&long),
+            ConstSpec::Class(&all),
+            ConstSpec::Bytes(b".so"),
+        ];
         let invs = [InvariantSpec { id: 77, name: "t", code: &code[..n] }];
         let rules = [RuleSpec { abi: Abi::X86_64, nr: 1, site: None, action: RuleAction::Check(0) }];
         let b = PolicyBuilder { rules: &rules, invariants: &invs, constants: &consts, ..PolicyBuilder::new(1, DefaultAction::Allow) };
-        let mut blob = [0u8; 1024];
+        let mut blob = [0u8; 2048];
         let len = b.encode(&mut blob).unwrap();
         let p = Policy::decode(&blob[..len]).unwrap();
         let inv = p.invariant(0).unwrap();
@@ -810,6 +929,211 @@ mod tests {
             Verdict::Violation { kind: ViolationKind::Denied, values, .. } => assert_eq!(values.as_slice(), &[3]),
             other => panic!("{other:?}"),
         }
+    }
+
+    /// Runs `arg 0; f` with argument 0 = `addr` over `m`.
+    fn at(addr: u64, m: &mut FlatMemory<4>, f: impl FnOnce(&mut CodeWriter)) -> (Verdict, EvalStats) {
+        run_with(
+            |w| {
+                w.arg(0);
+                f(w);
+            },
+            &sc([addr, 0, 0, 0, 0, 0], 0),
+            &Registers::default(),
+            m,
+        )
+    }
+
+    /// Allow → `Some(true)`, invariant false → `Some(false)`, anything else → `None`.
+    fn truth(v: Verdict) -> Option<bool> {
+        match v {
+            Verdict::Allow => Some(true),
+            Verdict::Violation { kind: ViolationKind::InvariantFalse, .. } => Some(false),
+            _ => None,
+        }
+    }
+
+    fn too_long(addr: u64, max: u16) -> Verdict {
+        Verdict::Unverifiable { invariant: ME, at: 2, reason: EvalFault::StringTooLong { addr, max } }
+    }
+
+    #[test]
+    fn str_contains() {
+        let mut m = FlatMemory::<4>::new();
+        let contains = |addr: u64, c: ConstId, max: u16, m: &mut FlatMemory<4>| {
+            at(addr, m, |w| {
+                w.str_contains(c, max);
+            })
+        };
+        for (text, want) in [
+            (&b"/a/../b\0"[..], true),
+            (b"../\0", true),
+            (b"/a/b/..\0", false),
+            (b"/a/.b/\0", false),
+            (b"\0", false),
+            (b"..\0/", false),
+        ] {
+            assert!(m.write(0x1000, text));
+            assert_eq!(truth(contains(0x1000, DOTS, 64, &mut m).0), Some(want), "{text:?}");
+        }
+        // The empty constant is in every string, even one longer than the bound.
+        assert!(m.write(0x1000, b"\0"));
+        assert_eq!(contains(0x1000, EMPTY, 1, &mut m).0, Verdict::Allow);
+        assert!(m.write(0x1000, b"abc"));
+        assert_eq!(contains(0x1000, EMPTY, 1, &mut m).0, Verdict::Allow);
+        // NUL at the bound: decided; one byte short of it: unknown, so unverifiable.
+        assert!(m.write(0x1000, b"abcd\0"));
+        assert_eq!(truth(contains(0x1000, DOTS, 4, &mut m).0), Some(false));
+        assert_eq!(contains(0x1000, DOTS, 3, &mut m).0, too_long(0x1000, 3));
+        // An occurrence whose last byte is the last one scanned is found though the string
+        // goes on: the answer is known.
+        assert!(m.write(0x1000, b"ab../cdefgh\0"));
+        assert_eq!(contains(0x1000, DOTS, 4, &mut m).0, Verdict::Allow);
+        assert_eq!(contains(0x1000, DOTS, 3, &mut m).0, too_long(0x1000, 3));
+        // It stops at the occurrence: the page after it is never read.
+        assert!(m.write(0x1ffc, b"x../"));
+        let (v, st) = contains(0x1ffc, DOTS, 4096, &mut m);
+        assert_eq!((v, st.guest_bytes), (Verdict::Allow, 4));
+        // Without one it needs the next page: a fault at its start.
+        assert!(m.write(0x1ffc, b"x..."));
+        match contains(0x1ffc, DOTS, 4096, &mut m).0 {
+            Verdict::Unverifiable { reason: EvalFault::Memory { addr, .. }, at, .. } => {
+                assert_eq!((addr, at), (0x2000, 2))
+            }
+            other => panic!("{other:?}"),
+        }
+        // Across a page boundary (both pages present), and across the ring's wrap-around.
+        assert!(m.write(0x2ffe, b"a.\0"));
+        assert!(m.write(0x2ffe, b"a."));
+        assert!(m.write(0x3000, b"./z\0"));
+        assert_eq!(contains(0x2ffe, DOTS, 4096, &mut m).0, Verdict::Allow);
+        let mut text = [b'x'; 300];
+        text[254..257].copy_from_slice(b"../");
+        text[299] = 0;
+        assert!(m.write(0x3100, &text));
+        assert_eq!(contains(0x3100, DOTS, 4096, &mut m).0, Verdict::Allow);
+        text[254..257].copy_from_slice(b"./.");
+        assert!(m.write(0x3100, &text));
+        assert_eq!(truth(contains(0x3100, DOTS, 4096, &mut m).0), Some(false));
+        // The longest constant, after a prefix that makes it wrap the ring.
+        let long = long_needle();
+        assert!(m.write(0x3400, &[b'z'; 100]));
+        assert!(m.write(0x3400 + 100, &long));
+        assert!(m.write(0x3400 + 100 + MAX_MATCH_LEN as u64, b"\0"));
+        // (At bound 4096 its cost would be far above the limit; 400 covers the string.)
+        assert_eq!(contains(0x3400, LONG, 400, &mut m).0, Verdict::Allow);
+        assert!(m.write(0x3400 + 100 + 7, b"Q"));
+        assert_eq!(truth(contains(0x3400, LONG, 400, &mut m).0), Some(false));
+        // Hostile addresses: wrap-around and unmapped memory are faults, not panics.
+        assert!(matches!(
+            contains(u64::MAX - 1, DOTS, 4096, &mut m).0,
+            Verdict::Unverifiable { reason: EvalFault::Memory { .. }, .. }
+        ));
+        assert!(matches!(
+            contains(0x9000, DOTS, 1, &mut m).0,
+            Verdict::Unverifiable { reason: EvalFault::Memory { addr: 0x9000, .. }, .. }
+        ));
+    }
+
+    #[test]
+    fn str_suffix() {
+        let mut m = FlatMemory::<4>::new();
+        let suffix = |addr: u64, c: ConstId, max: u16, m: &mut FlatMemory<4>| {
+            at(addr, m, |w| {
+                w.str_suffix(c, max);
+            })
+            .0
+        };
+        for (text, want) in [
+            (&b"libc.so\0"[..], true),
+            (b".so\0", true),
+            (b"so\0", false),
+            (b"libc.so.6\0", false),
+            (b"libc.sO\0", false),
+            (b"\0.so", false),
+        ] {
+            assert!(m.write(0x1000, text));
+            assert_eq!(truth(suffix(0x1000, SO, 64, &mut m)), Some(want), "{text:?}");
+        }
+        assert!(m.write(0x1000, b"\0"));
+        assert_eq!(suffix(0x1000, EMPTY, 1, &mut m), Verdict::Allow);
+        // It needs the NUL: at the bound decided, past it unverifiable (even if what was read
+        // so far ends with the constant).
+        assert!(m.write(0x1000, b"ab.so\0"));
+        assert_eq!(suffix(0x1000, SO, 5, &mut m), Verdict::Allow);
+        assert_eq!(suffix(0x1000, SO, 4, &mut m), too_long(0x1000, 4));
+        assert!(m.write(0x1000, b"ab.sox\0"));
+        assert_eq!(suffix(0x1000, SO, 4, &mut m), too_long(0x1000, 4));
+        // A constant longer than a string that fits the bound never matches.
+        assert!(m.write(0x1000, b"so\0"));
+        assert_eq!(truth(suffix(0x1000, LONG, 2, &mut m)), Some(false));
+        // Across pages, and past the ring's size.
+        assert!(m.write(0x2ffd, b"a.s"));
+        assert!(m.write(0x3000, b"o\0"));
+        assert_eq!(suffix(0x2ffd, SO, 4096, &mut m), Verdict::Allow);
+        let mut text = [b'x'; 1000];
+        text[996..].copy_from_slice(b".so\0");
+        assert!(m.write(0x3010, &text));
+        assert_eq!(suffix(0x3010, SO, 4096, &mut m), Verdict::Allow);
+        let long = long_needle();
+        assert!(m.write(0x3400, &[b'z'; 300]));
+        assert!(m.write(0x3400 + 300, &long));
+        assert!(m.write(0x3400 + 300 + MAX_MATCH_LEN as u64, b"\0"));
+        assert_eq!(suffix(0x3400, LONG, 4096, &mut m), Verdict::Allow);
+        assert!(m.write(0x3400 + 300, b"Q"));
+        assert_eq!(truth(suffix(0x3400, LONG, 4096, &mut m)), Some(false));
+        // A string running into an unmapped page.
+        assert!(m.write(0x3ffe, b".s"));
+        assert!(matches!(
+            suffix(0x3ffe, SO, 4096, &mut m),
+            Verdict::Unverifiable { reason: EvalFault::Memory { addr: 0x4000, .. }, .. }
+        ));
+        assert!(matches!(suffix(u64::MAX, SO, 4096, &mut m), Verdict::Unverifiable { .. }));
+    }
+
+    #[test]
+    fn str_class() {
+        let mut m = FlatMemory::<4>::new();
+        let class = |addr: u64, c: ConstId, max: u16, m: &mut FlatMemory<4>| {
+            at(addr, m, |w| {
+                w.str_class(c, max);
+            })
+        };
+        for (text, want) in [
+            (&b"report-2024_v1.txt\0"[..], true),
+            (b"\0", true),
+            (b"Report\0", false),
+            (b"a b\0", false),
+            (b"a/b\0", false),
+            (b"ab\xff\0", false),
+            (b"ab\0ZZ", true),
+        ] {
+            assert!(m.write(0x1000, text));
+            assert_eq!(truth(class(0x1000, NAME, 64, &mut m).0), Some(want), "{text:?}");
+        }
+        // The bound is part of the class: a longer string is false, not unverifiable.
+        assert!(m.write(0x1000, b"abcd\0"));
+        assert_eq!(class(0x1000, NAME, 4, &mut m).0, Verdict::Allow);
+        assert_eq!(truth(class(0x1000, NAME, 3, &mut m).0), Some(false));
+        // NUL is the end of the string whatever the class says about it.
+        assert_eq!(class(0x1000, ALL, 4, &mut m).0, Verdict::Allow);
+        assert_eq!(truth(class(0x1000, ALL, 3, &mut m).0), Some(false));
+        // It stops at the first byte outside the class: the unmapped page after it is never
+        // read; a string in the class running into it is a fault.
+        assert!(m.write(0x1ffd, b"aB"));
+        let (v, st) = class(0x1ffd, NAME, 4096, &mut m);
+        assert_eq!((truth(v), st.guest_bytes), (Some(false), 3));
+        assert!(m.write(0x1ffd, b"abc"));
+        assert!(matches!(
+            class(0x1ffd, NAME, 4096, &mut m).0,
+            Verdict::Unverifiable { reason: EvalFault::Memory { addr: 0x2000, .. }, .. }
+        ));
+        // Across two present pages.
+        assert!(m.write(0x2ffe, b"ab"));
+        assert!(m.write(0x3000, b"c.d\0"));
+        assert_eq!(class(0x2ffe, NAME, 5, &mut m).0, Verdict::Allow);
+        assert_eq!(truth(class(0x2ffe, NAME, 4, &mut m).0), Some(false));
+        assert!(matches!(class(u64::MAX - 1, NAME, 4096, &mut m).0, Verdict::Unverifiable { .. }));
     }
 
     trait DropNote {

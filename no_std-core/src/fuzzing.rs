@@ -250,10 +250,11 @@ pub fn policy_decode(data: &[u8]) {
 pub fn policy_mutated(data: &[u8]) {
     let mut blob = [0u8; 2048];
     let which = data.first().copied().unwrap_or(0);
-    let built = match which % 4 {
+    let built = match which % 5 {
         0 => examples::typical(&mut blob),
         1 => examples::trace(&mut blob),
         2 => examples::with_identity(&mut blob),
+        3 => examples::path_checks(&mut blob),
         _ => examples::write_count_le_config(&mut blob, examples::CONFIG_ADDR + examples::MAX_LEN_OFFSET),
     };
     let Ok(n) = built else { return };
@@ -269,13 +270,19 @@ pub fn policy_mutated(data: &[u8]) {
     }
 }
 
-/// The evaluator over hostile registers, arguments and P's memory, with the typical policy.
+/// The evaluator over hostile registers, arguments and P's memory, with the typical policy and
+/// the path checks (hostile strings for the bounded string scans).
 pub fn evaluator(data: &[u8]) {
     let mut blob = [0u8; 2048];
     let Ok(n) = examples::typical(&mut blob) else { return };
     let Ok(policy) = Policy::decode(&blob[..n]) else { return };
+    let mut blob2 = [0u8; 1024];
+    let Ok(n2) = examples::path_checks(&mut blob2) else { return };
+    let Ok(paths) = Policy::decode(&blob2[..n2]) else { return };
     let checker = Checker::new(policy);
+    let paths = Checker::new(paths);
     let mut st = checker.new_process();
+    let mut paths_st = paths.new_process();
     let (head, body) = data.split_at(data.len().min(64));
     // P's memory: the rest of the input, at the addresses the invariants read.
     let mut mem = crate::mem::flat::FlatMemory::<4>::new();
@@ -291,5 +298,16 @@ pub fn evaluator(data: &[u8]) {
         }
         let sc = Syscall { abi: Abi::X86_64, nr, args, user_rip: regs.rip };
         let _ = checker.check(&mut st, &sc, &regs, &mut mem);
+        let _ = paths.check(&mut paths_st, &sc, &regs, &mut mem);
+    }
+    // The path checks on strings at and around the hostile bytes.
+    for delta in [0u64, 8, 4095, 4100] {
+        let sc = Syscall {
+            abi: Abi::X86_64,
+            nr: examples::nr::OPENAT,
+            args: [0, examples::GOOD_PATH_ADDR - 8 + delta, 0, 0, 0, 0],
+            user_rip: regs.rip,
+        };
+        let _ = paths.check(&mut paths_st, &sc, &regs, &mut mem);
     }
 }

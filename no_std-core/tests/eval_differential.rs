@@ -9,7 +9,8 @@ use policy_support::Mem;
 use proptest::prelude::*;
 use semguard_core::eval::{evaluate_with_stats, EvalFault, EvalStats, Verdict, ViolationKind};
 use semguard_core::policy::{
-    BinOp, CodeWriter, ConstId, ConstSpec, DefaultAction, Insn, InvariantSpec, Policy, PolicyBuilder, Width,
+    class_bitmap, BinOp, CodeWriter, ConstId, ConstSpec, DefaultAction, Insn, InvariantSpec, Policy, PolicyBuilder,
+    Width,
 };
 use semguard_core::regs::{Reg, Registers};
 use semguard_core::syscall::{Abi, Syscall};
@@ -17,6 +18,8 @@ use semguard_core::syscall::{Abi, Syscall};
 const STR: &[u8] = b"ab";
 const RAW: &[u8] = b"a\0b";
 const SET: [u64; 5] = [0, 1, 0x1000, 0x3000, u64::MAX];
+/// The class of `str_class` (constant 3): lowercase letters.
+const CLASS: (u8, u8) = (b'a', b'z');
 
 #[derive(Clone, Debug)]
 enum Un {
@@ -46,6 +49,9 @@ enum E {
     StrPrefix(Box<E>),
     BytesEq(Box<E>),
     InSet(Box<E>),
+    Contains(Box<E>, u16),
+    Suffix(Box<E>, u16),
+    Class(Box<E>, u16),
     Square(Box<E>),
     SwapSub(Box<E>, Box<E>),
     Note(Box<E>),
@@ -153,6 +159,31 @@ fn reference(e: &E, c: &mut Ctx) -> Result<u64, Fault> {
             u64::from(cmp_bytes(c.mem, addr, RAW)?)
         }
         E::InSet(a) => u64::from(SET.contains(&reference(a, c)?)),
+        // Byte by byte, stopping where the answer is known: the first unmapped byte before
+        // that is the fault.
+        E::Contains(a, max) | E::Suffix(a, max) | E::Class(a, max) => {
+            let addr = reference(a, c)?;
+            let mut seen = Vec::new();
+            for i in 0..=u64::from(*max) {
+                let at = addr.checked_add(i).ok_or(Fault::Mem(addr))?;
+                let b = byte(c.mem, at).ok_or(Fault::Mem(at))?;
+                match e {
+                    E::Contains(..) if b == 0 => return Ok(0),
+                    E::Suffix(..) if b == 0 => return Ok(u64::from(seen.ends_with(STR))),
+                    E::Class(..) if b == 0 => return Ok(1),
+                    E::Class(..) if !(CLASS.0..=CLASS.1).contains(&b) => return Ok(0),
+                    _ => {}
+                }
+                seen.push(b);
+                if matches!(e, E::Contains(..)) && seen.ends_with(STR) {
+                    return Ok(1);
+                }
+            }
+            return match e {
+                E::Class(..) => Ok(0),
+                _ => Err(Fault::TooLong(addr, *max)),
+            };
+        }
         E::Square(a) => {
             let v = reference(a, c)?;
             v.wrapping_mul(v)
@@ -245,6 +276,18 @@ fn emit(e: &E, w: &mut CodeWriter) {
             emit(a, w);
             w.in_set(ConstId(1));
         }
+        E::Contains(a, max) => {
+            emit(a, w);
+            w.str_contains(ConstId(0), *max);
+        }
+        E::Suffix(a, max) => {
+            emit(a, w);
+            w.str_suffix(ConstId(0), *max);
+        }
+        E::Class(a, max) => {
+            emit(a, w);
+            w.str_class(ConstId(3), *max);
+        }
         E::Square(a) => {
             emit(a, w);
             w.emit(Insn::Dup).bin(BinOp::Mul);
@@ -334,6 +377,9 @@ fn expr() -> impl Strategy<Value = E> {
             inner.clone().prop_map(move |a| E::StrPrefix(b(a))),
             inner.clone().prop_map(move |a| E::BytesEq(b(a))),
             inner.clone().prop_map(move |a| E::InSet(b(a))),
+            (inner.clone(), 1u16..300).prop_map(move |(a, m)| E::Contains(b(a), m)),
+            (inner.clone(), 1u16..300).prop_map(move |(a, m)| E::Suffix(b(a), m)),
+            (inner.clone(), 1u16..300).prop_map(move |(a, m)| E::Class(b(a), m)),
             inner.clone().prop_map(move |a| E::Square(b(a))),
             (inner.clone(), inner.clone()).prop_map(move |(x, y)| E::SwapSub(b(x), b(y))),
             inner.prop_map(move |a| E::Note(b(a))),
@@ -382,7 +428,8 @@ proptest! {
     ) {
         let Some(code) = compile(&e) else { return Ok(()); };
         let invs = [InvariantSpec { id: 9, name: "expr", code: &code }];
-        let consts = [ConstSpec::Bytes(STR), ConstSpec::Set(&SET), ConstSpec::Bytes(RAW)];
+        let class = class_bitmap(&[CLASS]);
+        let consts = [ConstSpec::Bytes(STR), ConstSpec::Set(&SET), ConstSpec::Bytes(RAW), ConstSpec::Class(&class)];
         let b = PolicyBuilder { invariants: &invs, constants: &consts, ..PolicyBuilder::new(1, DefaultAction::Allow) };
         let mut blob = vec![0u8; b.encoded_len().unwrap()];
         match b.encode(&mut blob) {
@@ -436,4 +483,12 @@ fn reference_sanity() {
     assert_eq!(reference(&E::Strlen(Box::new(E::Imm(0x1010)), 3), &mut c), Ok(3));
     assert_eq!(reference(&E::Strlen(Box::new(E::Imm(0x1010)), 2), &mut c), Err(Fault::TooLong(0x1010, 2)));
     assert_eq!(reference(&E::Bin(BinOp::DivU, Box::new(E::Nr), Box::new(E::Imm(0))), &mut c), Err(Fault::Div));
+    assert_eq!(reference(&E::Contains(Box::new(E::Imm(0x1010)), 3), &mut c), Ok(1));
+    assert_eq!(reference(&E::Contains(Box::new(E::Imm(0x1ffe)), 3), &mut c), Ok(1));
+    assert_eq!(reference(&E::Suffix(Box::new(E::Imm(0x1000)), 2), &mut c), Ok(1));
+    assert_eq!(reference(&E::Suffix(Box::new(E::Imm(0x1010)), 3), &mut c), Ok(0));
+    assert_eq!(reference(&E::Suffix(Box::new(E::Imm(0x1010)), 2), &mut c), Err(Fault::TooLong(0x1010, 2)));
+    assert_eq!(reference(&E::Suffix(Box::new(E::Imm(0x1ffe)), 9), &mut c), Err(Fault::Mem(0x2000)));
+    assert_eq!(reference(&E::Class(Box::new(E::Imm(0x1010)), 3), &mut c), Ok(1));
+    assert_eq!(reference(&E::Class(Box::new(E::Imm(0x1010)), 2), &mut c), Ok(0));
 }

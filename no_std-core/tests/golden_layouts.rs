@@ -119,6 +119,7 @@ fn dump(p: &Policy<'_>) -> String {
             Some(ConstKind::Set) => {
                 writeln!(w, "const {i} set {:x?}", pool.set(i).unwrap().iter().collect::<Vec<_>>()).unwrap()
             }
+            Some(ConstKind::Class) => writeln!(w, "const {i} class {:02x?}", pool.class(i).unwrap().bits()).unwrap(),
             None => writeln!(w, "const {i} none").unwrap(),
         }
     }

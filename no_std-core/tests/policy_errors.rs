@@ -10,7 +10,7 @@ use policy_support::{full_policy, identity_policy, Blob};
 use semguard_core::policy::format::{SectionKind, NO_INVARIANT, SECTION_REQUIRED};
 use semguard_core::policy::op::opcode as o;
 use semguard_core::policy::{
-    ConstKind, ConstSpec, DefaultAction, EncodeError, InvariantSpec, PolicyBuilder, PolicyError, RuleAction, RuleSpec,
+    class_bitmap, ConstKind, ConstSpec, DefaultAction, EncodeError, InvariantSpec, PolicyBuilder, PolicyError, RuleAction, RuleSpec,
 };
 use semguard_core::syscall::Abi;
 
@@ -19,14 +19,23 @@ fn full() -> Blob {
 }
 
 /// A policy with one invariant whose code bytes are exactly `raw` (possibly invalid), the
-/// constants c0 = "ab", c1 = {1, 2}, c2 = "a\0b", and a declared stack depth of 32.
+/// constants c0 = "ab", c1 = {1, 2}, c2 = "a\0b", c3 = 300 × "x", c4 = the class [a-z], and a
+/// declared stack depth of 32.
 fn with_code(raw: &[u8]) -> Blob {
     // A valid placeholder of the same length: `nr` then `note`s (or a lone `nr`).
     let mut placeholder = vec![o::NR];
     placeholder.resize(raw.len().max(1), o::NOTE);
     let invs = [InvariantSpec { id: 1, name: "x", code: &placeholder }];
     let rules = [RuleSpec { abi: Abi::X86_64, nr: 1, site: None, action: RuleAction::Check(0) }];
-    let consts = [ConstSpec::Bytes(b"ab"), ConstSpec::Set(&[1, 2]), ConstSpec::Bytes(b"a\0b")];
+    let long = [b'x'; 300];
+    let class = class_bitmap(&[(b'a', b'z')]);
+    let consts = [
+        ConstSpec::Bytes(b"ab"),
+        ConstSpec::Set(&[1, 2]),
+        ConstSpec::Bytes(b"a\0b"),
+        ConstSpec::Bytes(&long),
+        ConstSpec::Class(&class),
+    ];
     let b = PolicyBuilder { rules: &rules, invariants: &invs, constants: &consts, ..PolicyBuilder::new(1, DefaultAction::Allow) };
     let mut out = vec![0u8; b.encoded_len().unwrap()];
     b.encode(&mut out).unwrap();
@@ -120,7 +129,8 @@ fn cases() -> Vec<(&'static str, Blob, PolicyError)> {
         ("depth deeper", edit(|b| { b.put(inv(1) + 10, &[1]); }),
             StackDeeperThanDeclared { invariant: 1, declared: 1, computed: inv1_depth }),
         // Constants (c0 "/srv/data", c1 set, c2 "a\0b", c3 set).
-        ("const kind", edit(|b| { b.put(cst(0), &[3]); }), ConstBadKind { index: 0, kind: 3 }),
+        ("const kind", edit(|b| { b.put(cst(0), &[4]); }), ConstBadKind { index: 0, kind: 4 }),
+        ("class length", edit(|b| { b.put(cst(0), &[3]); }), ClassBadLength { index: 0, len: 9 }),
         ("const reserved", edit(|b| { b.put(cst(1) + 2, &[1]); }), ReservedNonZero { offset: cst(1) + 1 }),
         ("const bounds", edit(|b| { b.put(cst(0) + 4, &0xFFFFu32.to_le_bytes()); }),
             ConstOutOfBounds { index: 0, offset: 0xFFFF, len: 9 }),
@@ -148,6 +158,9 @@ fn cases() -> Vec<(&'static str, Blob, PolicyError)> {
         ("register", with_code(&[o::REG, 200]), BadRegister { invariant: 0, at: 0, reg: 200 }),
         ("ext width", with_code(&[o::NR, o::ZEXT, 64]), BadExtendWidth { invariant: 0, at: 1, bits: 64 }),
         ("strlen bound", with_code(&[o::NR, o::STRLEN, 0, 0]), BadStrlenBound { invariant: 0, at: 1, max: 0 }),
+        ("contains bound", with_code(&[o::NR, o::STR_CONTAINS, 0, 0, 0x01, 0x10]),
+            BadStrlenBound { invariant: 0, at: 1, max: 0x1001 }),
+        ("class bound", with_code(&[o::NR, o::STR_CLASS, 4, 0, 0, 0]), BadStrlenBound { invariant: 0, at: 1, max: 0 }),
         ("jump range", with_code(&[o::NR, o::JMP, 9, 0]), JumpOutOfRange { invariant: 0, at: 1, target: 13 }),
         ("jump boundary", with_code(&[o::NR, o::JNZ, 1, 0, o::PUSH8, 1]), JumpNotOnBoundary { invariant: 0, at: 1, target: 5 }),
         ("underflow", with_code(&[o::NR, o::BIN_FIRST]), StackUnderflow { invariant: 0, at: 1 }),
@@ -156,10 +169,19 @@ fn cases() -> Vec<(&'static str, Blob, PolicyError)> {
         ("unreachable", with_code(&[o::DENY, o::NR]), UnreachableCode { invariant: 0, at: 1 }),
         ("end depth", with_code(&[o::NR, o::NR]), BadEndDepth { invariant: 0, depth: 2 }),
         ("pending jumps", with_code(&pending_jumps(33)), TooManyPendingJumps { invariant: 0, at: 32 * 4 + 1 }),
-        ("const index", with_code(&[o::NR, o::STR_EQ, 3, 0]), ConstIndexOutOfRange { invariant: 0, at: 1, index: 3 }),
+        ("const index", with_code(&[o::NR, o::STR_EQ, 5, 0]), ConstIndexOutOfRange { invariant: 0, at: 1, index: 5 }),
         ("const kind use", with_code(&[o::NR, o::IN_SET, 0, 0]),
             ConstKindMismatch { invariant: 0, at: 1, index: 0, expected: ConstKind::Set }),
         ("nul in string", with_code(&[o::NR, o::STR_EQ, 2, 0]), StringConstHasNul { invariant: 0, at: 1, index: 2 }),
+        ("nul in suffix", with_code(&[o::NR, o::STR_SUFFIX, 2, 0, 8, 0]), StringConstHasNul { invariant: 0, at: 1, index: 2 }),
+        ("class kind", with_code(&[o::NR, o::STR_CLASS, 0, 0, 8, 0]),
+            ConstKindMismatch { invariant: 0, at: 1, index: 0, expected: ConstKind::Class }),
+        ("contains kind", with_code(&[o::NR, o::STR_CONTAINS, 4, 0, 8, 0]),
+            ConstKindMismatch { invariant: 0, at: 1, index: 4, expected: ConstKind::Bytes }),
+        ("match too long", with_code(&[o::NR, o::STR_CONTAINS, 3, 0, 8, 0]),
+            MatchConstTooLong { invariant: 0, at: 1, index: 3, len: 300 }),
+        // contains "ab" at bound 4096 costs 1 + 4097 × 3: eleven of them are too many.
+        ("contains cost", with_code(&costly_contains()), InvariantTooCostly { invariant: 0, cost: 1 + 11 * (1 + 4097 * 3) }),
         ("cost", with_code(&costly()), InvariantTooCostly { invariant: 0, cost: 1 + 40 * (1 + 4097) }),
     ];
 
@@ -219,6 +241,14 @@ fn pending_jumps(n: usize) -> Vec<u8> {
     code
 }
 
+fn costly_contains() -> Vec<u8> {
+    let mut c = vec![o::NR];
+    for _ in 0..11 {
+        c.extend_from_slice(&[o::STR_CONTAINS, 0, 0, 0x00, 0x10]);
+    }
+    c
+}
+
 fn costly() -> Vec<u8> {
     let mut c = vec![o::NR];
     for _ in 0..40 {
@@ -232,6 +262,9 @@ fn the_base_blob_is_valid() {
     full().decode().unwrap();
     with_code(&[o::NR]).decode().unwrap();
     with_code(&[o::PUSH8, 1, o::STR_EQ, 0, 0]).decode().unwrap();
+    with_code(&[o::NR, o::STR_CONTAINS, 0, 0, 0x00, 0x10]).decode().unwrap();
+    with_code(&[o::NR, o::STR_SUFFIX, 0, 0, 0x00, 0x10]).decode().unwrap();
+    with_code(&[o::NR, o::STR_CLASS, 4, 0, 0x00, 0x10]).decode().unwrap();
 }
 
 #[test]

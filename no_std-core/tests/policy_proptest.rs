@@ -94,19 +94,39 @@ fn exercise(p: &Policy<'_>, seed: u64) {
     }
     let pool = p.constants();
     for i in 0..pool.len() {
-        assert!(pool.bytes(i).is_some() || pool.set(i).is_some());
+        assert!(pool.bytes(i).is_some() || pool.set(i).is_some() || pool.class(i).is_some());
     }
 }
 
 #[test]
 fn every_single_byte_mutation_of_a_valid_policy() {
+    single_byte_mutations(base());
+}
+
+/// The same over a policy of bounded string scans (`str_contains`, `str_suffix`, `str_class`
+/// and byte-class constants), which the full policy predates.
+#[test]
+fn every_single_byte_mutation_of_a_strings_policy() {
+    let blob = strings_policy();
+    let p = Policy::decode(&blob).unwrap();
+    let mut mem = memory();
+    let open = Syscall { abi: Abi::X86_64, nr: NR_OPEN, args: [PATH_ADDR, PATH_ADDR, 0, 0, 0, 0], user_rip: 0 };
+    let regs = Registers::default();
+    assert!(evaluate_with_stats(&p.invariant(0).unwrap(), &open, &regs, &mut mem, &mut EvalStats::default()).is_allow());
+    assert!(
+        !evaluate_with_stats(&p.invariant(1).unwrap(), &open, &regs, &mut mem, &mut EvalStats::default()).is_allow()
+    );
+    single_byte_mutations(&blob);
+}
+
+fn single_byte_mutations(base: &[u8]) {
     let (mut accepted, mut rejected) = (0, 0);
-    for pos in 0..base().len() {
+    for pos in 0..base.len() {
         if (CRC_OFFSET..CRC_OFFSET + 4).contains(&pos) {
             continue;
         }
         for change in [0x01u8, 0x80, 0xFF] {
-            let mut b = base().to_vec();
+            let mut b = base.to_vec();
             b[pos] ^= change;
             fix_crc(&mut b);
             match Policy::decode(&b) {

@@ -33,6 +33,7 @@ fn reencode(p: &Policy<'_>) -> Vec<u8> {
         .map(|i| match pool.kind(i).unwrap() {
             ConstKind::Bytes => ConstSpec::Bytes(pool.bytes(i).unwrap()),
             ConstKind::Set => ConstSpec::Set(&sets[usize::from(i)]),
+            ConstKind::Class => ConstSpec::Class(pool.class(i).unwrap().bits()),
         })
         .collect();
     let transitions: Vec<TransitionSpec> = p

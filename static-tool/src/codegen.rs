@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use crate::diag::{Diag, Span};
 use crate::ir::{InvBody, Ir, PolicyIr, RuleAct};
-use semguard_core::policy::format::POLICY_DENY_OTHER_ABIS;
+use semguard_core::policy::format::{CLASS_LEN, POLICY_DENY_OTHER_ABIS};
 use semguard_core::policy::op::MAX_STACK;
 use semguard_core::policy::{
     AsmError, AutomatonSpec, CodeWriter, ConstId, ConstSpec, DefaultAction, EncodeError, IdentitySpec, InvariantSpec,
@@ -22,6 +22,7 @@ const MAX_NOTES: usize = semguard_core::eval::MAX_VALUES;
 enum Const {
     Bytes(Vec<u8>),
     Set(Vec<u64>),
+    Class([u8; CLASS_LEN]),
 }
 
 #[derive(Default)]
@@ -89,6 +90,9 @@ pub fn fold(ir: Ir) -> Ir {
         Ir::StrPrefix(a, s) => Ir::StrPrefix(b(a), s),
         Ir::BytesEq(a, s) => Ir::BytesEq(b(a), s),
         Ir::Strlen(a, m) => Ir::Strlen(b(a), m),
+        Ir::StrContains(a, s, m) => Ir::StrContains(b(a), s, m),
+        Ir::StrSuffix(a, s, m) => Ir::StrSuffix(b(a), s, m),
+        Ir::StrClass(a, c, m) => Ir::StrClass(b(a), c, m),
         Ir::InSet(e, set) => match fold(*e) {
             Ir::Const(v) => Ir::Const(u64::from(set.binary_search(&v).is_ok())),
             e => Ir::InSet(Box::new(e), set),
@@ -111,6 +115,9 @@ pub fn stack_depth(ir: &Ir) -> usize {
         | Ir::StrPrefix(e, _)
         | Ir::BytesEq(e, _)
         | Ir::Strlen(e, _)
+        | Ir::StrContains(e, ..)
+        | Ir::StrSuffix(e, ..)
+        | Ir::StrClass(e, ..)
         | Ir::InSet(e, _) => stack_depth(e),
         Ir::Bin(_, a, b) => stack_depth(a).max(stack_depth(b) + 1),
         Ir::And(a, b) | Ir::Or(a, b) => stack_depth(a).max(stack_depth(b)),
@@ -129,6 +136,9 @@ fn short_circuits(ir: &Ir) -> usize {
         | Ir::StrPrefix(e, _)
         | Ir::BytesEq(e, _)
         | Ir::Strlen(e, _)
+        | Ir::StrContains(e, ..)
+        | Ir::StrSuffix(e, ..)
+        | Ir::StrClass(e, ..)
         | Ir::InSet(e, _) => short_circuits(e),
         Ir::Bin(_, a, b) => short_circuits(a) + short_circuits(b),
         Ir::And(a, b) | Ir::Or(a, b) => 1 + short_circuits(a) + short_circuits(b),
@@ -217,6 +227,21 @@ fn emit(w: &mut CodeWriter<'_>, ir: &Ir, pool: &mut Pool) -> Result<(), String> 
             emit(w, a, pool)?;
             w.strlen(*m);
         }
+        Ir::StrContains(a, s, m) => {
+            let c = pool.add(Const::Bytes(s.clone()))?;
+            emit(w, a, pool)?;
+            w.str_contains(c, *m);
+        }
+        Ir::StrSuffix(a, s, m) => {
+            let c = pool.add(Const::Bytes(s.clone()))?;
+            emit(w, a, pool)?;
+            w.str_suffix(c, *m);
+        }
+        Ir::StrClass(a, bits, m) => {
+            let c = pool.add(Const::Class(*bits))?;
+            emit(w, a, pool)?;
+            w.str_class(c, *m);
+        }
         Ir::InSet(e, set) => {
             let c = pool.add(Const::Set(set.clone()))?;
             emit(w, e, pool)?;
@@ -298,7 +323,8 @@ fn invariant_of(e: &PolicyError) -> Option<u16> {
         | TooManyPendingJumps { invariant, .. }
         | ConstIndexOutOfRange { invariant, .. }
         | ConstKindMismatch { invariant, .. }
-        | StringConstHasNul { invariant, .. } => Some(invariant),
+        | StringConstHasNul { invariant, .. }
+        | MatchConstTooLong { invariant, .. } => Some(invariant),
         _ => None,
     }
 }
@@ -306,7 +332,8 @@ fn invariant_of(e: &PolicyError) -> Option<u16> {
 fn policy_error_message(e: &PolicyError) -> String {
     match e {
         PolicyError::InvariantTooCostly { cost, .. } => format!(
-            "this assert may read too much guest memory (cost {cost}, limit {}); lower `len` bounds or split it",
+            "this assert may read too much guest memory (cost {cost}, limit {}); lower the bounds of `len`, \
+             `contains`, `endswith`, `charset` or split it",
             semguard_core::policy::verify::MAX_INVARIANT_COST
         ),
         PolicyError::TooManyPendingJumps { .. } => {
@@ -383,6 +410,7 @@ pub fn encode(
         .map(|c| match c {
             Const::Bytes(b) => ConstSpec::Bytes(b),
             Const::Set(s) => ConstSpec::Set(s),
+            Const::Class(c) => ConstSpec::Class(c),
         })
         .collect();
     let transitions: Vec<TransitionSpec> = p

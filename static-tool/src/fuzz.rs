@@ -57,10 +57,26 @@ mod tests {
             syscall write at {0x401000, 0x402000} { from S; assert ok: write.count <= 4096 && write.fd in S; }\n\
             syscall openat { assert openat.filename == \"/etc/x\" || startswith(openat.filename, \"/tmp\"); assert len(openat.filename, 64) < 10; }\n\
             syscall read { assert (u32)$arg2 + sizeof(u64) * 2 >> 1 != ~0xffff + 0x10000 && ~(i32)1 == -2 && !($rip == 0) && -$rax < 5 && *(u8 *)$rsi == 'a' && ((i64 *)$rdi)[2] == -3; }\n\
+            syscall close { assert !contains((char *)$rdi, \"/../\", 64) && endswith((char *)$rdi, \".so\") || charset((char *)$rsi, \"[^a-z\\\\-\\\\x80]\", 8); }\n\
             syscall ia32:open, execve deny; syscall getpid allow;\n\
             trace s { s: read -> t, write -> s; t: x32:0 -> s; }\n";
-        let words: [&[u8]; 12] =
-            [b"(", b")", b"{", b"}", b"&&", b"assert ", b"syscall ", b"\"", b"0x", b"->", b";", b"$arg9"];
+        let words: [&[u8]; 15] = [
+            b"(",
+            b")",
+            b"{",
+            b"}",
+            b"&&",
+            b"assert ",
+            b"syscall ",
+            b"\"",
+            b"0x",
+            b"->",
+            b";",
+            b"$arg9",
+            b"[",
+            b"]",
+            b"\\\\",
+        ];
         let mut x = 0x2545_f491_4f6c_dd1du64;
         let mut next = || {
             x ^= x << 13;

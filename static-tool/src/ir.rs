@@ -2,6 +2,7 @@
 //! names are resolved to numbers, addresses, widths and signedness here.
 
 use crate::diag::Span;
+use semguard_core::policy::format::CLASS_LEN;
 use semguard_core::policy::op::Width;
 use semguard_core::policy::BinOp;
 use semguard_core::regs::Reg;
@@ -64,6 +65,13 @@ pub enum Ir {
     BytesEq(Box<Ir>, Vec<u8>),
     /// Length of the C string at the address, scanning at most the bound.
     Strlen(Box<Ir>, u16),
+    /// The C string at the address (scanning at most the bound) contains the constant.
+    StrContains(Box<Ir>, Vec<u8>, u16),
+    /// The C string at the address (scanning at most the bound) ends with the constant.
+    StrSuffix(Box<Ir>, Vec<u8>, u16),
+    /// The C string at the address is at most the bound long and all in the byte class
+    /// (bitmap).
+    StrClass(Box<Ir>, [u8; CLASS_LEN], u16),
     /// The value is in the (sorted, duplicate-free) set.
     InSet(Box<Ir>, Vec<u64>),
 }

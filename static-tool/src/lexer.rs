@@ -218,6 +218,30 @@ fn escape(src: &str, i: usize) -> Result<(Vec<u8>, usize), Diag> {
     Ok((vec![v], i + 2))
 }
 
+/// The source span of each byte of the value of the string literal whose `"` is at `open`
+/// (every byte of an escape or a multi-byte character gets the span of all of it), so that an
+/// error about part of a string's value (a character class) can point at it. `None` if no
+/// well-formed string literal starts there.
+pub fn string_byte_spans(src: &str, open: usize) -> Option<Vec<Span>> {
+    let b = src.as_bytes();
+    if b.get(open) != Some(&b'"') {
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut i = open + 1;
+    loop {
+        match b.get(i) {
+            None | Some(b'\n') => return None,
+            Some(b'"') => return Some(out),
+            Some(_) => {
+                let (bytes, next) = escape(src, i).ok()?;
+                out.extend(bytes.iter().map(|_| Span::new(i, next)));
+                i = next;
+            }
+        }
+    }
+}
+
 fn string(src: &str, open: usize) -> Result<(Vec<u8>, usize), Diag> {
     let b = src.as_bytes();
     let mut out = Vec::new();
@@ -303,6 +327,12 @@ mod tests {
         assert_eq!(err("18446744073709551616").msg, "number does not fit in 64 bits");
         assert_eq!(err("\"abc").msg, "unterminated string: expected `\"`");
         assert_eq!(err("\"\\q\"").msg, "unknown escape: expected one of \\n \\t \\r \\0 \\\\ \\\" \\' \\xHH");
+        let spans = |src: &str, open| {
+            string_byte_spans(src, open).map(|v| v.iter().map(|s| (s.start, s.end)).collect::<Vec<_>>())
+        };
+        assert_eq!(spans("x \"a\\\\b\\x41é\"", 2), Some(vec![(3, 4), (4, 6), (6, 7), (7, 11), (11, 13), (11, 13)]));
+        assert_eq!(spans("\"ab", 0), None);
+        assert_eq!(spans("ab", 0), None);
         assert_eq!(err("\"\\xZZ\"").span, Span::new(1, 5));
         assert_eq!(err("''").msg, "bad character literal: expected one character between `'`, e.g. `'a'`");
         assert_eq!(err("'ab'").msg, "bad character literal: expected one character between `'`, e.g. `'a'`");

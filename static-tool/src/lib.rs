@@ -4,6 +4,7 @@
 //! invariants from P's binary, and the guest-kernel profile extractor.
 
 pub mod ast;
+pub mod charclass;
 pub mod classes;
 pub mod cli;
 pub mod codegen;

@@ -51,6 +51,10 @@ fn const_summary(p: &Policy<'_>, index: u16) -> String {
     let pool = p.constants();
     match pool.kind(index) {
         Some(ConstKind::Bytes) => pool.bytes(index).map_or("?".into(), quote),
+        // As the source writes it: the class text in a string literal.
+        Some(ConstKind::Class) => {
+            pool.class(index).map_or("?".into(), |c| quote(crate::charclass::render(c.bits()).as_bytes()))
+        }
         Some(ConstKind::Set) => match pool.set(index) {
             Some(set) => {
                 let mut items: Vec<String> = set.iter().take(SET_PREVIEW).map(|v| format!("{v:#x}")).collect();
@@ -133,6 +137,9 @@ pub fn show(blob: &[u8]) -> Result<String, PolicyError> {
                     let comment = match insn {
                         Insn::StrEq(c)
                         | Insn::StrPrefix(c)
+                        | Insn::StrContains(c, _)
+                        | Insn::StrSuffix(c, _)
+                        | Insn::StrClass(c, _)
                         | Insn::BytesEq(c)
                         | Insn::InSet(c)
                         | Insn::RequireSite(c) => {
@@ -154,6 +161,7 @@ pub fn show(blob: &[u8]) -> Result<String, PolicyError> {
         let kind = match pool.kind(c) {
             Some(ConstKind::Bytes) => format!("bytes[{}]", pool.bytes(c).map_or(0, <[u8]>::len)),
             Some(ConstKind::Set) => format!("set[{}]", pool.set(c).map_or(0, |s| s.len())),
+            Some(ConstKind::Class) => "class".to_string(),
             None => "?".into(),
         };
         let _ = writeln!(o, "  c{c} {kind} {}", const_summary(&p, c));

@@ -11,13 +11,17 @@
 use std::collections::{BTreeSet, HashMap};
 
 use crate::ast::{self, BaseType, CallId, CallName, Expr, ExprKind, Item, PolicyOpt, RuleBody, Stmt, TypeName, UnOp};
+use crate::charclass;
 use crate::classes::{self, ArgKind, Class, Member, Src, SwRule};
 use crate::ctype::{CType, RecordKind, TypeArena, TypeId};
 use crate::diag::{Diag, Span};
 use crate::dwarf::{Program, VarLookup};
 use crate::ir::{AutomatonIr, InvBody, InvariantIr, Ir, PolicyIr, RuleAct, RuleIr};
+use crate::lexer;
 use crate::sysargs::{self, ArgTy};
-use semguard_core::policy::op::{Width, MAX_STRLEN};
+use semguard_core::policy::format::CLASS_LEN;
+use semguard_core::policy::op::{Width, MAX_MATCH_LEN, MAX_STRLEN};
+use semguard_core::policy::verify::MAX_INVARIANT_COST;
 use semguard_core::policy::BinOp as Op;
 use semguard_core::regs::Reg;
 use semguard_core::syscall::Abi;
@@ -117,10 +121,18 @@ pub fn check<'p>(file: &ast::File, src: &'p str, prog: &'p mut Program) -> Resul
     }
 }
 
-/// True if `ir` reads P's memory (a load, a string or bytes comparison, a length).
+/// True if `ir` reads P's memory (a load, a string or bytes comparison, a length, a string
+/// scan).
 pub fn reads_memory(ir: &Ir) -> bool {
     match ir {
-        Ir::Load { .. } | Ir::StrEq(..) | Ir::StrPrefix(..) | Ir::BytesEq(..) | Ir::Strlen(..) => true,
+        Ir::Load { .. }
+        | Ir::StrEq(..)
+        | Ir::StrPrefix(..)
+        | Ir::BytesEq(..)
+        | Ir::Strlen(..)
+        | Ir::StrContains(..)
+        | Ir::StrSuffix(..)
+        | Ir::StrClass(..) => true,
         Ir::Const(_) | Ir::ImageAddr(_) | Ir::Nr | Ir::Abi | Ir::Rip | Ir::Reg(_) | Ir::Arg(_) => false,
         Ir::Neg(e) | Ir::Inv(e) | Ir::LNot(e) | Ir::Ext { e, .. } | Ir::InSet(e, _) => reads_memory(e),
         Ir::Bin(_, a, b) | Ir::And(a, b) | Ir::Or(a, b) => reads_memory(a) || reads_memory(b),
@@ -137,6 +149,9 @@ fn uses_arg(ir: &Ir, i: u8) -> bool {
         | Ir::StrPrefix(e, _)
         | Ir::BytesEq(e, _)
         | Ir::Strlen(e, _)
+        | Ir::StrContains(e, ..)
+        | Ir::StrSuffix(e, ..)
+        | Ir::StrClass(e, ..)
         | Ir::Neg(e)
         | Ir::Inv(e)
         | Ir::LNot(e)
@@ -1206,9 +1221,10 @@ impl Checker<'_> {
                     CType::Unknown(n) => err(span, format!("unsupported: {what} has type `{n}`")),
                 }
             }
-            Val::Str(_) | Val::Bytes(_) => {
-                err(span, "a string can only be compared (`==`, `!=`) or used in `startswith`")
-            }
+            Val::Str(_) | Val::Bytes(_) => err(
+                span,
+                "a string can only be compared (`==`, `!=`) or used in `startswith`, `endswith`, `contains`, `charset`",
+            ),
             Val::Set(_) => err(span, "a set can only be used after `in`"),
         }
     }
@@ -1615,6 +1631,53 @@ impl Checker<'_> {
     }
 
     /// Address of a C string: a pointer to a 1-byte type or `void`, or a 1-byte array.
+    /// The address of the C string `e` and, for a `char` array, the array's length (the
+    /// default bound of the string built-ins).
+    fn string_arg(&mut self, e: &Expr, ctx: Option<&RuleCtx>) -> Res<(Ir, Option<u64>)> {
+        let v = self.expr(e, ctx)?;
+        let array_len = match &v {
+            Val::L { ty, .. } => match self.prog.ty(*ty) {
+                CType::Array { count, .. } => count,
+                _ => None,
+            },
+            _ => None,
+        };
+        Ok((self.string_address(v, e.span)?, array_len))
+    }
+
+    /// The bound of string built-in `f`: the constant given, else the array's size, else
+    /// [`MAX_STRLEN`].
+    fn string_bound(&mut self, f: &str, bound: Option<&Expr>, array_len: Option<u64>) -> Res<u16> {
+        match bound {
+            Some(m) => {
+                let v = self.const_int(m)?;
+                if v == 0 || v > u64::from(MAX_STRLEN) {
+                    return err(m.span, format!("the bound of `{f}` must be 1..={MAX_STRLEN}"));
+                }
+                Ok(v as u16)
+            }
+            None => Ok(array_len.filter(|&c| c > 0).map_or(MAX_STRLEN, |c| c.min(u64::from(MAX_STRLEN)) as u16)),
+        }
+    }
+
+    /// The byte class `e` writes (`"[a-z0-9_]"`), as its bitmap; a malformed class is reported
+    /// at the bytes of the literal it is about.
+    fn class(&mut self, e: &Expr, ctx: Option<&RuleCtx>) -> Res<[u8; CLASS_LEN]> {
+        let Val::Str(text) = self.expr(e, ctx)? else {
+            return err(e.span, "`charset` needs a class in a string constant, e.g. \"[a-z0-9_]\"");
+        };
+        charclass::parse(&text).map_err(|c| {
+            // Only a literal written right here maps back to source bytes (not a `const`).
+            let spans = match e.kind {
+                ExprKind::Str(_) => lexer::string_byte_spans(self.src, e.span.start),
+                _ => None,
+            };
+            let span =
+                spans.and_then(|s| Some(s.get(c.at)?.to(*s.get(c.at + c.len - 1).or(s.last())?))).unwrap_or(e.span);
+            Diag::new(span, c.msg)
+        })
+    }
+
     fn string_address(&mut self, v: Val, span: Span) -> Res<Ir> {
         let (ir, sc, _, _) = self.rvalue(v.clone(), span)?;
         if let Some(Sc::Ptr(t)) = sc {
@@ -1792,27 +1855,60 @@ impl Checker<'_> {
         match f.name.as_str() {
             "len" => {
                 argc(1..=2)?;
-                let v = self.expr(&args[0], ctx)?;
-                let array_len = match &v {
-                    Val::L { ty, .. } => match self.prog.ty(*ty) {
-                        CType::Array { count, .. } => count,
-                        _ => None,
-                    },
-                    _ => None,
-                };
-                let addr = self.string_address(v, args[0].span)?;
-                let max = match args.get(1) {
-                    Some(m) => {
-                        let v = self.const_int(m)?;
-                        if v == 0 || v > u64::from(MAX_STRLEN) {
-                            return err(m.span, format!("the bound of `len` must be 1..={MAX_STRLEN}"));
-                        }
-                        v as u16
-                    }
-                    None => array_len.filter(|&c| c > 0).map_or(MAX_STRLEN, |c| c.min(u64::from(MAX_STRLEN)) as u16),
-                };
+                let (addr, array_len) = self.string_arg(&args[0], ctx)?;
+                let max = self.string_bound(&f.name, args.get(1), array_len)?;
                 let u = self.prog.types.int(8, false);
                 Ok(Val::R { ir: Ir::Strlen(Box::new(addr), max), sc: Sc::Int { signed: false }, ty: Some(u) })
+            }
+            "contains" | "endswith" => {
+                argc(2..=3)?;
+                let (addr, array_len) = self.string_arg(&args[0], ctx)?;
+                let lit = match self.expr(&args[1], ctx)? {
+                    Val::Str(s) if s.contains(&0) => return err(args[1].span, "string constant contains a NUL byte"),
+                    Val::Str(s) => s,
+                    _ => {
+                        return err(
+                            args[1].span,
+                            format!("`{}` needs a string constant as its second argument", f.name),
+                        )
+                    }
+                };
+                // The evaluator compares against a window of this many recent guest bytes.
+                if lit.len() > MAX_MATCH_LEN {
+                    return err(
+                        args[1].span,
+                        format!("`{}` takes a string of at most {MAX_MATCH_LEN} bytes, not {}", f.name, lit.len()),
+                    );
+                }
+                let max = self.string_bound(&f.name, args.get(2), array_len)?;
+                let ir = if f.name == "contains" {
+                    // Every byte read is compared against the whole string: say which bound fits
+                    // here rather than let the whole assert fail the cost limit.
+                    let per_byte = lit.len() as u64 + 1;
+                    let cost = (u64::from(max) + 1) * per_byte;
+                    if cost > u64::from(MAX_INVARIANT_COST) {
+                        let fits = (u64::from(MAX_INVARIANT_COST) / per_byte).saturating_sub(2);
+                        return err(
+                            span,
+                            format!(
+                                "`contains` of a {}-byte string scanning up to {max} bytes costs {cost}, above the \
+                                 limit of {MAX_INVARIANT_COST}; give a bound of at most {fits}",
+                                lit.len()
+                            ),
+                        );
+                    }
+                    Ir::StrContains(Box::new(addr), lit, max)
+                } else {
+                    Ir::StrSuffix(Box::new(addr), lit, max)
+                };
+                Ok(Val::R { ir, sc: Sc::Bool, ty: None })
+            }
+            "charset" => {
+                argc(2..=3)?;
+                let (addr, array_len) = self.string_arg(&args[0], ctx)?;
+                let bits = self.class(&args[1], ctx)?;
+                let max = self.string_bound(&f.name, args.get(2), array_len)?;
+                Ok(Val::R { ir: Ir::StrClass(Box::new(addr), bits, max), sc: Sc::Bool, ty: None })
             }
             "startswith" => {
                 argc(2..=2)?;
@@ -1841,7 +1937,8 @@ impl Checker<'_> {
                 Ok(Val::R { ir: Ir::Const(size), sc: Sc::Int { signed: false }, ty: Some(u) })
             }
             other => {
-                err(f.span, format!("unknown function `{other}`: the built-ins are `len`, `startswith` and `sizeof`"))
+                let names = "`len`, `startswith`, `endswith`, `contains`, `charset` and `sizeof`";
+                err(f.span, format!("unknown function `{other}`: the built-ins are {names}"))
             }
         }
     }

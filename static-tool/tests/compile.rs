@@ -314,7 +314,9 @@ fn every_checker_error_names_the_place_and_the_problem() {
     );
     ck(
         expr_error("\"x\" + 1 == 1"),
-        String::from("1:24: a string can only be compared (`==`, `!=`) or used in `startswith`"),
+        String::from(
+            "1:24: a string can only be compared (`==`, `!=`) or used in `startswith`, `endswith`, `contains`, `charset`"
+        ),
     );
     ck(expr_error("{1} == 1"), String::from("1:24: a set can only be used after `in`"));
     ck(
@@ -331,7 +333,10 @@ fn every_checker_error_names_the_place_and_the_problem() {
     ck(expr_error("sizeof(1) == 1"), String::from("1:31: `sizeof` needs a variable or a typed value"));
     ck(
         expr_error("strlen(buf) == 1"),
-        String::from("1:24: unknown function `strlen`: the built-ins are `len`, `startswith` and `sizeof`"),
+        String::from(
+            "1:24: unknown function `strlen`: the built-ins are `len`, `startswith`, `endswith`, `contains`, `charset` and \
+             `sizeof`"
+        ),
     );
     // Casts and type names.
     ck(expr_error("(struct nope *)buf == 0"), String::from("1:25: P's DWARF has no `struct nope`"));
@@ -478,4 +483,154 @@ fn the_example_in_language_md_compiles() {
     let p = Policy::decode(&blob).unwrap();
     assert_eq!(p.policy_id(), 0x5e6a4d);
     assert!(p.automaton().is_some());
+}
+
+/// `contains`, `endswith` and `charset` (issue 16): compiled for the fixture and decided by the
+/// Assertion Checker on P's memory image, shown by `policy show`, and their errors.
+#[test]
+fn string_predicates_validate_input_on_the_memory_image() {
+    let src = "syscall openat {\n\
+                   assert no_dotdot: !contains(openat.filename, \"../\", 255);\n\
+                   assert not_so: !endswith(openat.filename, \".so\", 255);\n\
+                   assert safe: charset(openat.filename, \"[a-z0-9/._-]\", 64);\n\
+               }\n\
+               syscall write {\n\
+                   assert charset(config.name, \"[a-z]\") && contains(log_path, \"/log/\");\n\
+                   assert endswith(config.path, \".conf\") && !charset(buf, \"[^a-z]\", 63);\n\
+               }\n";
+    let blob = compile_app(src);
+    let mut mem = ElfImage::load(&app());
+    let rip = 0x40_1234;
+    let at_fdcwd = (-100i64) as u64;
+    let openat = |path: &[u8], mem: &mut ElfImage| {
+        mem.write(STR_AT, path);
+        let v = check(&blob, mem, call(257, [at_fdcwd, STR_AT, 0, 0, 0, 0], rip));
+        match v {
+            Verdict::Allow => Ok(()),
+            Verdict::Violation { .. } => Err(failed_name(&blob, &v).unwrap_or_default()),
+            other => Err(format!("{other:?}")),
+        }
+    };
+    assert_eq!(openat(b"/srv/app/data-1.txt\0", &mut mem), Ok(()));
+    assert_eq!(openat(b"/srv/app/../etc/x\0", &mut mem), Err("openat: no_dotdot".into()));
+    assert_eq!(openat(b"/usr/lib/evil.so\0", &mut mem), Err("openat: not_so".into()));
+    assert_eq!(openat(b"/usr/lib/evil.so.1\0", &mut mem), Ok(()));
+    assert_eq!(openat(b"/srv/App\0", &mut mem), Err("openat: safe".into()));
+    assert_eq!(openat(b"/srv/a b\0", &mut mem), Err("openat: safe".into()));
+    // Longer than charset's 64 but within contains' 255: the class refuses it.
+    let mut long = vec![b'a'; 100];
+    long.push(0);
+    assert_eq!(openat(&long, &mut mem), Err("openat: safe".into()));
+    // Longer than contains' bound without an occurrence: unverifiable, never allowed.
+    let mut longer = vec![b'a'; 300];
+    longer.push(0);
+    let v = {
+        mem.write(STR_AT, &longer);
+        check(&blob, &mut mem, call(257, [at_fdcwd, STR_AT, 0, 0, 0, 0], rip))
+    };
+    assert!(
+        matches!(
+            v,
+            Verdict::Unverifiable { reason: semguard_core::eval::EvalFault::StringTooLong { max: 255, .. }, .. }
+        ),
+        "{v:?}"
+    );
+    // Globals: `config.name` ("app", char[16]: bound 16), `log_path`, `config.path`, `buf`.
+    let buf = sym("buf");
+    assert_eq!(check(&blob, &mut mem, call(1, [1, buf, 1, 0, 0, 0], rip)), Verdict::Allow);
+    mem.write(sym("config"), b"App\0");
+    assert!(!check(&blob, &mut mem, call(1, [1, buf, 1, 0, 0, 0], rip)).is_allow());
+    mem.write(sym("config"), b"app\0");
+    // `!charset(buf, "[^a-z]", 63)`: buf has some lowercase letter.
+    mem.write(buf, b"!?\0");
+    assert!(!check(&blob, &mut mem, call(1, [1, buf, 1, 0, 0, 0], rip)).is_allow());
+    mem.write(buf, b"!a\0");
+    assert_eq!(check(&blob, &mut mem, call(1, [1, buf, 1, 0, 0, 0], rip)), Verdict::Allow);
+
+    // `policy show`: the instructions with their bounds, the constants as the source writes them.
+    let text = show(&blob).unwrap();
+    for want in [
+        "str_contains c0, 255    ; \"../\"",
+        "str_suffix c1, 255    ; \".so\"",
+        // -./0-9 are consecutive bytes: one range.
+        "str_class c2, 64    ; \"[\\\\--9_a-z]\"",
+        "str_class c3, 16    ; \"[a-z]\"",
+        "str_class c6, 63    ; \"[^a-z]\"",
+        "str_contains c4, 4096    ; \"/log/\"",
+        "c2 class \"[\\\\--9_a-z]\"",
+    ] {
+        assert!(text.contains(want), "no `{want}` in:\n{text}");
+    }
+}
+
+#[test]
+fn string_predicate_errors_name_the_place_and_the_problem() {
+    let long = "x".repeat(40);
+    let longer = "x".repeat(257);
+    let mut bad = Vec::new();
+    for (expr, want) in [
+        ("contains(buf)", "1:24: `contains` takes 2 or 3 argument(s), found 1".to_string()),
+        ("endswith(buf, 1)", "1:38: `endswith` needs a string constant as its second argument".into()),
+        ("contains(buf, \"a\\0\")", "1:38: string constant contains a NUL byte".into()),
+        (
+            "endswith(config.max_len, \"a\")",
+            "1:33: a string comparison needs a `char *` or `char` array, found `unsigned int`".into(),
+        ),
+        ("contains(buf, \"a\", 0)", "1:43: the bound of `contains` must be 1..=4096".into()),
+        ("charset(buf, \"[a]\", 4097)", "1:44: the bound of `charset` must be 1..=4096".into()),
+        (
+            &format!("contains(write.buf, \"{long}\")"),
+            "1:24: `contains` of a 40-byte string scanning up to 4096 bytes costs 167977, above the limit of 131072; \
+             give a bound of at most 3194"
+                .into(),
+        ),
+        (
+            &format!("contains(buf, \"{longer}\", 8)"),
+            "1:38: `contains` takes a string of at most 256 bytes, not 257".into(),
+        ),
+        ("charset(buf, b\"[a]\")", "1:37: `charset` needs a class in a string constant, e.g. \"[a-z0-9_]\"".into()),
+        ("charset(buf, \"a-z\")", "1:38: a class is written in brackets, e.g. \"[a-z0-9_]\"".into()),
+        ("charset(buf, \"[z-a]\")", "1:39: range z-a is reversed: write a-z".into()),
+        (
+            "charset(buf, \"[a-z\\\\q]\")",
+            r"1:42: unknown escape in a class: expected one of \\- \\] \\\\ \\^ \\xHH".into(),
+        ),
+        (
+            "charset(buf, \"[a-c-e]\")",
+            r"1:42: a `-` inside a class is a range: write `\\-` for a `-` (or put it first or last)".into(),
+        ),
+        ("charset(buf, \"[]\")", r"1:38: empty class: a class needs at least one byte (write `\\]` for a `]`)".into()),
+        ("charset(buf, \"[a-z\")", "1:41: unterminated class: expected `]`".into()),
+        ("charset(buf, \"[a]b\")", "1:41: text after the class's closing `]`".into()),
+        ("charset(buf, \"[\\\\x00]\")", "1:39: NUL cannot be in a class: it ends the string".into()),
+        ("charset(buf, \"[é]\")", r"1:39: write byte 0xc3 as `\\xc3` in a class (a class is over bytes)".into()),
+        ("charset(buf, \"[a]\", 1) + 1 == 2", "1:24: `+` needs an integer, found a condition".into()),
+    ] {
+        let got = expr_error(expr);
+        if got != want {
+            bad.push(format!("{expr}\n  got:  {got}\n  want: {want}"));
+        }
+    }
+    assert!(bad.is_empty(), "{} mismatches:\n{}", bad.len(), bad.join("\n"));
+    // At the default bound (4096) `contains` takes 30 bytes; a 31st needs a smaller bound.
+    let fits = "x".repeat(30);
+    compile_app(&format!("syscall write {{ assert contains(write.buf, \"{fits}\"); }}"));
+    assert_eq!(
+        expr_error(&format!("contains(write.buf, \"{fits}y\")")),
+        "1:24: `contains` of a 31-byte string scanning up to 4096 bytes costs 131104, above the limit of 131072; \
+         give a bound of at most 4094"
+    );
+    compile_app(&format!("syscall write {{ assert contains(write.buf, \"{fits}y\", 4094); }}"));
+    // A class from a `const` is reported at the name that uses it.
+    assert_eq!(
+        first_error("const C = \"[z-a]\";\nsyscall write { assert charset(buf, C); }"),
+        "2:37: range z-a is reversed: write a-z"
+    );
+    // A malformed class underlines exactly its bytes.
+    let p = app();
+    let mut prog = load_program(p.to_str().unwrap()).unwrap();
+    let src = "syscall write { assert charset(buf, \"[a-z\\\\q]\"); }\n";
+    let errs = compile(src, &mut prog, None).unwrap_err();
+    let text = semguard_static_tool::compile::render("p.sgi", src, &errs);
+    assert!(text.ends_with("\n  |                                          ^^^"), "{text}");
 }

@@ -167,3 +167,28 @@ fn a_violation_is_killed_or_audited_and_fail_open_does_not_apply() {
     assert!(rep.contains(" 1 violations, 0 unverifiable; P exited with status 0"), "{rep}");
     assert_eq!(alerts(&file), [(Action::Audited, FaultKind::None)]);
 }
+
+#[test]
+fn string_predicates_check_the_path_p_opens() {
+    // The app fixture opens `config.path`, "/etc/app.conf" (openat on x86-64).
+    let exe = common::app();
+    let e = exe.to_str().unwrap();
+    let rule = |assert: &str| format!("policy {{ default allow; }}\nsyscall openat {{ assert {assert}; }}\n");
+    let ok = "endswith(openat.filename, \".conf\") && !contains(openat.filename, \"..\") && \
+              charset(openat.filename, \"[a-z/.]\", 64)";
+    let p = policy(&exe, &rule(ok), "strings-ok.sgp");
+    let (code, _, rep) = check(&p, &[], &[e]);
+    assert_eq!(code, 0, "{rep}");
+    assert!(rep.contains("0 violations"), "{rep}");
+    for (bad, name) in [
+        ("endswith(openat.filename, \".cfg\")", "strings-suffix.sgp"),
+        ("!contains(openat.filename, \"/app\")", "strings-contains.sgp"),
+        ("charset(openat.filename, \"[a-z.]\")", "strings-class.sgp"),
+        ("charset(openat.filename, \"[a-z/.]\", 12)", "strings-bound.sgp"),
+    ] {
+        let p = policy(&exe, &rule(bad), name);
+        let (code, _, rep) = check(&p, &[], &[e]);
+        assert_eq!(code, CHECK_VIOLATIONS, "{bad}: {rep}");
+        assert!(rep.contains("x86_64 openat(257)") && rep.contains("VIOLATION"), "{bad}: {rep}");
+    }
+}

@@ -1,11 +1,13 @@
-//! The constant pool: byte strings (for string and bytes comparisons) and sorted u64 sets
-//! (for membership tests), validated once at decode and then read without re-checking.
+//! The constant pool: byte strings (for string and bytes comparisons), sorted u64 sets (for
+//! membership tests) and byte classes (for `str_class`), validated once at decode and then
+//! read without re-checking.
 
 use core::mem::offset_of;
 
 use super::error::{ConstKind, PolicyError};
 use super::format::{
-    RawConst, RawTableHeader, SectionKind, CONST_BYTES, CONST_ENTRY_LEN, CONST_SET, MAX_CONST_BYTES, TABLE_HEADER_LEN,
+    RawConst, RawTableHeader, SectionKind, CLASS_LEN, CONST_BYTES, CONST_CLASS, CONST_ENTRY_LEN, CONST_SET,
+    MAX_CONST_BYTES, TABLE_HEADER_LEN,
 };
 use crate::wire::{nth, read};
 
@@ -62,6 +64,12 @@ impl<'a> ConstPool<'a> {
                         return Err(PolicyError::ConstMisaligned { index, offset: c.offset });
                     }
                     u64::from(c.len) * 8
+                }
+                CONST_CLASS => {
+                    if c.len as usize != CLASS_LEN {
+                        return Err(PolicyError::ClassBadLength { index, len: c.len });
+                    }
+                    u64::from(c.len)
                 }
                 kind => return Err(PolicyError::ConstBadKind { index, kind }),
             };
@@ -120,6 +128,7 @@ impl<'a> ConstPool<'a> {
         match self.entry(index)?.kind {
             CONST_BYTES => Some(ConstKind::Bytes),
             CONST_SET => Some(ConstKind::Set),
+            CONST_CLASS => Some(ConstKind::Class),
             _ => None,
         }
     }
@@ -143,6 +152,50 @@ impl<'a> ConstPool<'a> {
         }
         Some(U64Set { data: self.data(&c, (c.len as usize).checked_mul(8)?)? })
     }
+
+    /// Byte class `index`, if it is one.
+    #[inline]
+    pub fn class(&self, index: u16) -> Option<ByteClass<'a>> {
+        let c = self.entry(index)?;
+        if c.kind != CONST_CLASS {
+            return None;
+        }
+        Some(ByteClass { bits: self.data(&c, CLASS_LEN)?.try_into().ok()? })
+    }
+}
+
+/// A set of byte values stored as a 256-bit bitmap: bit `b % 8` of byte `b / 8` is set when
+/// `b` is a member.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ByteClass<'a> {
+    bits: &'a [u8; CLASS_LEN],
+}
+
+impl<'a> ByteClass<'a> {
+    /// True if `b` is in the class.
+    #[inline]
+    pub fn contains(&self, b: u8) -> bool {
+        self.bits.get(usize::from(b >> 3)).is_some_and(|&m| m & (1 << (b & 7)) != 0)
+    }
+
+    /// The bitmap.
+    pub const fn bits(&self) -> &'a [u8; CLASS_LEN] {
+        self.bits
+    }
+}
+
+/// The bitmap of the class holding every byte of the inclusive ranges `ranges` (a range whose
+/// start is above its end is empty).
+pub fn class_bitmap(ranges: &[(u8, u8)]) -> [u8; CLASS_LEN] {
+    let mut bits = [0u8; CLASS_LEN];
+    for &(lo, hi) in ranges {
+        for b in lo..=hi {
+            if let Some(m) = bits.get_mut(usize::from(b >> 3)) {
+                *m |= 1 << (b & 7);
+            }
+        }
+    }
+    bits
 }
 
 /// A strictly ascending set of u64 stored little-endian in the policy.
@@ -259,6 +312,27 @@ mod tests {
     }
 
     #[test]
+    fn classes() {
+        // Header 8 + 2 records 24 = 32; a class needs no alignment, so it may follow bytes.
+        let bits = class_bitmap(&[(b'a', b'z'), (b'0', b'9'), (b'_', b'_'), (0xFF, 0xFF), (b'z', b'a')]);
+        let mut data = b"x".to_vec();
+        data.extend_from_slice(&bits);
+        let s = section(&[(CONST_BYTES, 32, 1), (CONST_CLASS, 33, 32)], &data);
+        let pool = ConstPool::parse(&s, 0).unwrap();
+        assert_eq!(pool.kind(1), Some(ConstKind::Class));
+        assert!(pool.class(0).is_none());
+        assert!(pool.bytes(1).is_none() && pool.set(1).is_none());
+        let class = pool.class(1).unwrap();
+        assert_eq!(class.bits(), &bits);
+        for b in 0..=255u8 {
+            let want = b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == 0xFF;
+            assert_eq!(class.contains(b), want, "{b:#x}");
+        }
+        assert_eq!(class_bitmap(&[]), [0; CLASS_LEN]);
+        assert_eq!(class_bitmap(&[(0, 255)]), [0xFF; CLASS_LEN]);
+    }
+
+    #[test]
     fn empty_set_and_empty_bytes() {
         let s = section(&[(CONST_SET, 32, 0), (CONST_BYTES, 32, 0)], &[]);
         let pool = ConstPool::parse(&s, 0).unwrap();
@@ -284,7 +358,19 @@ mod tests {
         let mut s = section(&[(CONST_BYTES, 20, 1)], b"x");
         s[9] = 7;
         assert_eq!(err(&s), PolicyError::ReservedNonZero { offset: base + 8 + 1 });
-        assert_eq!(err(&section(&[(3, 20, 1)], &[0])), PolicyError::ConstBadKind { index: 0, kind: 3 });
+        assert_eq!(err(&section(&[(4, 20, 1)], &[0])), PolicyError::ConstBadKind { index: 0, kind: 4 });
+        assert_eq!(
+            err(&section(&[(CONST_CLASS, 20, 31)], &[0; 31])),
+            PolicyError::ClassBadLength { index: 0, len: 31 }
+        );
+        assert_eq!(
+            err(&section(&[(CONST_CLASS, 20, 33)], &[0; 33])),
+            PolicyError::ClassBadLength { index: 0, len: 33 }
+        );
+        assert_eq!(
+            err(&section(&[(CONST_CLASS, 20, 32)], &[0; 31])),
+            PolicyError::ConstOutOfBounds { index: 0, offset: 20, len: 32 }
+        );
         assert_eq!(
             err(&section(&[(CONST_BYTES, 20, 5000)], &[0; 5000])),
             PolicyError::ConstTooLong { index: 0, len: 5000 }

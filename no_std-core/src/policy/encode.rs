@@ -262,6 +262,18 @@ impl<'b> CodeWriter<'b> {
     pub fn strlen(&mut self, max: u16) -> &mut Self {
         self.emit(Insn::Strlen(max))
     }
+    /// C string at the popped address (at most `max` bytes scanned) contains constant `c`.
+    pub fn str_contains(&mut self, c: ConstId, max: u16) -> &mut Self {
+        self.emit(Insn::StrContains(c, max))
+    }
+    /// C string at the popped address (at most `max` bytes scanned) ends with constant `c`.
+    pub fn str_suffix(&mut self, c: ConstId, max: u16) -> &mut Self {
+        self.emit(Insn::StrSuffix(c, max))
+    }
+    /// C string at the popped address is at most `max` bytes, all in byte class `c`.
+    pub fn str_class(&mut self, c: ConstId, max: u16) -> &mut Self {
+        self.emit(Insn::StrClass(c, max))
+    }
     /// Popped value is in set `c`.
     pub fn in_set(&mut self, c: ConstId) -> &mut Self {
         self.emit(Insn::InSet(c))
@@ -326,6 +338,8 @@ pub enum ConstSpec<'s> {
     Bytes(&'s [u8]),
     /// A set; must be strictly ascending.
     Set(&'s [u64]),
+    /// A byte class (bitmap, [`super::class_bitmap`]).
+    Class(&'s [u8; CLASS_LEN]),
 }
 
 /// One automaton transition.
@@ -487,6 +501,7 @@ impl<'s> PolicyBuilder<'s> {
                 cur = match c {
                     ConstSpec::Bytes(b) => cur.checked_add(b.len()),
                     ConstSpec::Set(s) => align8(cur).checked_add(s.len().checked_mul(8).ok_or(EncodeError::TooLarge)?),
+                    ConstSpec::Class(_) => cur.checked_add(CLASS_LEN),
                 }
                 .ok_or(EncodeError::TooLarge)?;
             }
@@ -651,6 +666,12 @@ impl<'s> PolicyBuilder<'s> {
                             cur += 8;
                         }
                         (CONST_SET, start, s.len())
+                    }
+                    ConstSpec::Class(bits) => {
+                        put(out, at + cur, &bits[..])?;
+                        let r = (CONST_CLASS, cur, CLASS_LEN);
+                        cur += CLASS_LEN;
+                        r
                     }
                 };
                 let rec = RawConst { kind, reserved: [0; 3], offset: u32_of(off)?, len: u32_of(len)? };

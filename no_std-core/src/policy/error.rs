@@ -15,6 +15,8 @@ pub enum ConstKind {
     Bytes,
     /// A sorted u64 set.
     Set,
+    /// A byte class (256-bit bitmap).
+    Class,
 }
 
 /// Why [`super::Policy::decode`] rejected a blob.
@@ -286,7 +288,8 @@ pub enum PolicyError {
         /// The width.
         bits: u8,
     },
-    /// `strlen` bound 0 or above [`super::op::MAX_STRLEN`].
+    /// A string bound (`strlen`, `str_contains`, `str_suffix`, `str_class`) of 0 or above
+    /// [`super::op::MAX_STRLEN`].
     BadStrlenBound {
         /// Invariant index.
         invariant: u16,
@@ -389,6 +392,18 @@ pub enum PolicyError {
         /// Constant index.
         index: u16,
     },
+    /// `str_contains`/`str_suffix` with a constant longer than [`super::op::MAX_MATCH_LEN`]
+    /// (the evaluator's window of recent guest bytes).
+    MatchConstTooLong {
+        /// Invariant index.
+        invariant: u16,
+        /// Instruction offset.
+        at: u16,
+        /// Constant index.
+        index: u16,
+        /// Its length.
+        len: u32,
+    },
 
     // ---- constant pool ----
     /// Unknown constant kind.
@@ -427,6 +442,13 @@ pub enum PolicyError {
         index: u16,
         /// First element out of order.
         position: u32,
+    },
+    /// A byte class is not exactly [`super::format::CLASS_LEN`] bytes.
+    ClassBadLength {
+        /// Constant index.
+        index: u16,
+        /// Its length.
+        len: u32,
     },
 
     // ---- automaton ----
@@ -488,7 +510,7 @@ pub enum PolicyError {
 
 impl PolicyError {
     /// Number of variants; [`PolicyError::code`] returns `0..COUNT`.
-    pub const COUNT: u16 = 64;
+    pub const COUNT: u16 = 66;
 
     /// A stable number per variant (for compact kernel log lines and for tests that check
     /// every variant is reachable).
@@ -558,7 +580,9 @@ impl PolicyError {
             IdentityBadBuildIdLen { .. } => 60,
             IdentityLengthMismatch { .. } => 61,
             IdentityUnknownFlags { .. } => 62,
-            IdentityBadEntry { .. } => 63,
+            MatchConstTooLong { .. } => 63,
+            ClassBadLength { .. } => 64,
+            IdentityBadEntry { .. } => 65,
         }
     }
 }
@@ -629,7 +653,7 @@ impl fmt::Display for PolicyError {
             BadExtendWidth { invariant, at, bits } => {
                 write!(f, "invariant {invariant} +{at}: bad extension width {bits}")
             }
-            BadStrlenBound { invariant, at, max } => write!(f, "invariant {invariant} +{at}: bad strlen bound {max}"),
+            BadStrlenBound { invariant, at, max } => write!(f, "invariant {invariant} +{at}: bad string bound {max}"),
             JumpOutOfRange { invariant, at, target } => {
                 write!(f, "invariant {invariant} +{at}: jump target {target} past the end")
             }
@@ -655,6 +679,11 @@ impl fmt::Display for PolicyError {
             StringConstHasNul { invariant, at, index } => {
                 write!(f, "invariant {invariant} +{at}: string constant {index} contains NUL")
             }
+            MatchConstTooLong { invariant, at, index, len } => write!(
+                f,
+                "invariant {invariant} +{at}: string constant {index} is {len} bytes, longer than {}",
+                super::op::MAX_MATCH_LEN
+            ),
             ConstBadKind { index, kind } => write!(f, "constant {index}: unknown kind {kind}"),
             ConstOutOfBounds { index, offset, len } => {
                 write!(f, "constant {index}: data {offset:#x} (len {len}) outside the section")
@@ -662,6 +691,9 @@ impl fmt::Display for PolicyError {
             ConstMisaligned { index, offset } => write!(f, "constant {index}: set at {offset:#x} not 8-aligned"),
             ConstTooLong { index, len } => write!(f, "constant {index}: {len} bytes (too long)"),
             SetNotSorted { index, position } => write!(f, "constant {index}: set element {position} out of order"),
+            ClassBadLength { index, len } => {
+                write!(f, "constant {index}: byte class of {len} bytes (must be {})", super::format::CLASS_LEN)
+            }
             AutomatonNoStates => f.write_str("automaton has no states"),
             AutomatonBadInitial { initial, states } => write!(f, "automaton initial state {initial} of {states}"),
             TransitionBadState { transition, state } => write!(f, "transition {transition}: no state {state}"),

@@ -3,7 +3,8 @@
 //! - `open`/`openat`: the path must equal a constant;
 //! - `write`: only from known call sites, and `count <= config.max_len` read from P's memory;
 //! - `execve`: denied;
-//! - a legal-trace automaton (open → read* → close → write* → exit).
+//! - a legal-trace automaton (open → read* → close → write* → exit);
+//! - `openat`: input validation of the path with the bounded string scans ([`path_checks`]).
 //!
 //! Each builder writes the encoded policy into a caller's buffer and returns its length.
 
@@ -56,6 +57,8 @@ pub const ID_WRITE: u32 = 3;
 pub const ID_EXECVE: u32 = 4;
 /// Call-site restriction of [`only_from_rips`].
 pub const ID_SITES: u32 = 5;
+/// Path validation of [`path_checks`].
+pub const ID_PATH_CHECKS: u32 = 6;
 
 const C_PATH: ConstId = ConstId(0);
 const C_SITES: ConstId = ConstId(1);
@@ -232,6 +235,24 @@ pub fn typical_with_profile(out: &mut [u8], kernel_profile: &[u8]) -> Result<usi
     .encode(out)
 }
 
+/// `openat(_, path)`: `path` holds no `"../"`, does not end in `".so"`, and is at most 255
+/// bytes of `[a-z0-9/._-]` — `!contains(path, "../", 1024) && !endswith(path, ".so", 1024) &&
+/// charset(path, "[a-z0-9/._-]", 255)`. [`GOOD_PATH`] passes, [`BAD_PATH`] too (it is a
+/// plain path); `"/etc/../x"`, `"/lib/x.so"` and `"/Etc"` do not.
+pub fn path_checks(out: &mut [u8]) -> Result<usize, EncodeError> {
+    let class =
+        super::class_bitmap(&[(b'a', b'z'), (b'0', b'9'), (b'/', b'/'), (b'.', b'.'), (b'_', b'_'), (b'-', b'-')]);
+    let consts = [ConstSpec::Bytes(b"../"), ConstSpec::Bytes(b".so"), ConstSpec::Class(&class)];
+    let mut c = [0u8; 64];
+    let mut w = CodeWriter::new(&mut c);
+    let end = w.label();
+    w.arg(1).str_contains(ConstId(0), 1024).lnot().and_then(end);
+    w.arg(1).str_suffix(ConstId(1), 1024).lnot().and_then(end);
+    w.arg(1).str_class(ConstId(2), 255).bind(end);
+    let n = w.finish()?;
+    one_rule(out, nr::OPENAT, ID_PATH_CHECKS, "openat.path-checks", &c[..n], &consts)
+}
+
 /// A small policy (`execve` denied) that names P by its identity: a 20-byte build-id whose
 /// note descriptor P's image holds at `0x400270` (fuzz targets mutate it).
 pub fn with_identity(out: &mut [u8]) -> Result<usize, EncodeError> {
@@ -355,6 +376,7 @@ mod tests {
         assert_eq!(p.kernel_profile(), Some(&b"opaque guest-kernel profile"[..]));
         assert_eq!(p.invariant(2).unwrap().name(), Some("write.site+count<=config.max_len"));
         decode(trace, &mut buf);
+        decode(path_checks, &mut buf);
         assert_eq!(
             only_from_rips(&mut buf, 1, &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]),
             Err(EncodeError::TooLarge)
@@ -400,6 +422,18 @@ mod tests {
             Verdict::Violation { kind: ViolationKind::Denied, .. }
         ));
         assert!(ch.check(&mut st, &c(nr::WRITE, [0; 6], 0), &regs, &mut mem).is_allow());
+
+        let n = path_checks(&mut buf).unwrap();
+        let ch = Checker::new(Policy::decode(&buf[..n]).unwrap());
+        let openat = |path: &[u8], mem: &mut FlatMemory<4>, st: &mut crate::checker::ProcessState| {
+            assert!(mem.write(0x7ffd_0200, path));
+            ch.check(st, &c(nr::OPENAT, [0, 0x7ffd_0200, 0, 0, 0, 0], 0), &regs, mem).is_allow()
+        };
+        assert!(openat(b"/etc/app/app.conf\0", &mut mem, &mut st));
+        assert!(openat(b"/var/log/x-1_2.txt\0", &mut mem, &mut st));
+        assert!(!openat(b"/etc/../x\0", &mut mem, &mut st));
+        assert!(!openat(b"/lib/x.so\0", &mut mem, &mut st));
+        assert!(!openat(b"/Etc\0", &mut mem, &mut st));
 
         let n = only_from_rips(&mut buf, nr::WRITE, &[0x40_2000, 0x40_1000]).unwrap();
         let ch = Checker::new(Policy::decode(&buf[..n]).unwrap());

@@ -15,6 +15,12 @@ pub const FORMAT_MAJOR: u16 = 1;
 /// Newest format minor version this encoder writes. Minors only add optional sections, so a
 /// decoder accepts any minor of its major. 1.1 added the identity section
 /// ([`SectionKind::Identity`]).
+///
+/// New instructions and constant kinds do not change the minor: a decoder rejects an opcode
+/// or a constant kind it does not know (`BadOpcode`, `ConstBadKind`), so a blob that uses them
+/// fails to load on an older module instead of being misread, and a blob that does not use
+/// them is byte for byte what the older encoder wrote. (`str_contains`, `str_suffix`,
+/// `str_class` and [`CONST_CLASS`] came this way, within 1.1.)
 pub const FORMAT_MINOR: u16 = 1;
 /// Minor version of a blob without an identity section. The encoder writes the lowest minor
 /// that has every section the blob uses, so a policy without identity is byte for byte what
@@ -65,6 +71,11 @@ pub const NO_INVARIANT: u16 = 0xFFFF;
 pub const CONST_BYTES: u8 = 1;
 /// Constant kind: a strictly ascending set of little-endian u64 (for membership tests).
 pub const CONST_SET: u8 = 2;
+/// Constant kind: a byte class, a 256-bit bitmap of [`CLASS_LEN`] bytes (bit `b % 8` of byte
+/// `b / 8` set when byte value `b` is in the class), for `str_class`.
+pub const CONST_CLASS: u8 = 3;
+/// Length of a byte-class constant: one bit per byte value.
+pub const CLASS_LEN: usize = 32;
 
 /// Policy flag: a call made through an ABI for which the policy has no rule at all is a
 /// violation, even when the default action is allow (an `int $0x80` call from a 64-bit P is
@@ -100,7 +111,7 @@ pub enum SectionKind {
     Invariants = 2,
     /// Concatenated invariant bytecode.
     Bytecode = 3,
-    /// Constant pool: byte strings and u64 sets.
+    /// Constant pool: byte strings, u64 sets and byte classes.
     Constants = 4,
     /// Legal-trace automaton.
     Automaton = 5,

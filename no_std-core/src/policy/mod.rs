@@ -88,12 +88,14 @@
 //!
 //! | off | size | field | meaning |
 //! |----:|----:|---|---|
-//! | 0 | 1 | `kind` | 1 bytes (≤ 4096 bytes), 2 set of u64 |
+//! | 0 | 1 | `kind` | 1 bytes (≤ 4096 bytes), 2 set of u64, 3 byte class |
 //! | 1 | 3 | `reserved` | 0 |
 //! | 4 | 4 | `offset` | data offset from the start of the constants section, after the records; sets 8-aligned |
-//! | 8 | 4 | `len` | length: bytes for kind 1, elements for kind 2 |
+//! | 8 | 4 | `len` | length: bytes for kinds 1 and 3 (a class is exactly 32), elements for kind 2 |
 //!
-//! Set elements are little-endian u64, strictly ascending (sorted, no duplicates).
+//! Set elements are little-endian u64, strictly ascending (sorted, no duplicates). A byte
+//! class is a 256-bit bitmap: byte value `b` is a member when bit `b % 8` of data byte `b / 8`
+//! is set. Bit 0 (NUL) is never consulted: a C string ends at its NUL.
 //!
 //! ## Automaton header (16 bytes)
 //!
@@ -142,11 +144,17 @@
 //! from the end of the jump, so control only moves forward and an invariant executes at most
 //! as many instructions as it has bytes. The verifier ([`verify`]) proves per invariant:
 //! every opcode and operand valid (argument index < 6, known register, extension width
-//! 8/16/32, strlen bound 1..=4096); jump targets inside the code and on instruction
+//! 8/16/32, string bounds 1..=4096); jump targets inside the code and on instruction
 //! boundaries; no stack underflow; depth ≤ 32; paths merging with equal depth; no
 //! unreachable code; depth exactly 1 wherever the end is reached (non-zero = holds);
-//! constant references in range and of the right kind (C-string constants without NUL);
-//! worst-case cost (instructions + guest bytes read) ≤ 2^17.
+//! constant references in range and of the right kind (C-string constants without NUL, at
+//! most 256 bytes for `str_contains`/`str_suffix`); worst-case cost ≤ 2^17: one per
+//! instruction, one per guest byte read, and the byte comparisons of `str_contains` (bound + 1)
+//! × length and `str_suffix` (length).
+//!
+//! Instructions and constant kinds are added without a version change: a decoder rejects an
+//! opcode or constant kind it does not know, so a blob that uses a newer one fails to load on
+//! an older module (with `BadOpcode` or `ConstBadKind`) rather than being misread.
 //!
 //! ## Rule selection (Assertion Checker)
 //!
@@ -170,7 +178,7 @@ pub mod examples;
 #[cfg(test)]
 mod tests;
 
-pub use consts::{ConstPool, U64Set};
+pub use consts::{class_bitmap, ByteClass, ConstPool, U64Set};
 pub use encode::{
     AsmError, AutomatonSpec, CodeWriter, ConstSpec, EncodeError, IdentitySpec, InvariantSpec, Label, PolicyBuilder,
     RuleSpec, TransitionSpec,

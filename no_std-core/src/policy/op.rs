@@ -50,6 +50,9 @@ pub mod opcode {
     pub const STRLEN: u8 = 0x5A;
     pub const BYTES_EQ: u8 = 0x5B;
     pub const IN_SET: u8 = 0x5C;
+    pub const STR_CONTAINS: u8 = 0x5D;
+    pub const STR_SUFFIX: u8 = 0x5E;
+    pub const STR_CLASS: u8 = 0x5F;
     pub const DENY: u8 = 0x60;
     pub const REQUIRE_SITE: u8 = 0x61;
     pub const NOTE: u8 = 0x62;
@@ -57,8 +60,16 @@ pub mod opcode {
 
 /// Deepest evaluation stack an invariant may need.
 pub const MAX_STACK: usize = 32;
-/// Largest bound of a `strlen` (the longest guest string one instruction scans, NUL excluded).
+/// Largest bound of a `strlen`, `str_contains`, `str_suffix` or `str_class` (the longest guest
+/// string one instruction scans, NUL excluded).
 pub const MAX_STRLEN: u16 = 4096;
+/// Longest constant of a `str_contains` or `str_suffix`. The evaluator compares it against the
+/// most recent guest bytes, which it keeps in a ring of this many bytes on the (kernel) stack
+/// rather than reading guest memory twice. The cost bound is tighter still for long strings:
+/// `str_contains` costs `(bound + 1) × (len + 1)`, so at bound 4096 only constants of up to 30
+/// bytes fit within [`crate::policy::verify::MAX_INVARIANT_COST`]; longer ones need a smaller
+/// bound.
+pub const MAX_MATCH_LEN: usize = 256;
 /// Number of system-call arguments.
 pub const ARG_COUNT: u8 = 6;
 
@@ -325,6 +336,17 @@ pub enum Insn {
     StrPrefix(ConstId),
     /// `addr → strlen(addr)`; scanning more than the bound without a NUL is a fault.
     Strlen(u16),
+    /// `addr → (C string at addr contains constant)`; reads at most `bound + 1` bytes, stops
+    /// at the first occurrence; no NUL and no occurrence within them is a fault.
+    StrContains(ConstId, u16),
+    /// `addr → (C string at addr ends with constant)`; reads at most `bound + 1` bytes; no NUL
+    /// within them is a fault.
+    StrSuffix(ConstId, u16),
+    /// `addr → (every byte of the C string at addr is in the class constant, and the string is
+    /// at most `bound` bytes long)`; reads at most `bound + 1` bytes and stops at the first
+    /// byte outside the class. A longer string is false, not a fault: the bound is part of
+    /// what the class accepts.
+    StrClass(ConstId, u16),
     /// `addr → (the len(constant) bytes at addr == constant)`.
     BytesEq(ConstId),
     /// `v → (v ∈ set constant)`.
@@ -350,7 +372,8 @@ pub enum InsnError {
     BadRegister(u8),
     /// `sext`/`zext` with a width other than 8, 16, 32.
     BadExtendWidth(u8),
-    /// `strlen` bound of 0 or above [`MAX_STRLEN`].
+    /// String bound (`strlen`, `str_contains`, `str_suffix`, `str_class`) of 0 or above
+    /// [`MAX_STRLEN`].
     BadStrlenBound(u16),
 }
 
@@ -381,6 +404,15 @@ pub fn decode_insn(code: &[u8], pc: usize) -> Result<(Insn, usize), InsnError> {
             u16::from_le_bytes(operand::<2>(code, at)?)
         };
     }
+    // A constant then a string bound, for the bounded string scans.
+    let const_bound = || -> Result<(ConstId, u16), InsnError> {
+        let b = operand::<4>(code, at)?;
+        let max = u16::from_le_bytes([b[2], b[3]]);
+        if max == 0 || max > MAX_STRLEN {
+            return Err(InsnError::BadStrlenBound(max));
+        }
+        Ok((ConstId(u16::from_le_bytes([b[0], b[1]])), max))
+    };
     let (insn, n) = match op {
         PUSH8 => (Insn::Push(u64::from(u8_!())), 1),
         PUSH32 => (Insn::Push(u64::from(u32::from_le_bytes(operand::<4>(code, at)?))), 4),
@@ -438,6 +470,18 @@ pub fn decode_insn(code: &[u8], pc: usize) -> Result<(Insn, usize), InsnError> {
         }
         BYTES_EQ => (Insn::BytesEq(ConstId(u16_!())), 2),
         IN_SET => (Insn::InSet(ConstId(u16_!())), 2),
+        STR_CONTAINS => {
+            let (c, max) = const_bound()?;
+            (Insn::StrContains(c, max), 4)
+        }
+        STR_SUFFIX => {
+            let (c, max) = const_bound()?;
+            (Insn::StrSuffix(c, max), 4)
+        }
+        STR_CLASS => {
+            let (c, max) = const_bound()?;
+            (Insn::StrClass(c, max), 4)
+        }
         DENY => (Insn::Deny, 0),
         REQUIRE_SITE => (Insn::RequireSite(ConstId(u16_!())), 2),
         NOTE => (Insn::Note, 0),
@@ -515,6 +559,9 @@ impl Insn {
             Insn::Strlen(m) => three(&mut buf, STRLEN, m),
             Insn::BytesEq(c) => three(&mut buf, BYTES_EQ, c.0),
             Insn::InSet(c) => three(&mut buf, IN_SET, c.0),
+            Insn::StrContains(c, m) => five(&mut buf, STR_CONTAINS, c.0, m),
+            Insn::StrSuffix(c, m) => five(&mut buf, STR_SUFFIX, c.0, m),
+            Insn::StrClass(c, m) => five(&mut buf, STR_CLASS, c.0, m),
             Insn::Deny => one(&mut buf, DENY),
             Insn::RequireSite(c) => three(&mut buf, REQUIRE_SITE, c.0),
             Insn::Note => one(&mut buf, NOTE),
@@ -537,6 +584,9 @@ impl Insn {
             | Insn::StrEq(_)
             | Insn::StrPrefix(_)
             | Insn::Strlen(_)
+            | Insn::StrContains(..)
+            | Insn::StrSuffix(..)
+            | Insn::StrClass(..)
             | Insn::BytesEq(_)
             | Insn::InSet(_)
             | Insn::Note => (1, 1),
@@ -575,6 +625,12 @@ fn three(buf: &mut [u8; 9], op: u8, a: u16) -> usize {
     buf[0] = op;
     buf[1..3].copy_from_slice(&a.to_le_bytes());
     3
+}
+fn five(buf: &mut [u8; 9], op: u8, a: u16, b: u16) -> usize {
+    buf[0] = op;
+    buf[1..3].copy_from_slice(&a.to_le_bytes());
+    buf[3..5].copy_from_slice(&b.to_le_bytes());
+    5
 }
 
 impl fmt::Display for Insn {
@@ -620,6 +676,9 @@ impl fmt::Display for Insn {
             Insn::Strlen(m) => write!(f, "strlen {m}"),
             Insn::BytesEq(c) => write!(f, "bytes_eq c{}", c.0),
             Insn::InSet(c) => write!(f, "in_set c{}", c.0),
+            Insn::StrContains(c, m) => write!(f, "str_contains c{}, {m}", c.0),
+            Insn::StrSuffix(c, m) => write!(f, "str_suffix c{}, {m}", c.0),
+            Insn::StrClass(c, m) => write!(f, "str_class c{}, {m}", c.0),
             Insn::Deny => f.write_str("deny"),
             Insn::RequireSite(c) => write!(f, "require_site c{}", c.0),
             Insn::Note => f.write_str("note"),
@@ -703,6 +762,9 @@ mod tests {
             Insn::Strlen(4096),
             Insn::BytesEq(ConstId(3)),
             Insn::InSet(ConstId(65535)),
+            Insn::StrContains(ConstId(4), 1),
+            Insn::StrSuffix(ConstId(65535), 4096),
+            Insn::StrClass(ConstId(0), 64),
             Insn::Deny,
             Insn::RequireSite(ConstId(0)),
             Insn::Note,
@@ -749,9 +811,10 @@ mod tests {
         let mut known = 0;
         for op in 0..=255u8 {
             // Two operand patterns so that every opcode has valid operands in one of them
-            // (8 is a valid extension width and register, 2 a valid argument index).
+            // (8 is a valid extension width and register, 2 a valid argument index; the
+            // string bound in bytes 3..5 is 8).
             let try_with = |a: u8| {
-                let buf = [op, a, 0, 0, 0, 0, 0, 0, 0];
+                let buf = [op, a, 0, 8, 0, 0, 0, 0, 0];
                 decode_insn(&buf, 0).map(|(insn, n)| (insn, buf, n))
             };
             match try_with(8).or_else(|_| try_with(2)) {
@@ -768,7 +831,7 @@ mod tests {
                 Err(e) => panic!("opcode {op:#x}: {e:?}"),
             }
         }
-        assert_eq!(known, 4 + 6 + 7 + 23 + 5 + 5 + 3 + 5 + 3);
+        assert_eq!(known, 4 + 6 + 7 + 23 + 5 + 5 + 3 + 8 + 3);
         assert_eq!(decode_insn(&[0], 0), Err(InsnError::BadOpcode(0)));
     }
 
@@ -781,6 +844,12 @@ mod tests {
         assert_eq!(decode_insn(&[opcode::STRLEN, 0, 0], 0), Err(InsnError::BadStrlenBound(0)));
         let over = (MAX_STRLEN + 1).to_le_bytes();
         assert_eq!(decode_insn(&[opcode::STRLEN, over[0], over[1]], 0), Err(InsnError::BadStrlenBound(MAX_STRLEN + 1)));
+        for op in [opcode::STR_CONTAINS, opcode::STR_SUFFIX, opcode::STR_CLASS] {
+            assert_eq!(decode_insn(&[op, 1, 0, 0, 0], 0), Err(InsnError::BadStrlenBound(0)));
+            assert_eq!(decode_insn(&[op, 1, 0, over[0], over[1]], 0), Err(InsnError::BadStrlenBound(MAX_STRLEN + 1)));
+            assert_eq!(decode_insn(&[op, 1, 0, 0xFF, 0xFF], 0), Err(InsnError::BadStrlenBound(u16::MAX)));
+            assert!(decode_insn(&[op, 0xFF, 0xFF, 0x00, 0x10], 0).is_ok());
+        }
         assert_eq!(decode_insn(&[], 0), Err(InsnError::Truncated));
         assert_eq!(decode_insn(&[opcode::NR], usize::MAX), Err(InsnError::Truncated));
     }

@@ -6,18 +6,21 @@
 //! (no allocation); paths that merge must agree on the depth. Checked here: opcodes and
 //! operands, jump targets (inside the code, on an instruction boundary), stack underflow and
 //! overflow, unreachable code, depth 1 at the end, constant references (present, right kind,
-//! no NUL in C-string constants) and a worst-case cost bound.
+//! no NUL in C-string constants, at most [`MAX_MATCH_LEN`] bytes for `str_contains` and
+//! `str_suffix`) and a worst-case cost bound.
 
 use super::consts::ConstPool;
 use super::error::{ConstKind, PolicyError};
-use super::op::{decode_insn, Insn, InsnError, MAX_STACK};
+use super::op::{decode_insn, Insn, InsnError, MAX_MATCH_LEN, MAX_STACK};
 
 /// Most distinct forward-jump targets that may be pending at one point of the code. Nested
 /// short-circuit expressions need one per nesting level.
 pub const MAX_PENDING_JUMPS: usize = 32;
 
 /// Upper bound on an invariant's worst-case work: one unit per instruction plus one per guest
-/// byte it may read (each instruction executes at most once).
+/// byte it may read (each instruction executes at most once), plus the comparisons of
+/// `str_contains` (the constant's length per byte read) and `str_suffix` (the constant's
+/// length, once).
 pub const MAX_INVARIANT_COST: u32 = 1 << 17;
 
 /// What the verifier learned about an invariant's code.
@@ -147,8 +150,9 @@ fn insn_error(e: InsnError, invariant: u16, at: u16) -> PolicyError {
     }
 }
 
-/// Checks constant references; returns the guest bytes the instruction may read (for the
-/// cost bound).
+/// Checks constant references; returns the instruction's cost beyond its one unit: the guest
+/// bytes it may read, and for `str_contains`/`str_suffix` the byte comparisons (see
+/// [`MAX_INVARIANT_COST`]).
 fn check_operands(insn: &Insn, consts: &ConstPool<'_>, invariant: u16, at: u16) -> Result<u32, PolicyError> {
     let need = |index: u16, expected: ConstKind| -> Result<(), PolicyError> {
         match consts.kind(index) {
@@ -157,14 +161,38 @@ fn check_operands(insn: &Insn, consts: &ConstPool<'_>, invariant: u16, at: u16) 
             Some(_) => Ok(()),
         }
     };
+    // A byte string usable as a C string: no NUL inside (it could never match).
+    let c_string = |index: u16| -> Result<&[u8], PolicyError> {
+        need(index, ConstKind::Bytes)?;
+        let s = consts.bytes(index).ok_or(PolicyError::ConstIndexOutOfRange { invariant, at, index })?;
+        if s.contains(&0) {
+            return Err(PolicyError::StringConstHasNul { invariant, at, index });
+        }
+        Ok(s)
+    };
     Ok(match *insn {
         Insn::StrEq(c) | Insn::StrPrefix(c) => {
-            need(c.0, ConstKind::Bytes)?;
-            let s = consts.bytes(c.0).ok_or(PolicyError::ConstIndexOutOfRange { invariant, at, index: c.0 })?;
-            if s.contains(&0) {
-                return Err(PolicyError::StringConstHasNul { invariant, at, index: c.0 });
-            }
+            let s = c_string(c.0)?;
             s.len() as u32 + u32::from(matches!(insn, Insn::StrEq(_)))
+        }
+        Insn::StrContains(c, max) | Insn::StrSuffix(c, max) => {
+            let s = c_string(c.0)?;
+            let len = s.len() as u32;
+            if s.len() > MAX_MATCH_LEN {
+                return Err(PolicyError::MatchConstTooLong { invariant, at, index: c.0, len });
+            }
+            let bytes = u32::from(max) + 1;
+            if matches!(insn, Insn::StrContains(..)) {
+                // Each byte read ends a window compared against the whole constant.
+                bytes.saturating_mul(len + 1)
+            } else {
+                // One comparison, at the NUL.
+                bytes + len
+            }
+        }
+        Insn::StrClass(c, max) => {
+            need(c.0, ConstKind::Class)?;
+            u32::from(max) + 1
         }
         Insn::BytesEq(c) => {
             need(c.0, ConstKind::Bytes)?;
@@ -189,22 +217,26 @@ mod tests {
     const INV: u16 = 3;
 
     fn pool_section() -> Vec<u8> {
-        // c0 = bytes "ab", c1 = set {1, 2}, c2 = bytes "a\0b". Records end at 44; the set
-        // sits at 48 (8-aligned), the strings after it.
+        // c0 = bytes "ab", c1 = set {1, 2}, c2 = bytes "a\0b", c3 = class [a-z], c4 = 257 ×
+        // "x", c5 = 256 × "x". Records end at 80; the set sits at 80 (8-aligned), the rest
+        // after it.
         let mut s = Vec::new();
-        s.extend_from_slice(&3u32.to_le_bytes());
+        s.extend_from_slice(&6u32.to_le_bytes());
         s.extend_from_slice(&0u32.to_le_bytes());
-        for (kind, off, len) in [(1u8, 64u32, 2u32), (2, 48, 2), (1, 66, 3)] {
+        for (kind, off, len) in [(1u8, 96u32, 2u32), (2, 80, 2), (1, 98, 3), (3, 101, 32), (1, 133, 257), (1, 133, 256)]
+        {
             s.push(kind);
             s.extend_from_slice(&[0, 0, 0]);
             s.extend_from_slice(&off.to_le_bytes());
             s.extend_from_slice(&len.to_le_bytes());
         }
-        s.resize(48, 0);
+        assert_eq!(s.len(), 80);
         s.extend_from_slice(&1u64.to_le_bytes());
         s.extend_from_slice(&2u64.to_le_bytes());
         s.extend_from_slice(b"ab");
         s.extend_from_slice(b"a\0b");
+        s.extend_from_slice(&crate::policy::class_bitmap(&[(b'a', b'z')]));
+        s.extend_from_slice(&[b'x'; 257]);
         s
     }
 
@@ -297,6 +329,34 @@ mod tests {
                 ConstKindMismatch { invariant: INV, at: 0, index: 0, expected: ConstKind::Set },
             ),
             (&[o::ARG, 0, o::STR_PREFIX, 2, 0], StringConstHasNul { invariant: INV, at: 2, index: 2 }),
+            (&[o::ARG, 0, o::STR_CONTAINS, 2, 0, 8, 0], StringConstHasNul { invariant: INV, at: 2, index: 2 }),
+            (&[o::ARG, 0, o::STR_SUFFIX, 2, 0, 8, 0], StringConstHasNul { invariant: INV, at: 2, index: 2 }),
+            (&[o::ARG, 0, o::STR_CONTAINS, 9, 0, 8, 0], ConstIndexOutOfRange { invariant: INV, at: 2, index: 9 }),
+            (&[o::ARG, 0, o::STR_CLASS, 9, 0, 8, 0], ConstIndexOutOfRange { invariant: INV, at: 2, index: 9 }),
+            (
+                &[o::ARG, 0, o::STR_SUFFIX, 3, 0, 8, 0],
+                ConstKindMismatch { invariant: INV, at: 2, index: 3, expected: ConstKind::Bytes },
+            ),
+            (
+                &[o::ARG, 0, o::STR_CLASS, 0, 0, 8, 0],
+                ConstKindMismatch { invariant: INV, at: 2, index: 0, expected: ConstKind::Class },
+            ),
+            (
+                &[o::ARG, 0, o::STR_CLASS, 1, 0, 8, 0],
+                ConstKindMismatch { invariant: INV, at: 2, index: 1, expected: ConstKind::Class },
+            ),
+            (
+                &[o::ARG, 0, o::IN_SET, 3, 0],
+                ConstKindMismatch { invariant: INV, at: 2, index: 3, expected: ConstKind::Set },
+            ),
+            (
+                &[o::ARG, 0, o::STR_CONTAINS, 4, 0, 8, 0],
+                MatchConstTooLong { invariant: INV, at: 2, index: 4, len: 257 },
+            ),
+            (&[o::ARG, 0, o::STR_SUFFIX, 4, 0, 8, 0], MatchConstTooLong { invariant: INV, at: 2, index: 4, len: 257 }),
+            (&[o::ARG, 0, o::STR_CLASS, 3, 0, 0, 0], BadStrlenBound { invariant: INV, at: 2, max: 0 }),
+            (&[o::ARG, 0, o::STR_SUFFIX, 0, 0, 0xFF, 0xFF], BadStrlenBound { invariant: INV, at: 2, max: 0xFFFF }),
+            (&[o::ARG, 0, o::STR_CONTAINS, 0, 0, 8], TruncatedInstruction { invariant: INV, at: 2 }),
         ];
         for (code, want) in cases {
             assert_eq!(check(code), Err(*want), "{code:x?}");
@@ -362,6 +422,28 @@ mod tests {
         assert!(matches!(check(&code), Err(PolicyError::InvariantTooCostly { invariant: INV, .. })));
         let ok = &code[..2 + 3 * 20];
         assert_eq!(check(ok).unwrap().cost, 21 + 20 * 4097);
+    }
+
+    #[test]
+    fn string_scan_costs() {
+        // arg (1) + the scan (1 + its extra).
+        let cost = |code: &[u8]| check(code).map(|i| i.cost);
+        // contains: (bound + 1) bytes, each compared against the 2-byte constant.
+        assert_eq!(cost(&[o::ARG, 0, o::STR_CONTAINS, 0, 0, 10, 0]), Ok(2 + 11 * 3));
+        // suffix: (bound + 1) bytes and one 2-byte comparison.
+        assert_eq!(cost(&[o::ARG, 0, o::STR_SUFFIX, 0, 0, 10, 0]), Ok(2 + 11 + 2));
+        assert_eq!(cost(&[o::ARG, 0, o::STR_CLASS, 3, 0, 10, 0]), Ok(2 + 11));
+        assert_eq!(cost(&[o::ARG, 0, o::STR_CLASS, 3, 0, 0x00, 0x10]), Ok(2 + 4097));
+        // The longest match constant: fine at a small bound, too costly at the largest.
+        assert_eq!(cost(&[o::ARG, 0, o::STR_CONTAINS, 5, 0, 100, 0]), Ok(2 + 101 * 257));
+        assert_eq!(cost(&[o::ARG, 0, o::STR_SUFFIX, 5, 0, 0x00, 0x10]), Ok(2 + 4097 + 256));
+        assert_eq!(
+            cost(&[o::ARG, 0, o::STR_CONTAINS, 5, 0, 0x00, 0x10]),
+            Err(PolicyError::InvariantTooCostly { invariant: INV, cost: 2 + 4097 * 257 })
+        );
+        // Stack effect: one address in, one truth value out.
+        assert_eq!(check(&[o::ARG, 0, o::STR_CLASS, 3, 0, 8, 0]).unwrap().max_depth, 1);
+        assert_eq!(check(&[o::STR_CLASS, 3, 0, 8, 0]), Err(PolicyError::StackUnderflow { invariant: INV, at: 0 }));
     }
 
     #[test]

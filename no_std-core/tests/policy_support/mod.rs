@@ -260,3 +260,46 @@ pub fn identity_policy_with(build_id: &[u8], note_vaddr: u64, relative: bool) ->
 pub fn identity_policy() -> Vec<u8> {
     identity_policy_with(&BUILD_ID, NOTE_VADDR, false)
 }
+
+/// A policy whose invariants use the bounded string scans: `open` paths must not contain
+/// `"../"`, must not end in `".so"` and must be at most 64 bytes of `[a-z/.]`; `read` checks
+/// the same path with a class that excludes `/` (false for [`PATH`]).
+pub fn strings_policy() -> Vec<u8> {
+    let path_class = semguard_core::policy::class_bitmap(&[(b'a', b'z'), (b'/', b'/'), (b'.', b'.')]);
+    let name_class = semguard_core::policy::class_bitmap(&[(b'a', b'z'), (b'.', b'.')]);
+    let consts = [
+        ConstSpec::Bytes(b"../"),
+        ConstSpec::Bytes(b".so"),
+        ConstSpec::Class(&path_class),
+        ConstSpec::Class(&name_class),
+    ];
+    let codes = [
+        code(|w| {
+            let end = w.label();
+            w.arg(0).str_contains(ConstId(0), 256).lnot().and_then(end);
+            w.arg(0).str_suffix(ConstId(1), 256).lnot().and_then(end);
+            w.arg(0).str_class(ConstId(2), 64).bind(end);
+        }),
+        code(|w| {
+            w.arg(1).str_class(ConstId(3), 4096);
+        }),
+    ];
+    let invs = [
+        InvariantSpec { id: 1, name: "open.path", code: &codes[0] },
+        InvariantSpec { id: 2, name: "read.name", code: &codes[1] },
+    ];
+    let rules = [
+        RuleSpec { abi: Abi::X86_64, nr: NR_OPEN, site: None, action: RuleAction::Check(0) },
+        RuleSpec { abi: Abi::X86_64, nr: NR_READ, site: None, action: RuleAction::Check(1) },
+    ];
+    let b = PolicyBuilder {
+        rules: &rules,
+        invariants: &invs,
+        constants: &consts,
+        ..PolicyBuilder::new(0x57, DefaultAction::Allow)
+    };
+    let mut out = vec![0u8; b.encoded_len().unwrap()];
+    let n = b.encode(&mut out).unwrap();
+    out.truncate(n);
+    out
+}
