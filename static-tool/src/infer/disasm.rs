@@ -46,6 +46,7 @@ pub mod reg {
     pub const R9: usize = 9;
     pub const R10: usize = 10;
     pub const R11: usize = 11;
+    pub const R13: usize = 13;
 }
 
 /// Registers a call may change (System V: everything not callee-saved).
@@ -89,6 +90,39 @@ pub enum Kind {
     Stop,
 }
 
+/// A memory operand: `[base + index * scale + disp]`. RIP-relative operands have neither
+/// register and their absolute address in `disp`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mem {
+    /// Base register (GPR number).
+    pub base: Option<usize>,
+    /// Index register (GPR number).
+    pub index: Option<usize>,
+    /// Scale of the index.
+    pub scale: u8,
+    /// Displacement (sign-extended to 64 bits), or the absolute address.
+    pub disp: u64,
+}
+
+/// What an instruction writes to memory, for the stack slots constant propagation keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemWrite {
+    /// Nothing.
+    None,
+    /// Through the stack pointer (`push`, `call`, `[rsp + d]`), or to an absolute address:
+    /// below or outside the frame's `rbp`-based slots.
+    Elsewhere,
+    /// `size` bytes at `rbp + disp`.
+    Rbp {
+        /// Offset from rbp.
+        disp: i64,
+        /// Bytes.
+        size: u8,
+    },
+    /// Anywhere (through another pointer): any slot may change.
+    Unknown,
+}
+
 /// How an instruction changes the tracked registers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Effect {
@@ -102,6 +136,11 @@ pub enum Effect {
     Lea { dst: usize, base: usize, disp: u64 },
     /// `dst = dst OP imm`.
     Alu { dst: usize, op: AluOp, imm: u64, bits32: bool },
+    /// `dst = ` the `width`-byte value at `mem`, zero- or sign-extended (`sext`), then cut to
+    /// 32 bits and zero-extended if `bits32` (`mov`, `movzx`, `movsx`, `movsxd` from memory).
+    Load { dst: usize, mem: Mem, width: u8, sext: bool, bits32: bool },
+    /// `width` bytes of register `src` (or of `imm` when `src` is `None`) stored at `mem`.
+    Store { src: Option<usize>, imm: u64, mem: Mem, width: u8 },
 }
 
 /// Arithmetic folded on constants.
@@ -132,6 +171,8 @@ pub struct Insn {
     pub effect: Effect,
     /// Registers written other than by `effect` (bit per GPR).
     pub clobber: u16,
+    /// What it writes to memory.
+    pub mem_write: MemWrite,
     /// Addresses the instruction names (immediates, RIP-relative operands) — candidates for
     /// address-taken functions.
     pub refs: Vec<u64>,
@@ -174,6 +215,10 @@ fn readability(name: &str) -> (usize, usize, String) {
 
 /// The function ranges of P: text symbols with a size (aliases merged), or each code
 /// section as one range when P has no symbols.
+///
+/// A text symbol of size 0 in a code section — assembly without `.size`, such as glibc's
+/// signal restorer `__restore_rt` (`mov $15, %rax; syscall`), which only the kernel calls —
+/// extends to the next symbol or the end of its section, unless a sized function covers it.
 pub fn function_ranges(elf: &Elf) -> Vec<(String, u64, u64)> {
     let mut by_start: BTreeMap<u64, (String, u64)> = BTreeMap::new();
     for s in elf.all_symbols.iter().filter(|s| s.kind == SymKind::Text && s.size > 0) {
@@ -186,6 +231,30 @@ pub fn function_ranges(elf: &Elf) -> Vec<(String, u64, u64)> {
     if by_start.is_empty() {
         return elf.code.iter().map(|c| (c.name.clone(), c.addr, c.addr + c.data.len() as u64)).collect();
     }
+    let sized: Vec<(u64, u64)> = by_start.iter().map(|(&a, &(_, sz))| (a, a + sz)).collect();
+    let covered = |a: u64| {
+        let i = sized.partition_point(|r| r.0 <= a);
+        i > 0 && a < sized[i - 1].1
+    };
+    let starts: Vec<u64> = elf.all_symbols.iter().filter(|s| s.kind == SymKind::Text).map(|s| s.addr).collect();
+    let mut zero_size: BTreeMap<u64, (String, u64)> = BTreeMap::new();
+    for s in elf.all_symbols.iter().filter(|s| s.kind == SymKind::Text && s.size == 0) {
+        if by_start.contains_key(&s.addr) || covered(s.addr) {
+            continue;
+        }
+        let Some(sec) = elf.code.iter().find(|c| s.addr >= c.addr && s.addr < c.addr + c.data.len() as u64) else {
+            continue;
+        };
+        let sec_end = sec.addr + sec.data.len() as u64;
+        let next_sym = starts.get(starts.partition_point(|&a| a <= s.addr)).copied().unwrap_or(sec_end);
+        let next_fn = sized.get(sized.partition_point(|r| r.0 <= s.addr)).map_or(sec_end, |r| r.0);
+        let end = next_sym.min(next_fn).min(sec_end);
+        let e = zero_size.entry(s.addr).or_insert((s.name.clone(), end - s.addr));
+        if readability(&s.name) < readability(&e.0) {
+            e.0 = s.name.clone();
+        }
+    }
+    by_start.extend(zero_size);
     by_start.into_iter().map(|(a, (n, sz))| (n, a, a + sz)).collect()
 }
 
@@ -212,12 +281,34 @@ fn reduce(i: &Instruction, info: &mut InstructionInfoFactory) -> Insn {
         },
     };
     let mut clobber = 0u16;
-    for u in info.info(i).used_registers() {
-        if matches!(u.access(), OpAccess::Write | OpAccess::CondWrite | OpAccess::ReadWrite | OpAccess::ReadCondWrite) {
+    let written = |a: OpAccess| {
+        matches!(a, OpAccess::Write | OpAccess::CondWrite | OpAccess::ReadWrite | OpAccess::ReadCondWrite)
+    };
+    let facts = info.info(i);
+    for u in facts.used_registers() {
+        if written(u.access()) {
             if let Some(g) = gpr(u.register()) {
                 clobber |= 1 << g;
             }
         }
+    }
+    let mut mem_write = MemWrite::None;
+    for m in facts.used_memory().iter().filter(|m| written(m.access())) {
+        let this = match (m.base(), m.index()) {
+            _ if matches!(m.segment(), Register::FS | Register::GS) => MemWrite::Elsewhere,
+            (Register::RSP | Register::ESP, Register::None) | (Register::None | Register::RIP, Register::None) => {
+                MemWrite::Elsewhere
+            }
+            (Register::RBP, Register::None) => {
+                MemWrite::Rbp { disp: m.displacement() as i64, size: m.memory_size().size().min(255) as u8 }
+            }
+            _ => MemWrite::Unknown,
+        };
+        mem_write = match (mem_write, this) {
+            (MemWrite::None, w) | (w, MemWrite::None) => w,
+            (MemWrite::Elsewhere, w) | (w, MemWrite::Elsewhere) => w,
+            _ => MemWrite::Unknown,
+        };
     }
     let mut refs = Vec::new();
     for op in 0..i.op_count() {
@@ -233,19 +324,67 @@ fn reduce(i: &Instruction, info: &mut InstructionInfoFactory) -> Insn {
     }
     let effect = effect_of(i);
     if let Some(dst) = match effect {
-        Effect::Const { dst, .. } | Effect::Copy { dst, .. } | Effect::Lea { dst, .. } | Effect::Alu { dst, .. } => {
-            Some(dst)
-        }
-        Effect::None => None,
+        Effect::Const { dst, .. }
+        | Effect::Copy { dst, .. }
+        | Effect::Lea { dst, .. }
+        | Effect::Alu { dst, .. }
+        | Effect::Load { dst, .. } => Some(dst),
+        Effect::None | Effect::Store { .. } => None,
     } {
         clobber &= !(1 << dst);
     }
-    Insn { ip: i.ip(), next: i.next_ip(), kind, effect, clobber, refs }
+    Insn { ip: i.ip(), next: i.next_ip(), kind, effect, clobber, mem_write, refs }
+}
+
+/// The memory operand of `i` (its only one), unless it is segment-relative (`fs:`, `gs:`:
+/// thread-local) or uses a register that is not a 64-bit GPR.
+fn mem_operand(i: &Instruction) -> Option<Mem> {
+    if matches!(i.memory_segment(), Register::FS | Register::GS) {
+        return None;
+    }
+    if i.is_ip_rel_memory_operand() {
+        return Some(Mem { base: None, index: None, scale: 1, disp: i.ip_rel_memory_address() });
+    }
+    let reg = |r: Register| -> Option<Option<usize>> {
+        match r {
+            Register::None => Some(None),
+            r if r.is_gpr64() => Some(Some(gpr(r)?)),
+            _ => None,
+        }
+    };
+    Some(Mem {
+        base: reg(i.memory_base())?,
+        index: reg(i.memory_index())?,
+        scale: i.memory_index_scale() as u8,
+        disp: i.memory_displacement64(),
+    })
 }
 
 /// The register effect of the instruction forms inference folds; anything else is handled
 /// through the written-register mask.
 fn effect_of(i: &Instruction) -> Effect {
+    // Stores: `mov` of a register or an immediate to memory.
+    if i.mnemonic() == Mnemonic::Mov && i.op_count() == 2 && i.op_kind(0) == OpKind::Memory {
+        let width = i.memory_size().size();
+        let Some(mem) = mem_operand(i) else { return Effect::None };
+        if !matches!(width, 1 | 2 | 4 | 8) {
+            return Effect::None;
+        }
+        let width = width as u8;
+        return match i.op_kind(1) {
+            OpKind::Register => match gpr(i.op_register(1)) {
+                // Not ah/bh/ch/dh: their bits are not the register's low ones.
+                Some(src) if !matches!(i.op_register(1), Register::AH | Register::BH | Register::CH | Register::DH) => {
+                    Effect::Store { src: Some(src), imm: 0, mem, width }
+                }
+                _ => Effect::None,
+            },
+            _ => match i.try_immediate(1) {
+                Ok(v) => Effect::Store { src: None, imm: v, mem, width },
+                Err(_) => Effect::None,
+            },
+        };
+    }
     if i.op_count() < 2 || i.op_kind(0) != OpKind::Register {
         return Effect::None;
     }
@@ -268,6 +407,19 @@ fn effect_of(i: &Instruction) -> Effect {
         | OpKind::Immediate32to64 => i.try_immediate(1).ok(),
         _ => None,
     };
+    // Loads: `mov`, `movzx`, `movsx`, `movsxd` from memory.
+    if i.op_kind(1) == OpKind::Memory
+        && matches!(i.mnemonic(), Mnemonic::Mov | Mnemonic::Movzx | Mnemonic::Movsx | Mnemonic::Movsxd)
+    {
+        let width = i.memory_size().size();
+        return match (mem_operand(i), width) {
+            (Some(mem), 1 | 2 | 4 | 8) => {
+                let sext = matches!(i.mnemonic(), Mnemonic::Movsx | Mnemonic::Movsxd);
+                Effect::Load { dst, mem, width: width as u8, sext, bits32 }
+            }
+            _ => Effect::None,
+        };
+    }
     match i.mnemonic() {
         Mnemonic::Mov => {
             if let Some(v) = imm() {
