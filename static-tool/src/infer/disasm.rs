@@ -109,8 +109,8 @@ pub struct Mem {
 pub enum MemWrite {
     /// Nothing.
     None,
-    /// Through the stack pointer (`push`, `call`, `[rsp + d]`), or to an absolute address:
-    /// below or outside the frame's `rbp`-based slots.
+    /// Below the stack pointer (`push`, `call`), or to an absolute address: not the frame's
+    /// `rbp`-based slots.
     Elsewhere,
     /// `size` bytes at `rbp + disp`.
     Rbp {
@@ -296,9 +296,10 @@ fn reduce(i: &Instruction, info: &mut InstructionInfoFactory) -> Insn {
     for m in facts.used_memory().iter().filter(|m| written(m.access())) {
         let this = match (m.base(), m.index()) {
             _ if matches!(m.segment(), Register::FS | Register::GS) => MemWrite::Elsewhere,
-            (Register::RSP | Register::ESP, Register::None) | (Register::None | Register::RIP, Register::None) => {
-                MemWrite::Elsewhere
-            }
+            // Below the stack pointer (`push`, `call`): no live object is there.
+            (Register::RSP | Register::ESP, Register::None) if (m.displacement() as i64) < 0 => MemWrite::Elsewhere,
+            // An absolute or RIP-relative address: static data, not a frame.
+            (Register::None | Register::RIP, Register::None) => MemWrite::Elsewhere,
             (Register::RBP, Register::None) => {
                 MemWrite::Rbp { disp: m.displacement() as i64, size: m.memory_size().size().min(255) as u8 }
             }
@@ -615,5 +616,80 @@ mod tests {
         let g = function(&bad, "g", 0x1000, 0x1001, &mut info).unwrap();
         assert_eq!(g.insns[0].kind, Kind::Stop);
         assert!(function(&bad, "h", 0x5000, 0x5001, &mut info).is_none());
+    }
+
+    #[test]
+    fn zero_size_text_symbols_extend_to_the_next_symbol() {
+        use crate::elf::{Sym, SymKind};
+        let mut elf = elf_with(&[0x90; 0x40]);
+        let sym = |name: &str, addr: u64, size: u64| Sym {
+            name: name.into(),
+            addr,
+            size,
+            kind: SymKind::Text,
+            global: false,
+        };
+        // f (sized), __restore_rt (size 0, like glibc's), inner (size 0 inside f: a label),
+        // g (sized), tail (size 0, runs to the section's end).
+        elf.all_symbols = vec![
+            sym("f", 0x1000, 0x10),
+            sym("inner", 0x1004, 0),
+            sym("__restore_rt", 0x1010, 0),
+            sym("g", 0x1020, 0x8),
+            sym("tail", 0x1030, 0),
+        ];
+        let r = function_ranges(&elf);
+        assert_eq!(
+            r,
+            [
+                ("f".to_string(), 0x1000, 0x1010),
+                ("__restore_rt".to_string(), 0x1010, 0x1020),
+                ("g".to_string(), 0x1020, 0x1028),
+                ("tail".to_string(), 0x1030, 0x1040)
+            ]
+        );
+    }
+
+    #[test]
+    fn loads_and_stores_and_what_they_write() {
+        // mov 0x0(%r13,%rax,8),%rdi; movzbl 0x10(%rip),%eax; movslq -0x14(%rbp),%rdx;
+        // mov %rdi,-0x8(%rbp); movl $0x6c,-0xc(%rbp); mov %eax,(%rbx); push %rbp;
+        // addl $1,-0x4(%rbp); mov %fs:0x10,%rax
+        let code = [
+            0x49, 0x8b, 0x7c, 0xc5, 0x00, 0x0f, 0xb6, 0x05, 0x10, 0, 0, 0, 0x48, 0x63, 0x55, 0xec, 0x48, 0x89, 0x7d,
+            0xf8, 0xc7, 0x45, 0xf4, 0x6c, 0, 0, 0, 0x89, 0x03, 0x55, 0x83, 0x45, 0xfc, 0x01, 0x64, 0x48, 0x8b, 0x04,
+            0x25, 0x10, 0, 0, 0,
+        ];
+        let elf = elf_with(&code);
+        let mut info = InstructionInfoFactory::new();
+        let f = function(&elf, "f", 0x1000, 0x1000 + code.len() as u64, &mut info).unwrap();
+        let e: Vec<Effect> = f.insns.iter().map(|i| i.effect).collect();
+        let m = |base, index, scale, disp: i64| Mem { base, index, scale, disp: disp as u64 };
+        assert_eq!(
+            e[0],
+            Effect::Load {
+                dst: reg::RDI,
+                mem: m(Some(reg::R13), Some(reg::RAX), 8, 0),
+                width: 8,
+                sext: false,
+                bits32: false
+            }
+        );
+        assert_eq!(
+            e[1],
+            Effect::Load { dst: reg::RAX, mem: m(None, None, 1, 0x101c), width: 1, sext: false, bits32: true }
+        );
+        assert_eq!(
+            e[2],
+            Effect::Load { dst: reg::RDX, mem: m(Some(reg::RBP), None, 1, -0x14), width: 4, sext: true, bits32: false }
+        );
+        assert_eq!(e[3], Effect::Store { src: Some(reg::RDI), imm: 0, mem: m(Some(reg::RBP), None, 1, -8), width: 8 });
+        assert_eq!(f.insns[3].mem_write, MemWrite::Rbp { disp: -8, size: 8 });
+        assert_eq!(e[4], Effect::Store { src: None, imm: 0x6c, mem: m(Some(reg::RBP), None, 1, -0xc), width: 4 });
+        assert_eq!(f.insns[5].mem_write, MemWrite::Unknown, "through rbx");
+        assert_eq!(f.insns[6].mem_write, MemWrite::Elsewhere, "push");
+        assert_eq!(f.insns[7].mem_write, MemWrite::Rbp { disp: -4, size: 4 });
+        assert_eq!(e[8], Effect::None, "thread-local");
+        assert_eq!(f.insns[8].clobber, 1 << reg::RAX);
     }
 }

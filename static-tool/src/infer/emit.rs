@@ -271,19 +271,24 @@ pub fn source(elf: &Elf, inf: &Inferred) -> String {
         from.sort();
         let _ =
             writeln!(o, "\n# rt_sigreturn — the kernel returns from a signal handler through the restorer it put on");
-        let _ = writeln!(
-            o,
-            "# the handler's stack (P makes rt_sigaction, so it may install one); P's code never calls it."
-        );
+        let _ = writeln!(o, "# the handler's stack; P's code never calls it.");
+        if inf.kernel.sigreturn() {
+            let _ = writeln!(o, "# Needed: P makes rt_sigaction, so it may install a handler.");
+        }
         if from.is_empty() {
             let _ = writeln!(o, "# The restorer (mov $15, %eax; syscall) was not found in P: allowed from any site.");
             let _ = writeln!(o, "syscall rt_sigreturn {{ }}");
         } else {
-            let _ = writeln!(o, "# Only from the restorer (mov $15, %eax; syscall) found in P.");
+            let _ = writeln!(o, "# Only from P's restorer (mov $15, %eax; syscall).");
             let _ = writeln!(o, "syscall rt_sigreturn {{");
             from_lines(&mut o, &from);
             let _ = writeln!(o, "}}");
         }
+    }
+    if !inf.kernel.other_sigreturns.is_empty() {
+        let list: Vec<String> = inf.kernel.other_sigreturns.iter().map(|&(a, n)| call_text(a, n)).collect();
+        let _ = writeln!(o, "\n# P installs signal handlers through another ABI too: their returns, from any site.");
+        let _ = writeln!(o, "syscall {} {{ }}", list.join(", "));
     }
     for (&abi, sites) in &inf.kernel.restart {
         let Some(nr) = syscall_names::number(abi, "restart_syscall") else { continue };
@@ -383,5 +388,113 @@ mod tests {
         assert_eq!(literal(ArgTy::CharPtr, Abi::X86_64, 0x48ef58), "0x48ef58");
         assert_eq!(call_text(Abi::Ia32, 5), "ia32:open");
         assert_eq!(call_text(Abi::X86_64, 9999), "9999");
+    }
+
+    fn site(rip: u64, entry_abi: Abi, calls: &[(Abi, u32)], unresolved: bool) -> Site {
+        Site {
+            rip,
+            func: "f".into(),
+            offset: rip - 0x1002,
+            entry_abi,
+            calls: calls.iter().copied().collect(),
+            const_args: Default::default(),
+            via_wrapper: false,
+            unresolved,
+            reachable: true,
+        }
+    }
+
+    #[test]
+    fn unresolved_sites_allow_only_what_p_makes_elsewhere() {
+        let elf = Elf {
+            path: "t".into(),
+            x86_64: true,
+            position_independent: false,
+            entry: 0,
+            symbols: Default::default(),
+            all_symbols: Vec::new(),
+            code: Vec::new(),
+            data: Vec::new(),
+            debug: Default::default(),
+            extra: Default::default(),
+            build_id: None,
+        };
+        let x = |n: &str| (Abi::X86_64, syscall_names::number(Abi::X86_64, n).unwrap());
+        let inf = Inferred {
+            functions: 1,
+            reachable_functions: 1,
+            sites: vec![
+                site(0x1010, Abi::X86_64, &[x("write"), x("nanosleep")], false),
+                site(0x1020, Abi::X86_64, &[x("rt_sigreturn")], false),
+                // Unresolved: a `syscall` and an `int $0x80` (P makes no ia32 call).
+                site(0x1030, Abi::X86_64, &[], true),
+                site(0x1040, Abi::Ia32, &[], true),
+            ],
+            automaton: crate::ir::AutomatonIr { states: Vec::new(), initial: 0, transitions: Vec::new() },
+            no_trace: vec!["P may create threads (P links pthread_create)".into()],
+            kernel: kernel::KernelCalls {
+                handlers: Handlers::None,
+                restorers: vec![0x1020],
+                restart: [(Abi::X86_64, vec![0x1010, 0x1030])].into_iter().collect(),
+                other_sigreturns: Vec::new(),
+            },
+            warnings: Vec::new(),
+        };
+        let src = source(&elf, &inf);
+        // The unresolved `syscall` may make what P makes elsewhere, not the kernel's calls or
+        // the denied io_uring and AIO calls.
+        assert!(src.contains("\nsyscall write, nanosleep\n    at 0x1030 allow;\n"), "{src}");
+        // P makes no ia32 call: nothing for the `int $0x80`, and no invalid empty rule.
+        assert!(
+            src.contains("# 0x1040 (f+0x3e): number unknown on some path, and P makes no other ia32 call"),
+            "{src}"
+        );
+        assert!(!src.contains("syscall \n"), "{src}");
+        // rt_sigreturn found at a site: from it; restart_syscall from the sleep and the
+        // unresolved site.
+        assert!(src.contains("syscall rt_sigreturn {\n    from 0x1020;"), "{src}");
+        assert!(src.contains("syscall restart_syscall {\n    from 0x1010,  # f+0xe\n         0x1030;"), "{src}");
+        assert!(src.contains(
+            "# no trace: P may create threads (P links pthread_create) and the automaton is kept per process"
+        ));
+        assert!(!src.contains("\ntrace "), "{src}");
+    }
+
+    /// Every constant-argument assert inference can write — any described call, any
+    /// argument, values of every width and sign, x86-64 and ia32 — type-checks, and so do
+    /// the handler guard and the kernel-induced rules.
+    #[test]
+    fn everything_inference_writes_type_checks() {
+        use crate::compile::{compile, render};
+        let values = [0u64, 1, 0x7f, 0xffff, 0x8000_0000, 0xffff_ffff, 0x1_0000_0000, 0x7fff_ffff_ffff_ffff, u64::MAX];
+        let elf = crate::dwarf::Program::without_binary().elf;
+        let mut src = String::from("policy { default deny; other_abis allow; }\n");
+        let mut site_rip = 0x40_1000u64;
+        for name in sysargs::described() {
+            for abi in [Abi::X86_64, Abi::Ia32] {
+                let Some(nr) = syscall_names::number(abi, name) else { continue };
+                for &v in &values {
+                    let n = sysargs::args(name).map_or(0, |a| a.len());
+                    let mut s = site(site_rip, abi, &[(abi, nr)], false);
+                    s.const_args = (0..n).map(|i| (i, v)).collect();
+                    if let Some((cond, _)) = const_assert(&elf, abi, nr, &s) {
+                        let _ = writeln!(src, "syscall {} at {site_rip:#x} {{ assert {cond}; }}", call_text(abi, nr));
+                    }
+                    site_rip += 2;
+                }
+            }
+        }
+        let mut o = String::new();
+        quiet_handlers(&mut o, &[(0x40_2000, "h".into())]);
+        src.push_str(&o);
+        let _ = write!(src, "syscall rt_sigaction {{\n    from 0x401000;\n{HANDLER_GUARD}}}\n");
+        src.push_str(
+            "syscall rt_sigreturn, restart_syscall, ia32:rt_sigreturn, ia32:sigreturn, ia32:restart_syscall { }\n",
+        );
+        let mut prog = crate::dwarf::Program::without_binary();
+        if let Err(d) = compile(&src, &mut prog, None) {
+            panic!("{}", render("inferred.sgi", &src, &d));
+        }
+        assert!(src.lines().count() > 1000, "{} rules", src.lines().count());
     }
 }

@@ -100,6 +100,9 @@ pub struct State {
     pub regs: [V; 16],
     /// Known frame slots.
     pub slots: [Slot; SLOTS],
+    /// rbp is the frame pointer: it was set from rsp (`mov %rsp, %rbp`) and not changed since.
+    /// Slots are kept only then (rbp used as a general register may point anywhere).
+    pub frame: bool,
 }
 
 impl std::ops::Index<usize> for State {
@@ -111,7 +114,7 @@ impl std::ops::Index<usize> for State {
 
 impl State {
     /// Nothing reached.
-    pub const UNDEF: State = State { regs: [V::Undef; 16], slots: [FREE; SLOTS] };
+    pub const UNDEF: State = State { regs: [V::Undef; 16], slots: [FREE; SLOTS], frame: false };
 
     fn clear_slots(&mut self) {
         self.slots = [FREE; SLOTS];
@@ -128,7 +131,7 @@ impl State {
     }
     fn set_slot(&mut self, disp: i64, size: u8, v: V) {
         self.clear_overlapping(disp, size);
-        if matches!(v, V::Any | V::Undef) {
+        if matches!(v, V::Any | V::Undef) || !self.frame {
             return;
         }
         if let Some(s) = self.slots.iter_mut().find(|s| s.size == 0) {
@@ -157,6 +160,11 @@ pub fn meet(a: V, b: V, sets: &mut Sets) -> V {
 
 fn meet_state(into: &mut State, from: &State, sets: &mut Sets) -> bool {
     let mut changed = false;
+    if into.frame && !from.frame {
+        into.frame = false;
+        into.clear_slots();
+        changed = true;
+    }
     for r in 0..16 {
         let n = meet(into.regs[r], from.regs[r], sets);
         if n != into.regs[r] {
@@ -221,7 +229,7 @@ fn extend(v: u64, width: u8, sext: bool) -> u64 {
 fn load(st: &State, mem: Mem, width: u8, sext: bool, bits32: bool, env: &Env<'_>, sets: &mut Sets) -> V {
     let m32 = |v: u64| if bits32 { v & 0xffff_ffff } else { v };
     // A frame slot.
-    if mem.base == Some(reg::RBP) && mem.index.is_none() {
+    if mem.base == Some(reg::RBP) && mem.index.is_none() && st.frame {
         return match st.slot(mem.disp as i64, width) {
             // A 32-bit copy of an entry value keeps its low half (see `transfer`).
             Some(V::Entry(r)) if width >= 4 => V::Entry(r),
@@ -316,18 +324,18 @@ pub fn transfer(i: &Insn, st: &mut State, env: &Env<'_>, sets: &mut Sets) {
         }
         _ => {}
     }
-    // Slots are rbp-relative: a new rbp is another frame.
-    if clobber & (1 << reg::RBP) != 0
-        || matches!(
-            i.effect,
-            Effect::Copy { dst: reg::RBP, .. }
-                | Effect::Const { dst: reg::RBP, .. }
-                | Effect::Lea { dst: reg::RBP, .. }
-                | Effect::Alu { dst: reg::RBP, .. }
-                | Effect::Load { dst: reg::RBP, .. }
-        )
-    {
+    // Slots are rbp-relative: a new rbp is another frame, and only `mov %rsp, %rbp` makes one.
+    let sets_rbp = matches!(
+        i.effect,
+        Effect::Copy { dst: reg::RBP, .. }
+            | Effect::Const { dst: reg::RBP, .. }
+            | Effect::Lea { dst: reg::RBP, .. }
+            | Effect::Alu { dst: reg::RBP, .. }
+            | Effect::Load { dst: reg::RBP, .. }
+    );
+    if clobber & (1 << reg::RBP) != 0 || sets_rbp {
         st.clear_slots();
+        st.frame = matches!(i.effect, Effect::Copy { dst: reg::RBP, src: reg::RSP, bits32: false });
     }
     for (r, v) in st.regs.iter_mut().enumerate() {
         if clobber & (1 << r) != 0 {
@@ -524,7 +532,14 @@ mod tests {
         // Two unknown parts, or memory not known read-only: unknown.
         transfer(&insn(0, Kind::Plain, ld(mem(Some(reg::RBX), Some(reg::RAX), 0), 8)), &mut st, &env, &mut sets);
         assert_eq!(st[reg::RDI], V::Any);
-        // mov %rdi,-8(%rbp) (an entry value); mov -8(%rbp),%rax.
+        // mov %rsp,%rbp; mov %rdi,-8(%rbp) (an entry value); mov -8(%rbp),%rax.
+        transfer(
+            &insn(0, Kind::Plain, Effect::Copy { dst: reg::RBP, src: reg::RSP, bits32: false }),
+            &mut st,
+            &env,
+            &mut sets,
+        );
+        assert!(st.frame);
         st.regs[reg::RDI] = V::Entry(reg::RDI as u8);
         let slot = Mem { base: Some(reg::RBP), index: None, scale: 1, disp: (-8i64) as u64 };
         let mut store = insn(0, Kind::Plain, Effect::Store { src: Some(reg::RDI), imm: 0, mem: slot, width: 8 });
@@ -538,6 +553,16 @@ mod tests {
         let mut other = insn(0, Kind::Plain, Effect::None);
         other.mem_write = MemWrite::Unknown;
         transfer(&other, &mut st, &env, &mut sets);
+        transfer(&reload, &mut st, &env, &mut sets);
+        assert_eq!(st[reg::RAX], V::Any);
+        // rbp as a general register (mov %rdi,%rbp): no slots.
+        transfer(
+            &insn(0, Kind::Plain, Effect::Copy { dst: reg::RBP, src: reg::RDI, bits32: false }),
+            &mut st,
+            &env,
+            &mut sets,
+        );
+        transfer(&store, &mut st, &env, &mut sets);
         transfer(&reload, &mut st, &env, &mut sets);
         assert_eq!(st[reg::RAX], V::Any);
     }

@@ -92,6 +92,10 @@ pub struct KernelCalls {
     /// Per ABI, the sites `restart_syscall` may come from: those of restartable calls, and
     /// unresolved sites when P makes a restartable call of that ABI.
     pub restart: BTreeMap<Abi, Vec<u64>>,
+    /// The returns from handlers P installs through another ABI (ia32 `sigaction`, x32
+    /// `rt_sigaction`): the kernel sets up such a frame for that ABI, whose restorer inference
+    /// does not look for, so they are allowed from any site.
+    pub other_sigreturns: Vec<(Abi, u32)>,
 }
 
 impl KernelCalls {
@@ -177,8 +181,8 @@ impl Judge<'_> {
     fn name(&self, f: usize) -> &str {
         &self.p.funcs[f].name
     }
-    /// Whether the handler value `v` (rsi at a call of a `signal`-like function) is SIG_DFL,
-    /// SIG_IGN or a function that makes no call, on every path.
+    /// Whether the handler a `signal`-like function gets at call `insn` of `caller` (rsi) is
+    /// SIG_DFL, SIG_IGN or a function that makes no call, on every path.
     fn harmless(&self, caller: usize, insn: usize) -> bool {
         let facts = &self.p.facts[caller];
         let Some(st) = facts.get(insn) else { return false };
@@ -325,8 +329,21 @@ pub(crate) fn analyse(elf: &Elf, p: &Program, sites: &[Site]) -> KernelCalls {
             }
         }
     }
+    let named = |abi: Abi, names: &[&str]| {
+        calls.iter().any(|&(a, nr)| a == abi && syscall_names::name(a, nr).is_some_and(|n| names.contains(&n)))
+    };
+    let mut other_sigreturns = Vec::new();
+    if named(Abi::Ia32, &["rt_sigaction", "sigaction", "signal"]) {
+        for n in ["rt_sigreturn", "sigreturn"] {
+            other_sigreturns.extend(syscall_names::number(Abi::Ia32, n).map(|nr| (Abi::Ia32, nr)));
+        }
+    }
+    if named(Abi::X32, &["rt_sigaction"]) {
+        other_sigreturns.extend(syscall_names::number(Abi::X32, "rt_sigreturn").map(|nr| (Abi::X32, nr)));
+    }
     KernelCalls {
         handlers,
+        other_sigreturns,
         restorers: restorers.into_iter().collect(),
         restart: restart.into_iter().map(|(a, s)| (a, s.into_iter().collect())).collect(),
     }

@@ -517,9 +517,61 @@ pub fn tasks(elf: &Elf, sites: &[Site]) -> Vec<String> {
 /// constant `CLONE_VM` or `CLONE_THREAD` flags, `clone3`, `vfork`), a thread-creating libc
 /// function, and P's own calls that `single_writer` denies (so inference must not turn it
 /// on): `ptrace`, `shmat`, io_uring, AIO, `process_vm_writev`, `userfaultfd`, and `mmap`
-/// with constant `MAP_SHARED` flags. A `clone` whose flags are not constant (glibc's
-/// `clone()` wrapper) does not count by itself: glibc creates threads with `clone3`, and
-/// `pthread_create` is found by its symbol.
+/// with constant `MAP_SHARED` flags. A `clone` whose flags are not known at its site (glibc's
+/// `clone()` wrapper, which passes its caller's) counts: it may make a thread.
 pub fn other_writers(elf: &Elf, inf: &Inferred) -> Vec<String> {
     writer_findings(elf, &inf.sites).into_iter().map(|w| w.0).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::elf::{CodeSection, Sym, SymKind};
+
+    fn elf_with_rodata(name: &str) -> Elf {
+        let mut data = Vec::new();
+        for v in [39u32, 102, 107, 104] {
+            data.extend_from_slice(&v.to_le_bytes());
+        }
+        Elf {
+            path: "t".into(),
+            x86_64: true,
+            position_independent: false,
+            entry: 0,
+            symbols: Default::default(),
+            // `pad` (4 bytes) then `table` (3 entries) at 0x5004.
+            all_symbols: vec![
+                Sym { name: "pad".into(), addr: 0x5000, size: 4, kind: SymKind::Data, global: false },
+                Sym { name: "table".into(), addr: 0x5004, size: 12, kind: SymKind::Data, global: false },
+            ],
+            code: Vec::new(),
+            data: vec![CodeSection { name: name.into(), addr: 0x5000, data }],
+            debug: Default::default(),
+            extra: Default::default(),
+            build_id: None,
+        }
+    }
+
+    #[test]
+    fn read_only_tables_give_their_entries() {
+        let elf = elf_with_rodata(".rodata");
+        assert_eq!(read_only_values(&elf, 0x5008, false, 4), Some(vec![107]));
+        assert_eq!(read_only_values(&elf, 0x5004, true, 4), Some(vec![102, 107, 104]));
+        // Inside the table: its elements at that alignment.
+        assert_eq!(read_only_values(&elf, 0x5008, true, 4), Some(vec![102, 107, 104]));
+        assert_eq!(read_only_values(&elf, 0x5004, true, 1), Some(vec![102, 0, 0, 0, 107, 0, 0, 0, 104, 0, 0, 0]));
+        assert_eq!(read_only_values(&elf, 0x5004, true, 8), Some(vec![0x0000_006b_0000_0066]));
+        // A table indexed from 1 (`table - 4`) that starts where no object holds the address:
+        // here `pad` holds it, so pad's element is what is read.
+        assert_eq!(read_only_values(&elf, 0x5000, true, 4), Some(vec![39]));
+        // `table - 4` where no object holds the address: the object right after it.
+        assert_eq!(read_only_values(&elf, 0x4ffc, true, 4), Some(vec![39]));
+        // Outside any object or past the data: nothing known.
+        assert_eq!(read_only_values(&elf, 0x5010, true, 4), None);
+        assert_eq!(read_only_values(&elf, 0x6000, false, 4), None);
+        // Writable data is not a table.
+        let elf = elf_with_rodata(".data");
+        assert_eq!(read_only_values(&elf, 0x5004, true, 4), None);
+        assert_eq!(read_only_values(&elf, 0x5008, false, 4), None);
+    }
 }
