@@ -10,6 +10,7 @@ pub mod cli;
 pub mod codegen;
 pub mod compile;
 pub mod ctype;
+pub mod deny_final;
 pub mod diag;
 pub mod dryrun;
 pub mod dwarf;

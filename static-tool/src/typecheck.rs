@@ -82,6 +82,8 @@ struct Checker<'p> {
     default_span: Option<Span>,
     /// Calls a rule other than a class rule constrains (assert, from, deny): where first.
     constrained: Vec<(Abi, u32, Span)>,
+    /// Site rules naming one call that are not a deny, for [`crate::deny_final`].
+    explicit_sites: Vec<crate::deny_final::ExplicitSiteRule>,
 }
 
 /// A checked policy and the warnings found on the way (the policy is still written).
@@ -112,6 +114,7 @@ pub fn check<'p>(file: &ast::File, src: &'p str, prog: &'p mut Program) -> Resul
         single_writer: None,
         default_span: None,
         constrained: Vec::new(),
+        explicit_sites: Vec::new(),
     };
     let out = c.file(file, src);
     if c.errors.is_empty() {
@@ -306,6 +309,9 @@ impl Checker<'_> {
             if self.single_writer.is_some() {
                 self.expand_single_writer(&mut out);
             }
+            // After single_writer: its denies are final too.
+            let w = crate::deny_final::apply(&mut out, &self.explicit_sites);
+            self.warnings.extend(w);
             if !out.default_deny {
                 self.lint_default_allow(&out);
             }
@@ -556,6 +562,14 @@ impl Checker<'_> {
         }
         let sites = self.rule_sites(r.site.as_ref())?;
         let prefix = r.calls.iter().map(|c| text_of(src, c.span)).collect::<Vec<_>>().join(",");
+        if let ([(abi, nr, _)], Some(_), false) = (calls.as_slice(), &r.site, matches!(r.body, RuleBody::Deny)) {
+            self.explicit_sites.push(crate::deny_final::ExplicitSiteRule {
+                abi: *abi,
+                nr: *nr,
+                span: r.span,
+                call: prefix.clone(),
+            });
+        }
         let ctx = RuleCtx { calls: calls.clone(), class: None };
         let mut inv_indexes: Vec<Option<usize>> = Vec::new();
         match &r.body {

@@ -192,3 +192,53 @@ fn string_predicates_check_the_path_p_opens() {
         assert!(rep.contains("x86_64 openat(257)") && rep.contains("VIOLATION"), "{bad}: {rep}");
     }
 }
+
+/// `exe`'s inferred policy, compiled.
+fn inferred_policy(exe: &Path, name: &str) -> PathBuf {
+    let elf = semguard_static_tool::elf::Elf::read(exe.to_str().unwrap()).unwrap();
+    let inf = semguard_static_tool::infer::infer(&elf).unwrap();
+    let src = semguard_static_tool::infer::emit::source(&elf, &inf);
+    policy(exe, &src, name)
+}
+
+#[test]
+fn signal_handlers_threads_restarts_and_tables_run_under_their_inferred_policy() {
+    let signal = common::build("signal", &["signal.c"], &["-O2", "-g", "-static"]);
+    let threads = common::build("threads", &["threads.c"], &["-O2", "-g", "-static", "-pthread"]);
+    let sleep = common::build("sleep", &["sleep.c"], &["-O2", "-g", "-static"]);
+    let table0 = common::build("table-O0", &["table.c"], &["-O0", "-g", "-static"]);
+    let table2 = common::build("table-O2", &["table.c"], &["-O2", "-g", "-static"]);
+    // The same as static-pie (sites relative to the load base, image constants `$base + …`).
+    let signal_pie = common::build("signal-pie", &["signal.c"], &["-O2", "-g", "-static-pie"]);
+    let table_pie = common::build("table-O2-pie", &["table.c"], &["-O2", "-g", "-static-pie"]);
+    let runs: [(&Path, &[&str], &str); 7] = [
+        (&signal_pie, &[], "handled\ngot 1\n"),
+        (&table_pie, &[], "sum "),
+        // A SIGUSR1 handler that writes: rt_sigreturn from the restorer, and no trace.
+        (&signal, &[], "handled\ngot 1\n"),
+        // A thread: no trace (the automaton is per process).
+        (&threads, &["thread"], "main done\n"),
+        // Stopped and continued in nanosleep: restart_syscall, which the trace accepts.
+        (&sleep, &[], "slept 0, child 0\n"),
+        // Numbers from a read-only table through syscall().
+        (&table0, &[], "sum "),
+        (&table2, &[], "sum "),
+    ];
+    for (exe, args, out_end) in runs {
+        let name = exe.file_name().unwrap().to_string_lossy().into_owned();
+        let p = inferred_policy(exe, &format!("inferred-{name}.sgp"));
+        let cmd: Vec<&str> = std::iter::once(exe.to_str().unwrap()).chain(args.iter().copied()).collect();
+        let (code, out, rep) = check(&p, &[], &cmd);
+        assert_eq!(code, 0, "{name}: {rep}");
+        assert!(rep.contains(" 0 violations, 0 unverifiable; P exited with status 0"), "{name}: {rep}");
+        assert!(out.ends_with(out_end) || out.starts_with(out_end), "{name}: {out}");
+    }
+    // Those runs did make the kernel's calls: a policy denying them stops each.
+    for (exe, call) in [(&signal, "rt_sigreturn"), (&sleep, "restart_syscall")] {
+        let src = format!("policy {{ default allow; }}\nsyscall {call} deny;\n");
+        let p = policy(exe, &src, &format!("deny-{call}.sgp"));
+        let (code, _, rep) = check(&p, &[], &[exe.to_str().unwrap()]);
+        assert_eq!(code, CHECK_VIOLATIONS, "{rep}");
+        assert!(rep.contains(&format!("x86_64 {call}(")) && rep.contains("VIOLATION denied"), "{rep}");
+    }
+}

@@ -526,6 +526,51 @@ fn single_writer_covers_ia32_when_the_policy_has_ia32_rules() {
 }
 
 #[test]
+fn a_deny_is_final_at_every_site() {
+    // An any-site deny (a call's or a class's) holds at sites whose rules would allow the call:
+    // an explicit `at` rule (with a warning), a list of calls at a site (as inference writes
+    // for a site whose number it could not resolve) and a class site rule (silently).
+    for deny in ["syscall execve deny;", "syscall class exec deny;"] {
+        let src = format!(
+            "policy {{ default allow; }}\n\
+             {deny}\n\
+             syscall execve at 0x401000 allow;\n\
+             syscall getpid, execve at 0x402000 allow;\n\
+             syscall class exec at 0x403000 {{ assert exec.flags == 0; }}\n\
+             syscall execve at 0x404000 {{ assert execve.filename != 0; }}\n\
+             syscall execve at 0x405000 deny;\n\
+             syscall io_uring_setup, io_uring_enter, io_uring_register, io_setup, io_submit deny;\n"
+        );
+        let mut j = Judge::new(&src);
+        for site in [RIP, 0x40_1000, 0x40_2000, 0x40_3000, 0x40_4000, 0x40_5000] {
+            let v = j.decide(Abi::X86_64, "execve", [AT, 0, 0, 0, 0, 0], site);
+            assert!(matches!(v, Verdict::Violation { kind: ViolationKind::Denied, .. }), "{deny} at {site:#x}: {v:?}");
+        }
+        // The other calls of those site rules are still allowed there.
+        assert_eq!(j.decide(Abi::X86_64, "getpid", [0; 6], 0x40_2000), Verdict::Allow);
+        // Warnings name the explicit site rules of the call only (not the list, the class
+        // rule or the site's own deny).
+        let w = warnings(&src);
+        let finals: Vec<&String> = w.iter().filter(|m| m.contains("a deny is final")).collect();
+        let name = if deny.contains("class") { "exec: deny" } else { "execve: deny" };
+        assert_eq!(
+            finals,
+            [
+                &format!("3:1: `execve` is denied for every site (`{name}`, a deny is final), so this site rule does not allow it"),
+                &format!("6:1: `execve` is denied for every site (`{name}`, a deny is final), so this site rule does not allow it"),
+            ],
+            "{w:?}"
+        );
+    }
+    // Without an any-site deny, a site rule decides at its site as before.
+    let mut j = Judge::new("policy { default deny; }\nsyscall getpid allow;\nsyscall execve at 0x401000 allow;\n");
+    assert_eq!(j.decide(Abi::X86_64, "execve", [AT, 0, 0, 0, 0, 0], 0x40_1000), Verdict::Allow);
+    // A site deny is not final elsewhere.
+    let mut j = Judge::new("policy { default allow; }\nsyscall execve at 0x401000 deny;\nsyscall io_uring_setup, io_uring_enter, io_uring_register, io_setup, io_submit deny;\n");
+    assert_eq!(j.decide(Abi::X86_64, "execve", [AT, 0, 0, 0, 0, 0], 0x40_2000), Verdict::Allow);
+}
+
+#[test]
 fn toctou_lint_fires_for_memory_reads_when_p_may_create_threads() {
     let reads = "syscall getpid allow;\nsyscall openat { assert startswith(openat.filename, \"/tmp/\"); }\n";
     let w = warnings_for(&threads(), reads);

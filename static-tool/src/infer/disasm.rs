@@ -46,6 +46,7 @@ pub mod reg {
     pub const R9: usize = 9;
     pub const R10: usize = 10;
     pub const R11: usize = 11;
+    pub const R13: usize = 13;
 }
 
 /// Registers a call may change (System V: everything not callee-saved).
@@ -89,6 +90,39 @@ pub enum Kind {
     Stop,
 }
 
+/// A memory operand: `[base + index * scale + disp]`. RIP-relative operands have neither
+/// register and their absolute address in `disp`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mem {
+    /// Base register (GPR number).
+    pub base: Option<usize>,
+    /// Index register (GPR number).
+    pub index: Option<usize>,
+    /// Scale of the index.
+    pub scale: u8,
+    /// Displacement (sign-extended to 64 bits), or the absolute address.
+    pub disp: u64,
+}
+
+/// What an instruction writes to memory, for the stack slots constant propagation keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemWrite {
+    /// Nothing.
+    None,
+    /// Below the stack pointer (`push`, `call`), or to an absolute address: not the frame's
+    /// `rbp`-based slots.
+    Elsewhere,
+    /// `size` bytes at `rbp + disp`.
+    Rbp {
+        /// Offset from rbp.
+        disp: i64,
+        /// Bytes.
+        size: u8,
+    },
+    /// Anywhere (through another pointer): any slot may change.
+    Unknown,
+}
+
 /// How an instruction changes the tracked registers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Effect {
@@ -102,6 +136,11 @@ pub enum Effect {
     Lea { dst: usize, base: usize, disp: u64 },
     /// `dst = dst OP imm`.
     Alu { dst: usize, op: AluOp, imm: u64, bits32: bool },
+    /// `dst = ` the `width`-byte value at `mem`, zero- or sign-extended (`sext`), then cut to
+    /// 32 bits and zero-extended if `bits32` (`mov`, `movzx`, `movsx`, `movsxd` from memory).
+    Load { dst: usize, mem: Mem, width: u8, sext: bool, bits32: bool },
+    /// `width` bytes of register `src` (or of `imm` when `src` is `None`) stored at `mem`.
+    Store { src: Option<usize>, imm: u64, mem: Mem, width: u8 },
 }
 
 /// Arithmetic folded on constants.
@@ -132,6 +171,8 @@ pub struct Insn {
     pub effect: Effect,
     /// Registers written other than by `effect` (bit per GPR).
     pub clobber: u16,
+    /// What it writes to memory.
+    pub mem_write: MemWrite,
     /// Addresses the instruction names (immediates, RIP-relative operands) — candidates for
     /// address-taken functions.
     pub refs: Vec<u64>,
@@ -174,6 +215,10 @@ fn readability(name: &str) -> (usize, usize, String) {
 
 /// The function ranges of P: text symbols with a size (aliases merged), or each code
 /// section as one range when P has no symbols.
+///
+/// A text symbol of size 0 in a code section — assembly without `.size`, such as glibc's
+/// signal restorer `__restore_rt` (`mov $15, %rax; syscall`), which only the kernel calls —
+/// extends to the next symbol or the end of its section, unless a sized function covers it.
 pub fn function_ranges(elf: &Elf) -> Vec<(String, u64, u64)> {
     let mut by_start: BTreeMap<u64, (String, u64)> = BTreeMap::new();
     for s in elf.all_symbols.iter().filter(|s| s.kind == SymKind::Text && s.size > 0) {
@@ -186,6 +231,30 @@ pub fn function_ranges(elf: &Elf) -> Vec<(String, u64, u64)> {
     if by_start.is_empty() {
         return elf.code.iter().map(|c| (c.name.clone(), c.addr, c.addr + c.data.len() as u64)).collect();
     }
+    let sized: Vec<(u64, u64)> = by_start.iter().map(|(&a, &(_, sz))| (a, a + sz)).collect();
+    let covered = |a: u64| {
+        let i = sized.partition_point(|r| r.0 <= a);
+        i > 0 && a < sized[i - 1].1
+    };
+    let starts: Vec<u64> = elf.all_symbols.iter().filter(|s| s.kind == SymKind::Text).map(|s| s.addr).collect();
+    let mut zero_size: BTreeMap<u64, (String, u64)> = BTreeMap::new();
+    for s in elf.all_symbols.iter().filter(|s| s.kind == SymKind::Text && s.size == 0) {
+        if by_start.contains_key(&s.addr) || covered(s.addr) {
+            continue;
+        }
+        let Some(sec) = elf.code.iter().find(|c| s.addr >= c.addr && s.addr < c.addr + c.data.len() as u64) else {
+            continue;
+        };
+        let sec_end = sec.addr + sec.data.len() as u64;
+        let next_sym = starts.get(starts.partition_point(|&a| a <= s.addr)).copied().unwrap_or(sec_end);
+        let next_fn = sized.get(sized.partition_point(|r| r.0 <= s.addr)).map_or(sec_end, |r| r.0);
+        let end = next_sym.min(next_fn).min(sec_end);
+        let e = zero_size.entry(s.addr).or_insert((s.name.clone(), end - s.addr));
+        if readability(&s.name) < readability(&e.0) {
+            e.0 = s.name.clone();
+        }
+    }
+    by_start.extend(zero_size);
     by_start.into_iter().map(|(a, (n, sz))| (n, a, a + sz)).collect()
 }
 
@@ -212,12 +281,35 @@ fn reduce(i: &Instruction, info: &mut InstructionInfoFactory) -> Insn {
         },
     };
     let mut clobber = 0u16;
-    for u in info.info(i).used_registers() {
-        if matches!(u.access(), OpAccess::Write | OpAccess::CondWrite | OpAccess::ReadWrite | OpAccess::ReadCondWrite) {
+    let written = |a: OpAccess| {
+        matches!(a, OpAccess::Write | OpAccess::CondWrite | OpAccess::ReadWrite | OpAccess::ReadCondWrite)
+    };
+    let facts = info.info(i);
+    for u in facts.used_registers() {
+        if written(u.access()) {
             if let Some(g) = gpr(u.register()) {
                 clobber |= 1 << g;
             }
         }
+    }
+    let mut mem_write = MemWrite::None;
+    for m in facts.used_memory().iter().filter(|m| written(m.access())) {
+        let this = match (m.base(), m.index()) {
+            _ if matches!(m.segment(), Register::FS | Register::GS) => MemWrite::Elsewhere,
+            // Below the stack pointer (`push`, `call`): no live object is there.
+            (Register::RSP | Register::ESP, Register::None) if (m.displacement() as i64) < 0 => MemWrite::Elsewhere,
+            // An absolute or RIP-relative address: static data, not a frame.
+            (Register::None | Register::RIP, Register::None) => MemWrite::Elsewhere,
+            (Register::RBP, Register::None) => {
+                MemWrite::Rbp { disp: m.displacement() as i64, size: m.memory_size().size().min(255) as u8 }
+            }
+            _ => MemWrite::Unknown,
+        };
+        mem_write = match (mem_write, this) {
+            (MemWrite::None, w) | (w, MemWrite::None) => w,
+            (MemWrite::Elsewhere, w) | (w, MemWrite::Elsewhere) => w,
+            _ => MemWrite::Unknown,
+        };
     }
     let mut refs = Vec::new();
     for op in 0..i.op_count() {
@@ -233,19 +325,67 @@ fn reduce(i: &Instruction, info: &mut InstructionInfoFactory) -> Insn {
     }
     let effect = effect_of(i);
     if let Some(dst) = match effect {
-        Effect::Const { dst, .. } | Effect::Copy { dst, .. } | Effect::Lea { dst, .. } | Effect::Alu { dst, .. } => {
-            Some(dst)
-        }
-        Effect::None => None,
+        Effect::Const { dst, .. }
+        | Effect::Copy { dst, .. }
+        | Effect::Lea { dst, .. }
+        | Effect::Alu { dst, .. }
+        | Effect::Load { dst, .. } => Some(dst),
+        Effect::None | Effect::Store { .. } => None,
     } {
         clobber &= !(1 << dst);
     }
-    Insn { ip: i.ip(), next: i.next_ip(), kind, effect, clobber, refs }
+    Insn { ip: i.ip(), next: i.next_ip(), kind, effect, clobber, mem_write, refs }
+}
+
+/// The memory operand of `i` (its only one), unless it is segment-relative (`fs:`, `gs:`:
+/// thread-local) or uses a register that is not a 64-bit GPR.
+fn mem_operand(i: &Instruction) -> Option<Mem> {
+    if matches!(i.memory_segment(), Register::FS | Register::GS) {
+        return None;
+    }
+    if i.is_ip_rel_memory_operand() {
+        return Some(Mem { base: None, index: None, scale: 1, disp: i.ip_rel_memory_address() });
+    }
+    let reg = |r: Register| -> Option<Option<usize>> {
+        match r {
+            Register::None => Some(None),
+            r if r.is_gpr64() => Some(Some(gpr(r)?)),
+            _ => None,
+        }
+    };
+    Some(Mem {
+        base: reg(i.memory_base())?,
+        index: reg(i.memory_index())?,
+        scale: i.memory_index_scale() as u8,
+        disp: i.memory_displacement64(),
+    })
 }
 
 /// The register effect of the instruction forms inference folds; anything else is handled
 /// through the written-register mask.
 fn effect_of(i: &Instruction) -> Effect {
+    // Stores: `mov` of a register or an immediate to memory.
+    if i.mnemonic() == Mnemonic::Mov && i.op_count() == 2 && i.op_kind(0) == OpKind::Memory {
+        let width = i.memory_size().size();
+        let Some(mem) = mem_operand(i) else { return Effect::None };
+        if !matches!(width, 1 | 2 | 4 | 8) {
+            return Effect::None;
+        }
+        let width = width as u8;
+        return match i.op_kind(1) {
+            OpKind::Register => match gpr(i.op_register(1)) {
+                // Not ah/bh/ch/dh: their bits are not the register's low ones.
+                Some(src) if !matches!(i.op_register(1), Register::AH | Register::BH | Register::CH | Register::DH) => {
+                    Effect::Store { src: Some(src), imm: 0, mem, width }
+                }
+                _ => Effect::None,
+            },
+            _ => match i.try_immediate(1) {
+                Ok(v) => Effect::Store { src: None, imm: v, mem, width },
+                Err(_) => Effect::None,
+            },
+        };
+    }
     if i.op_count() < 2 || i.op_kind(0) != OpKind::Register {
         return Effect::None;
     }
@@ -268,6 +408,19 @@ fn effect_of(i: &Instruction) -> Effect {
         | OpKind::Immediate32to64 => i.try_immediate(1).ok(),
         _ => None,
     };
+    // Loads: `mov`, `movzx`, `movsx`, `movsxd` from memory.
+    if i.op_kind(1) == OpKind::Memory
+        && matches!(i.mnemonic(), Mnemonic::Mov | Mnemonic::Movzx | Mnemonic::Movsx | Mnemonic::Movsxd)
+    {
+        let width = i.memory_size().size();
+        return match (mem_operand(i), width) {
+            (Some(mem), 1 | 2 | 4 | 8) => {
+                let sext = matches!(i.mnemonic(), Mnemonic::Movsx | Mnemonic::Movsxd);
+                Effect::Load { dst, mem, width: width as u8, sext, bits32 }
+            }
+            _ => Effect::None,
+        };
+    }
     match i.mnemonic() {
         Mnemonic::Mov => {
             if let Some(v) = imm() {
@@ -464,5 +617,80 @@ mod tests {
         let g = function(&bad, "g", 0x1000, 0x1001, &mut info).unwrap();
         assert_eq!(g.insns[0].kind, Kind::Stop);
         assert!(function(&bad, "h", 0x5000, 0x5001, &mut info).is_none());
+    }
+
+    #[test]
+    fn zero_size_text_symbols_extend_to_the_next_symbol() {
+        use crate::elf::{Sym, SymKind};
+        let mut elf = elf_with(&[0x90; 0x40]);
+        let sym = |name: &str, addr: u64, size: u64| Sym {
+            name: name.into(),
+            addr,
+            size,
+            kind: SymKind::Text,
+            global: false,
+        };
+        // f (sized), __restore_rt (size 0, like glibc's), inner (size 0 inside f: a label),
+        // g (sized), tail (size 0, runs to the section's end).
+        elf.all_symbols = vec![
+            sym("f", 0x1000, 0x10),
+            sym("inner", 0x1004, 0),
+            sym("__restore_rt", 0x1010, 0),
+            sym("g", 0x1020, 0x8),
+            sym("tail", 0x1030, 0),
+        ];
+        let r = function_ranges(&elf);
+        assert_eq!(
+            r,
+            [
+                ("f".to_string(), 0x1000, 0x1010),
+                ("__restore_rt".to_string(), 0x1010, 0x1020),
+                ("g".to_string(), 0x1020, 0x1028),
+                ("tail".to_string(), 0x1030, 0x1040)
+            ]
+        );
+    }
+
+    #[test]
+    fn loads_and_stores_and_what_they_write() {
+        // mov 0x0(%r13,%rax,8),%rdi; movzbl 0x10(%rip),%eax; movslq -0x14(%rbp),%rdx;
+        // mov %rdi,-0x8(%rbp); movl $0x6c,-0xc(%rbp); mov %eax,(%rbx); push %rbp;
+        // addl $1,-0x4(%rbp); mov %fs:0x10,%rax
+        let code = [
+            0x49, 0x8b, 0x7c, 0xc5, 0x00, 0x0f, 0xb6, 0x05, 0x10, 0, 0, 0, 0x48, 0x63, 0x55, 0xec, 0x48, 0x89, 0x7d,
+            0xf8, 0xc7, 0x45, 0xf4, 0x6c, 0, 0, 0, 0x89, 0x03, 0x55, 0x83, 0x45, 0xfc, 0x01, 0x64, 0x48, 0x8b, 0x04,
+            0x25, 0x10, 0, 0, 0,
+        ];
+        let elf = elf_with(&code);
+        let mut info = InstructionInfoFactory::new();
+        let f = function(&elf, "f", 0x1000, 0x1000 + code.len() as u64, &mut info).unwrap();
+        let e: Vec<Effect> = f.insns.iter().map(|i| i.effect).collect();
+        let m = |base, index, scale, disp: i64| Mem { base, index, scale, disp: disp as u64 };
+        assert_eq!(
+            e[0],
+            Effect::Load {
+                dst: reg::RDI,
+                mem: m(Some(reg::R13), Some(reg::RAX), 8, 0),
+                width: 8,
+                sext: false,
+                bits32: false
+            }
+        );
+        assert_eq!(
+            e[1],
+            Effect::Load { dst: reg::RAX, mem: m(None, None, 1, 0x101c), width: 1, sext: false, bits32: true }
+        );
+        assert_eq!(
+            e[2],
+            Effect::Load { dst: reg::RDX, mem: m(Some(reg::RBP), None, 1, -0x14), width: 4, sext: true, bits32: false }
+        );
+        assert_eq!(e[3], Effect::Store { src: Some(reg::RDI), imm: 0, mem: m(Some(reg::RBP), None, 1, -8), width: 8 });
+        assert_eq!(f.insns[3].mem_write, MemWrite::Rbp { disp: -8, size: 8 });
+        assert_eq!(e[4], Effect::Store { src: None, imm: 0x6c, mem: m(Some(reg::RBP), None, 1, -0xc), width: 4 });
+        assert_eq!(f.insns[5].mem_write, MemWrite::Unknown, "through rbx");
+        assert_eq!(f.insns[6].mem_write, MemWrite::Elsewhere, "push");
+        assert_eq!(f.insns[7].mem_write, MemWrite::Rbp { disp: -4, size: 4 });
+        assert_eq!(e[8], Effect::None, "thread-local");
+        assert_eq!(f.insns[8].clobber, 1 << reg::RAX);
     }
 }

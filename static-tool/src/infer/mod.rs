@@ -16,10 +16,17 @@
 //!    loaded by reachable code — since indirect calls may reach any of those.
 //! 4. The automaton ([`trace`]) is the "what may come next" (digram) model over the
 //!    interprocedural CFG.
+//! 5. Calls the kernel makes P make ([`kernel`]): `rt_sigreturn` through the signal restorer
+//!    when P can install a handler, `restart_syscall` after an interrupted sleeping call, and
+//!    the self-loops that let the automaton accept them and the restart of an interrupted call.
+//!    The automaton is kept per process (per address space): when P may run another task in
+//!    its address space (a thread) or a signal handler that makes system calls, whose calls
+//!    interleave with P's anywhere, inference emits no automaton ([`Inferred::no_trace`]).
 
 pub mod disasm;
 pub mod emit;
 pub mod flow;
+pub mod kernel;
 pub mod trace;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -30,7 +37,7 @@ use crate::diag::{ElfProblem, ToolError};
 use crate::elf::Elf;
 use crate::ir::AutomatonIr;
 use disasm::{reg, Function, Kind};
-use flow::{State, V};
+use flow::{Facts, V};
 
 /// Deepest chain of wrapper functions followed to find a system-call number.
 pub const MAX_WRAPPER_DEPTH: usize = 4;
@@ -72,8 +79,13 @@ pub struct Inferred {
     pub reachable_functions: usize,
     /// Every system-call instruction, by address.
     pub sites: Vec<Site>,
-    /// The legal-trace automaton.
+    /// The legal-trace automaton (no states when [`Inferred::no_trace`] says why there is
+    /// none).
     pub automaton: AutomatonIr,
+    /// Why P gets no automaton (empty: it gets one).
+    pub no_trace: Vec<String>,
+    /// Calls the kernel makes P make, and what P's signal handlers may do.
+    pub kernel: kernel::KernelCalls,
     /// Things the reviewer should know (unresolved numbers, …).
     pub warnings: Vec<String>,
 }
@@ -95,7 +107,7 @@ pub(crate) struct CallSite {
 /// The analysed program shared by the passes.
 pub(crate) struct Program {
     pub funcs: Vec<Function>,
-    pub states: Vec<Vec<State>>,
+    pub facts: Vec<Facts>,
     pub by_start: HashMap<u64, usize>,
     pub callers: Vec<Vec<CallSite>>,
     pub reachable: Vec<bool>,
@@ -124,7 +136,9 @@ impl Program {
         let by_start: HashMap<u64, usize> = funcs.iter().enumerate().map(|(i, f)| (f.start, i)).collect();
         let may_return = may_return(&funcs, &by_start);
         let noreturn = |t: u64| by_start.get(&t).is_some_and(|&g| !may_return[g]);
-        let states = funcs.iter().map(|f| flow::analyse(f, &noreturn)).collect();
+        let read_only = |addr: u64, indexed: bool, width: u8| read_only_values(elf, addr, indexed, width);
+        let env = flow::Env { noreturn: &noreturn, read_only: &read_only };
+        let facts = funcs.iter().map(|f| flow::analyse(f, &env)).collect();
         let mut callers = vec![Vec::new(); funcs.len()];
         for (fi, f) in funcs.iter().enumerate() {
             for (k, i) in f.insns.iter().enumerate() {
@@ -149,7 +163,7 @@ impl Program {
             address_taken: vec![false; funcs.len()],
             entry: None,
             funcs,
-            states,
+            facts,
             by_start,
             callers,
         };
@@ -256,21 +270,87 @@ fn elf_entry(elf: &Elf) -> u64 {
     elf.symbols.get("_start").or_else(|| elf.symbols.get("main")).map_or(0, |s| s.addr)
 }
 
+/// Whether a data section is read-only (by its name: `.rodata`, `.rodata.*`, `.lrodata`).
+fn read_only_section(name: &str) -> bool {
+    name.starts_with(".rodata") || name.starts_with(".lrodata")
+}
+
+/// The `width`-byte values a load at `addr` may read from P's read-only data: the value there,
+/// or (`indexed`: `addr` plus an offset not known) every element of the read-only object —
+/// a data symbol with a size — that holds `addr`, or that starts just after it (a table
+/// indexed from 1 is addressed as `table - width`). `None` if the memory is not read-only
+/// or the object's extent is not known (then the load is not resolved).
+fn read_only_values(elf: &Elf, addr: u64, indexed: bool, width: u8) -> Option<Vec<u64>> {
+    use crate::elf::SymKind;
+    let w = u64::from(width);
+    let sec = elf.data.iter().find(|d| {
+        read_only_section(&d.name) && addr >= d.addr && addr.saturating_add(w) <= d.addr + d.data.len() as u64
+    });
+    let value_at = |sec: &crate::elf::CodeSection, a: u64| -> Option<u64> {
+        let off = usize::try_from(a.checked_sub(sec.addr)?).ok()?;
+        let bytes = sec.data.get(off..off.checked_add(usize::from(width))?)?;
+        let mut b = [0u8; 8];
+        b[..bytes.len()].copy_from_slice(bytes);
+        Some(u64::from_le_bytes(b))
+    };
+    if !indexed {
+        return value_at(sec?, addr).map(|v| vec![v]);
+    }
+    let i = elf.all_symbols.partition_point(|s| s.addr <= addr);
+    let object = |s: &&crate::elf::Sym| s.kind == SymKind::Data && s.size >= w;
+    let holding = elf.all_symbols[..i].iter().rev().take(16).filter(object).find(|s| addr < s.addr + s.size);
+    let sym = match holding {
+        Some(s) => s,
+        None => elf.all_symbols[i..].iter().take(4).filter(object).find(|s| s.addr - addr <= 8 * w)?,
+    };
+    let sec = elf.data.iter().find(|d| {
+        read_only_section(&d.name) && sym.addr >= d.addr && sym.addr + sym.size <= d.addr + d.data.len() as u64
+    })?;
+    // The elements at `addr + k * width` inside the object.
+    let first =
+        if addr >= sym.addr { addr - (addr - sym.addr) / w * w } else { addr + (sym.addr - addr).div_ceil(w) * w };
+    let count = (sym.addr + sym.size).saturating_sub(first) / w;
+    if count == 0 || count > flow::MAX_SET as u64 {
+        return None;
+    }
+    (0..count).map(|k| value_at(sec, first + k * w)).collect()
+}
+
 /// Values of register `r` (an entry value of `func`) at the direct calls of `func`: the
-/// constants found, and whether some caller (or no caller at all) leaves it unknown.
-fn resolve_param(p: &Program, func: usize, r: u8, depth: usize, out: &mut BTreeSet<u64>) -> bool {
+/// constants found, and whether some caller (or no caller at all) leaves it unknown. A caller
+/// passing one of a set of values (a read-only table) that is not `known` leaves it unknown.
+fn resolve_param(
+    p: &Program,
+    func: usize,
+    r: u8,
+    depth: usize,
+    known: &dyn Fn(u64) -> bool,
+    out: &mut BTreeSet<u64>,
+) -> bool {
     let mut unresolved = false;
     let callers: Vec<&CallSite> = p.callers[func].iter().filter(|c| p.reachable[c.caller]).collect();
     if callers.is_empty() || depth >= MAX_WRAPPER_DEPTH {
         return true;
     }
     for c in callers {
-        match p.states[c.caller].get(c.insn).map(|s| s[usize::from(r)]) {
+        let facts = &p.facts[c.caller];
+        match facts.get(c.insn).map(|s| s[usize::from(r)]) {
+            Some(V::Entry(r2)) => unresolved |= resolve_param(p, c.caller, r2, depth + 1, known, out),
+            // An unreachable call.
+            Some(V::Undef) => {}
             Some(V::Const(v)) => {
                 out.insert(v);
             }
-            Some(V::Entry(r2)) => unresolved |= resolve_param(p, c.caller, r2, depth + 1, out),
-            _ => unresolved = true,
+            Some(V::Set(set)) => {
+                for &v in facts.sets.get(set) {
+                    if known(v) {
+                        out.insert(v);
+                    } else {
+                        unresolved = true;
+                    }
+                }
+            }
+            Some(V::Any) | None => unresolved = true,
         }
     }
     unresolved
@@ -298,7 +378,8 @@ pub fn infer(elf: &Elf) -> Result<Inferred, ToolError> {
                 Kind::Int80 => Abi::Ia32,
                 _ => continue,
             };
-            let st = p.states[fi][k];
+            let facts = &p.facts[fi];
+            let st = facts.get(k).copied().unwrap_or(flow::State::UNDEF);
             let arg_regs = if entry_abi == Abi::Ia32 { ARGS_IA32 } else { ARGS_X86_64 };
             let mut site = Site {
                 rip: i.next,
@@ -321,10 +402,27 @@ pub fn infer(elf: &Elf) -> Result<Inferred, ToolError> {
                         }
                     }
                 }
+                // One of several constants (paths that disagree, a read-only table). A number
+                // no system call has means the values were not what they seemed (a table
+                // misread): then the site counts as not resolved.
+                V::Set(set) => {
+                    for &n in facts.sets.get(set) {
+                        let (abi, nr) = split_nr(entry_abi, n);
+                        if semguard_core::syscall_names::name(abi, nr).is_some() {
+                            site.calls.insert((abi, nr));
+                        } else {
+                            site.unresolved = true;
+                        }
+                    }
+                }
                 V::Entry(r) => {
                     site.via_wrapper = true;
                     let mut nrs = BTreeSet::new();
-                    site.unresolved = resolve_param(&p, fi, r, 0, &mut nrs);
+                    let known = |n: u64| {
+                        let (abi, nr) = split_nr(entry_abi, n);
+                        semguard_core::syscall_names::name(abi, nr).is_some()
+                    };
+                    site.unresolved = resolve_param(&p, fi, r, 0, &known, &mut nrs);
                     site.calls.extend(nrs.into_iter().map(|n| split_nr(entry_abi, n)));
                 }
                 // Dead code (after a call that never returns, or after exit_group).
@@ -348,9 +446,73 @@ pub fn infer(elf: &Elf) -> Result<Inferred, ToolError> {
             sites.push(site);
         }
     }
-    let automaton = trace::automaton(&p, &sites, &site_of);
+    let kernel = kernel::analyse(elf, &p, &sites);
+    let tasks = tasks(elf, &sites);
+    let mut no_trace = Vec::new();
+    if !tasks.is_empty() {
+        no_trace.push(format!("P may create threads ({})", tasks.join(", ")));
+    }
+    if let kernel::Handlers::MakeCalls(why) = &kernel.handlers {
+        no_trace.push(format!("P may install a signal handler that makes system calls ({})", why.join(", ")));
+    }
+    let automaton = if no_trace.is_empty() {
+        let mut a = trace::automaton(&p, &sites, &site_of);
+        kernel::self_loops(&mut a, &kernel);
+        a
+    } else {
+        AutomatonIr { states: Vec::new(), initial: 0, transitions: Vec::new() }
+    };
     let reachable_functions = p.reachable.iter().filter(|r| **r).count();
-    Ok(Inferred { functions: p.funcs.len(), reachable_functions, sites, automaton, warnings })
+    Ok(Inferred { functions: p.funcs.len(), reachable_functions, sites, automaton, no_trace, kernel, warnings })
+}
+
+/// What P's binary shows about the things that make another writer of P's memory, each with
+/// whether it is another task in P's address space (a thread, a `vfork` child), whose calls
+/// interleave with P's own.
+fn writer_findings(elf: &Elf, sites: &[Site]) -> Vec<(String, bool)> {
+    use semguard_core::syscall_names;
+    let mut out = Vec::new();
+    for s in sites.iter().filter(|s| s.reachable) {
+        let at = format!("{:#x} ({}+{:#x})", s.rip, s.func, s.offset);
+        for &(abi, nr) in &s.calls {
+            let Some(name) = syscall_names::name(abi, nr) else { continue };
+            let constant = |i: usize| if s.via_wrapper { None } else { s.const_args.get(&i).copied() };
+            let (why, task) = match name {
+                "clone" => match constant(0) {
+                    Some(f) if f & crate::classes::CLONE_SHARES_MEMORY != 0 => {
+                        ("clone with CLONE_VM or CLONE_THREAD", true)
+                    }
+                    Some(_) => continue,
+                    // glibc's clone() wrapper passes its caller's flags: it may make a thread.
+                    None => ("clone with flags not known at the call site", true),
+                },
+                "clone3" => ("clone3", true),
+                "vfork" => ("vfork", true),
+                "mmap" | "mmap2" => match constant(3) {
+                    Some(f) if matches!(f & 0xf, 1 | 3) => ("mmap with MAP_SHARED", false),
+                    _ => continue,
+                },
+                "ptrace" | "shmat" | "io_uring_setup" | "io_setup" | "process_vm_writev" | "userfaultfd" => {
+                    (name, false)
+                }
+                _ => continue,
+            };
+            out.push((format!("{why} at {at}"), task));
+        }
+    }
+    for sym in ["pthread_create", "thrd_create"] {
+        if elf.symbols.contains_key(sym) {
+            out.push((format!("P links {sym}"), true));
+        }
+    }
+    out
+}
+
+/// Why P may run another task in its address space (a thread, a `vfork` child): `clone` with
+/// `CLONE_VM` or `CLONE_THREAD` or flags not known, `clone3`, `vfork`, `pthread_create` or
+/// `thrd_create` linked. Empty: none found.
+pub fn tasks(elf: &Elf, sites: &[Site]) -> Vec<String> {
+    writer_findings(elf, sites).into_iter().filter(|w| w.1).map(|w| w.0).collect()
 }
 
 /// Why another writer may change P's memory while P is stopped at a system call, as far as
@@ -358,40 +520,61 @@ pub fn infer(elf: &Elf) -> Result<Inferred, ToolError> {
 /// constant `CLONE_VM` or `CLONE_THREAD` flags, `clone3`, `vfork`), a thread-creating libc
 /// function, and P's own calls that `single_writer` denies (so inference must not turn it
 /// on): `ptrace`, `shmat`, io_uring, AIO, `process_vm_writev`, `userfaultfd`, and `mmap`
-/// with constant `MAP_SHARED` flags. A `clone` whose flags are not constant (glibc's
-/// `clone()` wrapper) does not count by itself: glibc creates threads with `clone3`, and
-/// `pthread_create` is found by its symbol.
+/// with constant `MAP_SHARED` flags. A `clone` whose flags are not known at its site (glibc's
+/// `clone()` wrapper, which passes its caller's) counts: it may make a thread.
 pub fn other_writers(elf: &Elf, inf: &Inferred) -> Vec<String> {
-    use semguard_core::syscall_names;
-    let mut out = Vec::new();
-    for s in inf.sites.iter().filter(|s| s.reachable) {
-        let at = format!("{:#x} ({}+{:#x})", s.rip, s.func, s.offset);
-        for &(abi, nr) in &s.calls {
-            let Some(name) = syscall_names::name(abi, nr) else { continue };
-            let constant = |i: usize| if s.via_wrapper { None } else { s.const_args.get(&i).copied() };
-            let why = match name {
-                "clone" => match constant(0) {
-                    Some(f) if f & crate::classes::CLONE_SHARES_MEMORY != 0 => "clone with CLONE_VM or CLONE_THREAD",
-                    Some(_) => continue,
-                    // glibc's clone() wrapper passes its caller's flags: it may make a thread.
-                    None => "clone with flags not known at the call site",
-                },
-                "clone3" => "clone3",
-                "vfork" => "vfork",
-                "mmap" | "mmap2" => match constant(3) {
-                    Some(f) if matches!(f & 0xf, 1 | 3) => "mmap with MAP_SHARED",
-                    _ => continue,
-                },
-                "ptrace" | "shmat" | "io_uring_setup" | "io_setup" | "process_vm_writev" | "userfaultfd" => name,
-                _ => continue,
-            };
-            out.push(format!("{why} at {at}"));
+    writer_findings(elf, &inf.sites).into_iter().map(|w| w.0).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::elf::{CodeSection, Sym, SymKind};
+
+    fn elf_with_rodata(name: &str) -> Elf {
+        let mut data = Vec::new();
+        for v in [39u32, 102, 107, 104] {
+            data.extend_from_slice(&v.to_le_bytes());
+        }
+        Elf {
+            path: "t".into(),
+            x86_64: true,
+            position_independent: false,
+            entry: 0,
+            symbols: Default::default(),
+            // `pad` (4 bytes) then `table` (3 entries) at 0x5004.
+            all_symbols: vec![
+                Sym { name: "pad".into(), addr: 0x5000, size: 4, kind: SymKind::Data, global: false },
+                Sym { name: "table".into(), addr: 0x5004, size: 12, kind: SymKind::Data, global: false },
+            ],
+            code: Vec::new(),
+            data: vec![CodeSection { name: name.into(), addr: 0x5000, data }],
+            debug: Default::default(),
+            extra: Default::default(),
+            build_id: None,
         }
     }
-    for sym in ["pthread_create", "thrd_create"] {
-        if elf.symbols.contains_key(sym) {
-            out.push(format!("P links {sym}"));
-        }
+
+    #[test]
+    fn read_only_tables_give_their_entries() {
+        let elf = elf_with_rodata(".rodata");
+        assert_eq!(read_only_values(&elf, 0x5008, false, 4), Some(vec![107]));
+        assert_eq!(read_only_values(&elf, 0x5004, true, 4), Some(vec![102, 107, 104]));
+        // Inside the table: its elements at that alignment.
+        assert_eq!(read_only_values(&elf, 0x5008, true, 4), Some(vec![102, 107, 104]));
+        assert_eq!(read_only_values(&elf, 0x5004, true, 1), Some(vec![102, 0, 0, 0, 107, 0, 0, 0, 104, 0, 0, 0]));
+        assert_eq!(read_only_values(&elf, 0x5004, true, 8), Some(vec![0x0000_006b_0000_0066]));
+        // A table indexed from 1 (`table - 4`) that starts where no object holds the address:
+        // here `pad` holds it, so pad's element is what is read.
+        assert_eq!(read_only_values(&elf, 0x5000, true, 4), Some(vec![39]));
+        // `table - 4` where no object holds the address: the object right after it.
+        assert_eq!(read_only_values(&elf, 0x4ffc, true, 4), Some(vec![39]));
+        // Outside any object or past the data: nothing known.
+        assert_eq!(read_only_values(&elf, 0x5010, true, 4), None);
+        assert_eq!(read_only_values(&elf, 0x6000, false, 4), None);
+        // Writable data is not a table.
+        let elf = elf_with_rodata(".data");
+        assert_eq!(read_only_values(&elf, 0x5004, true, 4), None);
+        assert_eq!(read_only_values(&elf, 0x5008, false, 4), None);
     }
-    out
 }

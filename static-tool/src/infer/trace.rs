@@ -6,8 +6,11 @@
 //! It over-approximates: all paths are assumed feasible; an indirect call may reach any
 //! function whose address is taken (and return), so such a function may return after any
 //! indirect call; a wrapper's numbers are merged over its callers; exit and exit_group end
-//! the trace. Not modelled: signal handlers interrupting P (their
-//! calls appear mid-trace) — delete the `trace` block for programs that handle signals.
+//! the trace. A call the kernel interrupts and restarts comes again from the same
+//! instruction, so every state *after_X* accepts X again. The calls the kernel makes P make
+//! (`rt_sigreturn`, `restart_syscall`) are not part of this model: [`super::kernel`] adds them
+//! as self-loops, and inference emits no automaton for a P whose signal handlers make calls
+//! (they interleave anywhere) or that may create threads.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -173,7 +176,7 @@ pub(crate) fn automaton(p: &Program, sites: &[Site], site_of: &HashMap<(usize, u
         .iter()
         .map(|s| {
             let mut c = Calls::empty(words);
-            for call in &s.calls {
+            for call in s.calls.iter().filter(|c| !super::kernel::induced(c.0, c.1)) {
                 c.insert(dense[call]);
             }
             c.any = s.unresolved;
@@ -261,8 +264,12 @@ pub(crate) fn automaton(p: &Program, sites: &[Site], site_of: &HashMap<(usize, u
         }
     }
     // Universe of calls and the transitions.
-    let universe: BTreeSet<(Abi, u32)> =
-        sites.iter().filter(|s| s.reachable).flat_map(|s| s.calls.iter().copied()).collect();
+    let universe: BTreeSet<(Abi, u32)> = sites
+        .iter()
+        .filter(|s| s.reachable)
+        .flat_map(|s| s.calls.iter().copied())
+        .filter(|c| !super::kernel::induced(c.0, c.1))
+        .collect();
     let mut states = vec!["start".to_string()];
     let mut index: BTreeMap<(Abi, u32), u32> = BTreeMap::new();
     for &(abi, nr) in &universe {
@@ -307,6 +314,13 @@ pub(crate) fn automaton(p: &Program, sites: &[Site], site_of: &HashMap<(usize, u
             for &(abi, nr) in &next {
                 edges.insert((fs, abi, nr, index[&(abi, nr)]));
             }
+        }
+    }
+    // A call interrupted by a signal and restarted by the kernel (ERESTARTSYS and the like)
+    // is made again by the same instruction.
+    for (&(abi, nr), &s) in &index {
+        if !ends_process(abi, nr) {
+            edges.insert((s, abi, nr, s));
         }
     }
     AutomatonIr { states, initial: 0, transitions: edges.into_iter().collect() }
