@@ -112,9 +112,9 @@ fn every_single_byte_mutation_of_a_strings_policy() {
     let mut mem = memory();
     let open = Syscall { abi: Abi::X86_64, nr: NR_OPEN, args: [PATH_ADDR, PATH_ADDR, 0, 0, 0, 0], user_rip: 0 };
     let regs = Registers::default();
-    assert!(evaluate_with_stats(&p.invariant(0).unwrap(), &open, &regs, &mut mem, &mut EvalStats::default()).is_allow());
+    assert!(evaluate_with_stats(&p.invariant(0).unwrap(), &open, &regs, 0, &mut mem, &mut EvalStats::default()).is_allow());
     assert!(
-        !evaluate_with_stats(&p.invariant(1).unwrap(), &open, &regs, &mut mem, &mut EvalStats::default()).is_allow()
+        !evaluate_with_stats(&p.invariant(1).unwrap(), &open, &regs, 0, &mut mem, &mut EvalStats::default()).is_allow()
     );
     single_byte_mutations(&blob);
 }

@@ -417,6 +417,7 @@ mod tests {
             path: "t".into(),
             x86_64: true,
             position_independent: false,
+            interpreter: None,
             entry: 0,
             symbols: Default::default(),
             all_symbols: Vec::new(),

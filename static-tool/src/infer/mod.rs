@@ -540,6 +540,7 @@ mod tests {
             path: "t".into(),
             x86_64: true,
             position_independent: false,
+            interpreter: None,
             entry: 0,
             symbols: Default::default(),
             // `pad` (4 bytes) then `table` (3 entries) at 0x5004.
