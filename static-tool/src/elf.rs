@@ -96,6 +96,8 @@ pub struct Elf {
     pub extra: HashMap<String, Vec<u8>>,
     /// The GNU build-id, if the file has one.
     pub build_id: Option<BuildId>,
+    /// Allocated sections without file contents (`.bss`): (address, size), zero at start.
+    pub zero_fill: Vec<(u64, u64)>,
     /// The program interpreter (`.interp`: the dynamic loader) of a dynamically linked
     /// program; `None` for static programs (static-pie included) and shared libraries.
     pub interpreter: Option<String>,
@@ -153,6 +155,7 @@ impl Elf {
             debug: HashMap::new(),
             extra: HashMap::new(),
             build_id: build_id(&file, data),
+            zero_fill: Vec::new(),
             interpreter: file
                 .section_by_name(".interp")
                 .and_then(|s| s.data().ok())
@@ -193,6 +196,8 @@ impl Elf {
             } else if EXTRA_SECTIONS.contains(&name) {
                 let bytes = sec.uncompressed_data().map_err(section_err)?;
                 elf.extra.insert(name.to_string(), bytes.into_owned());
+            } else if sec.kind() == object::SectionKind::UninitializedData && sec.address() != 0 {
+                elf.zero_fill.push((sec.address(), sec.size()));
             } else if sec.kind() == object::SectionKind::Text {
                 if let Ok(bytes) = sec.data() {
                     elf.code.push(CodeSection { name: name.to_string(), addr: sec.address(), data: bytes.to_vec() });

@@ -31,6 +31,7 @@ impl Program {
             x86_64: true,
             position_independent: false,
             interpreter: None,
+            zero_fill: Vec::new(),
             entry: 0,
             symbols: Default::default(),
             all_symbols: Vec::new(),

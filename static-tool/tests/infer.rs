@@ -296,6 +296,32 @@ fn numbers_from_a_read_only_table_and_through_two_wrappers_are_resolved() {
 }
 
 #[test]
+fn globals_read_on_the_way_to_execve_and_never_written_are_pinned() {
+    for (opt, flags) in [("-O0", &["-O0", "-g", "-static"][..]), ("-O2", &["-O2", "-g", "-static"][..]), ("pie", &["-O2", "-g", "-static-pie"][..])] {
+        let exe = common::build(&format!("pinned{opt}"), &["pinned.c"], flags);
+        let (elf, inf, src) = inferred(&exe);
+        let execve = (Abi::X86_64, nr("execve"));
+        let pinned = inf.pinned.get(&execve).unwrap_or_else(|| panic!("{opt}: nothing pinned at execve\n{src}"));
+        let at = |name: &str, off: u64| elf.symbols[name].addr + off;
+        let find = |addr: u64| pinned.iter().find(|p| p.addr == addr);
+        // gate.limit (3) and verbose (0) are read before the exec and never written.
+        assert_eq!(find(at("gate", 0)).map(|p| (p.size, p.value)), Some((4, 3)), "{opt}: {pinned:?}");
+        assert_eq!(find(at("verbose", 0)).map(|p| (p.size, p.value)), Some((1, 0)), "{opt}: {pinned:?}");
+        // gate.seen is written; `escaped` has its address taken; `alias` points into data.
+        assert!(find(at("gate", 4)).is_none(), "{opt}: {pinned:?}");
+        assert!(find(at("escaped", 0)).is_none(), "{opt}: {pinned:?}");
+        // The policy compiles and asserts it at execve (a PIE's address relative to its base).
+        let want = if elf.position_independent {
+            format!("*(u32 *)($base + {:#x}) == 0x3", at("gate", 0))
+        } else {
+            format!("*(u32 *)({:#x}) == 0x3", at("gate", 0))
+        };
+        assert!(src.contains(&want), "{opt}: {src}");
+        compiled(&src, &exe);
+    }
+}
+
+#[test]
 fn kernel_induced_calls_are_allowed_where_the_kernel_makes_them() {
     // infer.c: rt_sigaction only through abort() (SIG_DFL), so P installs no handler that
     // makes calls: the trace is kept, rt_sigreturn is a self-loop of every state and comes
@@ -431,6 +457,7 @@ const FIXTURES: &[(&str, &[&str], &[&str])] = &[
     ("table", &["table.c"], &[]),
     ("signal", &["signal.c"], &[]),
     ("sleep", &["sleep.c"], &[]),
+    ("pinned", &["pinned.c"], &[]),
 ];
 
 #[test]

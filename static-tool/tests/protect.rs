@@ -232,12 +232,15 @@ fn cmdgate_exploit_is_killed_before_the_shell_runs() {
 }
 
 #[test]
-fn inferred_policies_allow_benign_runs_and_miss_both_exploits() {
+fn inferred_policies_allow_benign_runs_catch_cmdgate_and_miss_notesd() {
     let _g = lock();
     let mut table = Vec::new();
-    for (prog, benign, exploit, effect) in [
-        ("notesd", &["notesd-benign"][..], "notesd-exploit", PWNED),
-        ("cmdgate", &["cmdgate-benign1", "cmdgate-benign2"][..], "cmdgate-exploit", OWNED),
+    for (prog, benign, exploit, effect, want_caught) in [
+        // notesd's overflow rewrites a path on the stack: nothing inference pins.
+        ("notesd", &["notesd-benign"][..], "notesd-exploit", PWNED, false),
+        // cmdgate's %n rewrites gate.user_limit, which main reads on its way to execve and no
+        // instruction writes: the inferred `pinned` invariant catches it.
+        ("cmdgate", &["cmdgate-benign1", "cmdgate-benign2"][..], "cmdgate-exploit", OWNED, true),
     ] {
         let policy = inferred_policy(prog);
         for b in benign {
@@ -250,10 +253,15 @@ fn inferred_policies_allow_benign_runs_and_miss_both_exploits() {
         let r = check(&policy, &program(prog), exploit, false);
         let caught = r.code == semguard_static_tool::cli::CHECK_VIOLATIONS;
         table.push(format!("{exploit}: inferred policy {}", if caught { "catches it" } else { "misses it" }));
-        // Measured: the call sites, the constant arguments and the call order are all ones P
-        // uses benignly; only P's data differs, which inference does not model.
-        assert!(!caught, "{exploit} is now caught by the inferred policy (update the notes):\n{}", r.report);
-        assert!(exists(effect));
+        assert_eq!(caught, want_caught, "{exploit} (update the notes):\n{}", r.report);
+        if caught {
+            assert!(r.report.contains("\"execve: pinned\""), "{}", r.report);
+            assert!(!exists(effect), "the attacker's command ran");
+        } else {
+            // The call sites, the constant arguments and the call order are all ones P uses
+            // benignly; only P's data differs, in a place inference does not pin.
+            assert!(exists(effect));
+        }
     }
     clean();
     println!("{}", table.join("\n"));

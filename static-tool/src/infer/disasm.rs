@@ -176,6 +176,12 @@ pub struct Insn {
     /// Addresses the instruction names (immediates, RIP-relative operands) — candidates for
     /// address-taken functions.
     pub refs: Vec<u64>,
+    /// A static address (RIP-relative or absolute) the instruction only reads, and how many
+    /// bytes: `refs` that are plain loads, as opposed to stores, `lea`s and immediates.
+    pub static_read: Option<(u64, u8)>,
+    /// A static address the instruction writes (a store, a read-modify-write), and how many
+    /// bytes: unlike a `lea` or an immediate, it writes those bytes only.
+    pub static_write: Option<(u64, u8)>,
 }
 
 /// A basic block: instructions `start..end` of its function.
@@ -311,6 +317,19 @@ fn reduce(i: &Instruction, info: &mut InstructionInfoFactory) -> Insn {
             _ => MemWrite::Unknown,
         };
     }
+    // One memory operand at a static address, read or written (a `lea` accesses nothing).
+    let static_mem = match facts.used_memory() {
+        [m] if !matches!(m.segment(), Register::FS | Register::GS)
+            && m.index() == Register::None
+            && matches!(m.base(), Register::None | Register::RIP) =>
+        {
+            let addr = if i.is_ip_rel_memory_operand() { i.ip_rel_memory_address() } else { m.displacement() };
+            Some((addr, m.memory_size().size().min(255) as u8, m.access()))
+        }
+        _ => None,
+    };
+    let static_read = static_mem.filter(|m| m.2 == OpAccess::Read).map(|m| (m.0, m.1));
+    let static_write = static_mem.filter(|m| written(m.2)).map(|m| (m.0, m.1));
     let mut refs = Vec::new();
     for op in 0..i.op_count() {
         match i.op_kind(op) {
@@ -334,7 +353,7 @@ fn reduce(i: &Instruction, info: &mut InstructionInfoFactory) -> Insn {
     } {
         clobber &= !(1 << dst);
     }
-    Insn { ip: i.ip(), next: i.next_ip(), kind, effect, clobber, mem_write, refs }
+    Insn { ip: i.ip(), next: i.next_ip(), kind, effect, clobber, mem_write, refs, static_read, static_write }
 }
 
 /// The memory operand of `i` (its only one), unless it is segment-relative (`fs:`, `gs:`:
@@ -563,6 +582,7 @@ mod tests {
             x86_64: true,
             position_independent: false,
             interpreter: None,
+            zero_fill: Vec::new(),
             entry: 0,
             symbols: Default::default(),
             all_symbols: Vec::new(),

@@ -243,6 +243,16 @@ pub fn source(elf: &Elf, inf: &Inferred) -> String {
             continue;
         }
         let guard = guard.filter(|_| guarded(abi, nr));
+        // P's variables on the way to a privileged call that P never writes: still as linked.
+        let pinned_text = inf.pinned.get(&(abi, nr)).map(|ps| {
+            let mut t = String::from("    # P reads these on its way here and no instruction of P writes them:
+");
+            for p in ps {
+                let _ = writeln!(t, "    #   {:#x} {} ({} bytes, linked as {:#x})", p.addr, p.what, p.size, p.value);
+            }
+            let _ = writeln!(t, "    assert pinned: {};", super::pinned::condition(elf, ps));
+            t
+        });
         let _ = writeln!(o, "syscall {name} {{");
         let from: Vec<(u64, String)> = sites
             .iter()
@@ -250,6 +260,7 @@ pub fn source(elf: &Elf, inf: &Inferred) -> String {
             .collect();
         from_lines(&mut o, &from);
         o.push_str(guard.unwrap_or(""));
+        o.push_str(pinned_text.as_deref().unwrap_or(""));
         let _ = writeln!(o, "}}");
         for s in sites {
             if let Some((cond, notes)) = const_assert(elf, abi, nr, s) {
@@ -258,8 +269,9 @@ pub fn source(elf: &Elf, inf: &Inferred) -> String {
                     let _ = writeln!(o, "    # {n}");
                 }
                 let _ = writeln!(o, "    assert {cond};");
-                // A site rule replaces the any-site rules at its site: the guard again.
+                // A site rule replaces the any-site rules at its site: the guards again.
                 o.push_str(guard.unwrap_or(""));
+                o.push_str(pinned_text.as_deref().unwrap_or(""));
                 let _ = writeln!(o, "}}");
             }
         }
@@ -418,6 +430,7 @@ mod tests {
             x86_64: true,
             position_independent: false,
             interpreter: None,
+            zero_fill: Vec::new(),
             entry: 0,
             symbols: Default::default(),
             all_symbols: Vec::new(),
@@ -447,6 +460,7 @@ mod tests {
                 other_sigreturns: Vec::new(),
             },
             warnings: Vec::new(),
+            pinned: Default::default(),
         };
         let src = source(&elf, &inf);
         // The unresolved `syscall` may make what P makes elsewhere, not the kernel's calls or

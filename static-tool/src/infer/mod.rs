@@ -14,7 +14,9 @@
 //! 3. Reachability: from the entry point, over direct calls and jumps, plus every function
 //!    whose address is taken — stored in data (vtables, `.init_array`, `.rela.iplt`) or
 //!    loaded by reachable code — since indirect calls may reach any of those.
-//! 4. The automaton ([`trace`]) is the "what may come next" (digram) model over the
+//! 4. Pinned globals ([`pinned`]): variables read on the way to a privileged call that no
+//!    instruction of P writes; the call asserts they still hold their linked values.
+//! 5. The automaton ([`trace`]) is the "what may come next" (digram) model over the
 //!    interprocedural CFG.
 //! 5. Calls the kernel makes P make ([`kernel`]): `rt_sigreturn` through the signal restorer
 //!    when P can install a handler, `restart_syscall` after an interrupted sleeping call, and
@@ -27,6 +29,7 @@ pub mod disasm;
 pub mod emit;
 pub mod flow;
 pub mod kernel;
+pub mod pinned;
 pub mod trace;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -88,6 +91,9 @@ pub struct Inferred {
     pub kernel: kernel::KernelCalls,
     /// Things the reviewer should know (unresolved numbers, …).
     pub warnings: Vec<String>,
+    /// Per privileged call, P's variables read on the way there and never written
+    /// ([`pinned`]).
+    pub pinned: BTreeMap<(Abi, u32), Vec<pinned::Pinned>>,
 }
 
 impl Inferred {
@@ -463,7 +469,8 @@ pub fn infer(elf: &Elf) -> Result<Inferred, ToolError> {
         AutomatonIr { states: Vec::new(), initial: 0, transitions: Vec::new() }
     };
     let reachable_functions = p.reachable.iter().filter(|r| **r).count();
-    Ok(Inferred { functions: p.funcs.len(), reachable_functions, sites, automaton, no_trace, kernel, warnings })
+    let pinned = pinned::pinned(elf, &p, &sites);
+    Ok(Inferred { functions: p.funcs.len(), reachable_functions, sites, automaton, no_trace, kernel, warnings, pinned })
 }
 
 /// What P's binary shows about the things that make another writer of P's memory, each with
@@ -541,6 +548,7 @@ mod tests {
             x86_64: true,
             position_independent: false,
             interpreter: None,
+            zero_fill: Vec::new(),
             entry: 0,
             symbols: Default::default(),
             // `pad` (4 bytes) then `table` (3 entries) at 0x5004.
