@@ -127,7 +127,13 @@ impl<'a> Checker<'a> {
     }
 
     /// [`Checker::check_rules`] for a P loaded at `base`, with `sc`'s RIP relative to it.
-    fn check_rules_at<M: VirtMemory + ?Sized>(&self, sc: &Syscall, regs: &Registers, base: u64, mem: &mut M) -> Verdict {
+    fn check_rules_at<M: VirtMemory + ?Sized>(
+        &self,
+        sc: &Syscall,
+        regs: &Registers,
+        base: u64,
+        mem: &mut M,
+    ) -> Verdict {
         let p = &self.policy;
         if p.deny_other_abis() && !p.has_rules_for(sc.abi) {
             return Verdict::Violation { invariant: None, kind: ViolationKind::OtherAbi, values: Values::new() };
@@ -203,7 +209,11 @@ mod tests {
         let bad_open = call(Abi::X86_64, examples::nr::OPENAT, [0, examples::BAD_PATH_ADDR, 0, 0, 0, 0], 0x401234);
         assert!(matches!(
             c.check(&mut st, &bad_open, &regs, &mut mem),
-            Verdict::Violation { kind: ViolationKind::InvariantFalse, invariant: Some(InvariantRef { id: examples::ID_OPENAT, .. }), .. }
+            Verdict::Violation {
+                kind: ViolationKind::InvariantFalse,
+                invariant: Some(InvariantRef { id: examples::ID_OPENAT, .. }),
+                ..
+            }
         ));
         let site = examples::WRITE_SITES[0];
         let ok_write = call(Abi::X86_64, examples::nr::WRITE, [1, 0x1000, 100, 0, 0, 0], site);
@@ -302,7 +312,11 @@ mod tests {
         // read after close is not in the model.
         assert_eq!(
             c.check(&mut st, &s(READ), &regs, &mut mem),
-            Verdict::Violation { invariant: None, kind: ViolationKind::Trace { state: before.trace_state() }, values: Values::new() }
+            Verdict::Violation {
+                invariant: None,
+                kind: ViolationKind::Trace { state: before.trace_state() },
+                values: Values::new()
+            }
         );
         assert_eq!(st, before, "a violation does not move the state");
         // fork: the child copies the state; execve: reset.

@@ -954,7 +954,10 @@ mod tests {
         let mut m = auxv(&[(33, 0x7fff_0000), (3, base + 64), (AT_ENTRY, base + examples::PIE_ENTRY), (AT_NULL, 0)]);
         assert_eq!(image_base(&mut m, &prof, mm, &id), Ok(base));
         let mut m = auxv(&[(AT_ENTRY, base + examples::PIE_ENTRY + 0x10)]);
-        assert_eq!(image_base(&mut m, &prof, mm, &id), Err(BaseError::NotP { at_entry: base + examples::PIE_ENTRY + 0x10 }));
+        assert_eq!(
+            image_base(&mut m, &prof, mm, &id),
+            Err(BaseError::NotP { at_entry: base + examples::PIE_ENTRY + 0x10 })
+        );
         // AT_ENTRY after the terminator is not read; a vector without either ends at the bound.
         let mut m = auxv(&[(AT_NULL, 0), (AT_ENTRY, base + examples::PIE_ENTRY)]);
         assert_eq!(image_base(&mut m, &prof, mm, &id), Err(BaseError::NoEntry));

@@ -131,6 +131,26 @@ pub fn read_build_id(path: &std::path::Path) -> Result<Option<BuildId>, ToolErro
 }
 
 impl Elf {
+    /// An x86-64 file with nothing in it (no symbols, sections or DWARF), named `path`: the
+    /// start of a hand-made `Elf` (`Elf { code: …, ..Elf::empty("t") }`) for tests and fuzzing.
+    pub fn empty(path: &str) -> Elf {
+        Elf {
+            path: path.to_string(),
+            x86_64: true,
+            position_independent: false,
+            entry: 0,
+            symbols: HashMap::new(),
+            all_symbols: Vec::new(),
+            code: Vec::new(),
+            data: Vec::new(),
+            debug: HashMap::new(),
+            extra: HashMap::new(),
+            build_id: None,
+            zero_fill: Vec::new(),
+            interpreter: None,
+        }
+    }
+
     /// Reads and parses `path`.
     pub fn read(path: &str) -> Result<Elf, ToolError> {
         let data = std::fs::read(path).map_err(|e| ToolError::io(path, e))?;

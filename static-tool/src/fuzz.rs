@@ -26,21 +26,7 @@ pub fn fuzz_parse(data: &[u8]) {
 impl Program {
     /// A program with no symbols and no DWARF (for fuzzing the language front end).
     pub fn without_binary() -> Program {
-        let elf = Elf {
-            path: "<none>".into(),
-            x86_64: true,
-            position_independent: false,
-            interpreter: None,
-            zero_fill: Vec::new(),
-            entry: 0,
-            symbols: Default::default(),
-            all_symbols: Vec::new(),
-            code: Vec::new(),
-            data: Vec::new(),
-            debug: Default::default(),
-            extra: Default::default(),
-            build_id: None,
-        };
+        let elf = Elf::empty("<none>");
         Program::without_dwarf(elf)
     }
 }

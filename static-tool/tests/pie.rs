@@ -26,10 +26,9 @@ fn write(count: u64, rip: u64) -> Syscall {
 
 #[test]
 fn pie_policies_follow_the_load_base() {
-    for (name, flags) in [
-        ("app-static-pie", &["-g", "-O0", "-static-pie"][..]),
-        ("app-dyn-pie", &["-g", "-O0", "-fpie", "-pie"][..]),
-    ] {
+    for (name, flags) in
+        [("app-static-pie", &["-g", "-O0", "-static-pie"][..]), ("app-dyn-pie", &["-g", "-O0", "-fpie", "-pie"][..])]
+    {
         let exe = common::build(name, &["app.c", "app2.c"], flags);
         let elf = Elf::read(exe.to_str().unwrap()).unwrap();
         assert!(elf.position_independent, "{name}");
@@ -92,7 +91,12 @@ fn a_shared_library_is_refused() {
     let lib = common::build("app-lib.so", &["app2.c"], &["-g", "-O0", "-fpic", "-shared", "-nostartfiles"]);
     let e = load_program(lib.to_str().unwrap()).err().unwrap();
     assert!(matches!(&e, ToolError::Elf { problem: ElfProblem::PositionIndependent, .. }), "{e:?}");
-    assert!(e.to_string().ends_with("has no entry point (a shared library, not a program): its load base cannot be found in a process"), "{e}");
+    assert!(
+        e.to_string().ends_with(
+            "has no entry point (a shared library, not a program): its load base cannot be found in a process"
+        ),
+        "{e}"
+    );
 }
 
 /// `semguard policy check` places a PIE as semguard.ko does: the load base from the process's
@@ -107,7 +111,9 @@ fn the_dry_run_reads_a_pies_variables_at_its_load_base() {
         for (max_len, violations) in [(4096, false), (4095, true)] {
             let src = format!("policy {{ default allow; }}\nsyscall write {{ assert config.max_len == {max_len}; }}\n");
             let mut prog = load_program(exe.to_str().unwrap()).unwrap();
-            let blob = compile(&src, &mut prog, None).unwrap_or_else(|d| panic!("{}", semguard_static_tool::compile::render("p.sgi", &src, &d))).blob;
+            let blob = compile(&src, &mut prog, None)
+                .unwrap_or_else(|d| panic!("{}", semguard_static_tool::compile::render("p.sgi", &src, &d)))
+                .blob;
             let p = common::tmp().join(format!("{name}-{max_len}.sgp"));
             std::fs::write(&p, blob).unwrap();
             let out = std::process::Command::new(env!("CARGO_BIN_EXE_semguard"))

@@ -577,21 +577,7 @@ mod tests {
     use crate::elf::{CodeSection, Elf};
 
     fn elf_with(code: &[u8]) -> Elf {
-        Elf {
-            path: "t".into(),
-            x86_64: true,
-            position_independent: false,
-            interpreter: None,
-            zero_fill: Vec::new(),
-            entry: 0,
-            symbols: Default::default(),
-            all_symbols: Vec::new(),
-            code: vec![CodeSection { name: ".text".into(), addr: 0x1000, data: code.to_vec() }],
-            data: Vec::new(),
-            debug: Default::default(),
-            extra: Default::default(),
-            build_id: None,
-        }
+        Elf { code: vec![CodeSection { name: ".text".into(), addr: 0x1000, data: code.to_vec() }], ..Elf::empty("t") }
     }
 
     #[test]

@@ -139,7 +139,8 @@ fn const_assert(elf: &Elf, abi: Abi, nr: u32, s: &Site) -> Option<(String, Vec<S
     for (i, (arg, ty)) in args.iter().enumerate() {
         let Some(&v) = s.const_args.get(&i) else { continue };
         // An address in a position-independent P's image is an offset from its load base.
-        let in_image = |v: u64| elf.code.iter().chain(&elf.data).any(|d| v >= d.addr && v - d.addr < d.data.len() as u64);
+        let in_image =
+            |v: u64| elf.code.iter().chain(&elf.data).any(|d| v >= d.addr && v - d.addr < d.data.len() as u64);
         let value = match ty {
             ArgTy::Int { .. } => literal(*ty, abi, v),
             _ if elf.position_independent && in_image(v) => format!("$base + {v:#x}"),
@@ -245,8 +246,10 @@ pub fn source(elf: &Elf, inf: &Inferred) -> String {
         let guard = guard.filter(|_| guarded(abi, nr));
         // P's variables on the way to a privileged call that P never writes: still as linked.
         let pinned_text = inf.pinned.get(&(abi, nr)).map(|ps| {
-            let mut t = String::from("    # P reads these on its way here and no instruction of P writes them:
-");
+            let mut t = String::from(
+                "    # P reads these on its way here and no instruction of P writes them:
+",
+            );
             for p in ps {
                 let _ = writeln!(t, "    #   {:#x} {} ({} bytes, linked as {:#x})", p.addr, p.what, p.size, p.value);
             }
@@ -425,21 +428,7 @@ mod tests {
 
     #[test]
     fn unresolved_sites_allow_only_what_p_makes_elsewhere() {
-        let elf = Elf {
-            path: "t".into(),
-            x86_64: true,
-            position_independent: false,
-            interpreter: None,
-            zero_fill: Vec::new(),
-            entry: 0,
-            symbols: Default::default(),
-            all_symbols: Vec::new(),
-            code: Vec::new(),
-            data: Vec::new(),
-            debug: Default::default(),
-            extra: Default::default(),
-            build_id: None,
-        };
+        let elf = Elf::empty("t");
         let x = |n: &str| (Abi::X86_64, syscall_names::number(Abi::X86_64, n).unwrap());
         let inf = Inferred {
             functions: 1,

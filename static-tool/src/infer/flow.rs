@@ -456,7 +456,17 @@ mod tests {
     use crate::infer::disasm::{Block, Insn};
 
     fn insn(ip: u64, kind: Kind, effect: Effect) -> Insn {
-        Insn { ip, next: ip + 1, kind, effect, clobber: 0, mem_write: MemWrite::None, refs: vec![], static_read: None, static_write: None }
+        Insn {
+            ip,
+            next: ip + 1,
+            kind,
+            effect,
+            clobber: 0,
+            mem_write: MemWrite::None,
+            refs: vec![],
+            static_read: None,
+            static_write: None,
+        }
     }
 
     fn env_with<'a>(ro: ReadOnly<'a>) -> Env<'a> {

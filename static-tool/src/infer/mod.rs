@@ -544,23 +544,13 @@ mod tests {
             data.extend_from_slice(&v.to_le_bytes());
         }
         Elf {
-            path: "t".into(),
-            x86_64: true,
-            position_independent: false,
-            interpreter: None,
-            zero_fill: Vec::new(),
-            entry: 0,
-            symbols: Default::default(),
             // `pad` (4 bytes) then `table` (3 entries) at 0x5004.
             all_symbols: vec![
                 Sym { name: "pad".into(), addr: 0x5000, size: 4, kind: SymKind::Data, global: false },
                 Sym { name: "table".into(), addr: 0x5004, size: 12, kind: SymKind::Data, global: false },
             ],
-            code: Vec::new(),
             data: vec![CodeSection { name: name.into(), addr: 0x5000, data }],
-            debug: Default::default(),
-            extra: Default::default(),
-            build_id: None,
+            ..Elf::empty("t")
         }
     }
 

@@ -100,10 +100,12 @@ fn objects(elf: &Elf) -> Vec<Object<'_>> {
                 let bytes = d.data.get((s.addr - d.addr) as usize..(end - d.addr) as usize)?;
                 return Some(Object { start: s.addr, end, name: &s.name, bytes: Some(bytes) });
             }
-            elf.zero_fill
-                .iter()
-                .any(|&(a, n)| s.addr >= a && end <= a.saturating_add(n))
-                .then_some(Object { start: s.addr, end, name: &s.name, bytes: None })
+            elf.zero_fill.iter().any(|&(a, n)| s.addr >= a && end <= a.saturating_add(n)).then_some(Object {
+                start: s.addr,
+                end,
+                name: &s.name,
+                bytes: None,
+            })
         })
         .collect();
     out.sort_by_key(|o| (o.start, o.end));
