@@ -111,9 +111,13 @@ impl<'a> Checker<'a> {
     ) -> Verdict {
         let base = state.base;
         // A position-independent P's sites are relative to its load base: compare them so
-        // (a bijection, so no other address can take a site's place).
-        let relocated = Syscall { user_rip: sc.user_rip.wrapping_sub(base), ..*sc };
-        let v = self.check_rules_at(&relocated, regs, base, mem);
+        // (a bijection, so no other address can take a site's place). Absolute P: as it is.
+        let v = if base == 0 {
+            self.check_rules_at(sc, regs, 0, mem)
+        } else {
+            let relocated = Syscall { user_rip: sc.user_rip.wrapping_sub(base), ..*sc };
+            self.check_rules_at(&relocated, regs, base, mem)
+        };
         if !v.is_allow() {
             return v;
         }
