@@ -136,6 +136,7 @@ impl Elf {
     pub fn empty(path: &str) -> Elf {
         Elf {
             path: path.to_string(),
+            // A hand-made image is x86-64; `parse` reads the real answer from the file.
             x86_64: true,
             position_independent: false,
             entry: 0,
@@ -164,22 +165,15 @@ impl Elf {
             return Err(ToolError::elf(path, ElfProblem::NotElf(None)));
         }
         let mut elf = Elf {
-            path: path.to_string(),
             x86_64: file.architecture() == object::Architecture::X86_64,
             position_independent: file.kind() == object::ObjectKind::Dynamic,
             entry: file.entry(),
-            symbols: HashMap::new(),
-            all_symbols: Vec::new(),
-            code: Vec::new(),
-            data: Vec::new(),
-            debug: HashMap::new(),
-            extra: HashMap::new(),
             build_id: build_id(&file, data),
-            zero_fill: Vec::new(),
             interpreter: file
                 .section_by_name(".interp")
                 .and_then(|s| s.data().ok())
                 .map(|d| String::from_utf8_lossy(d.split(|&b| b == 0).next().unwrap_or(&[])).into_owned()),
+            ..Elf::empty(path)
         };
         for s in file.symbols() {
             if s.is_undefined() {
