@@ -72,12 +72,13 @@ fn const_summary(p: &Policy<'_>, index: u16) -> String {
 /// `identity: build-id <hex> at <vaddr>`: which program the policy was compiled for.
 pub fn identity_line(p: &Policy<'_>) -> String {
     match p.identity() {
-        Some(id) => format!(
-            "identity: build-id {} at {:#x}{}",
+        Some(id) if id.relative() => format!(
+            "identity: build-id {} at base+{:#x} (position-independent, entry base+{:#x})",
             crate::elf::hex(id.build_id()),
             id.note_vaddr(),
-            if id.relative() { " (relative to the load base)" } else { "" }
+            id.entry()
         ),
+        Some(id) => format!("identity: build-id {} at {:#x}", crate::elf::hex(id.build_id()), id.note_vaddr()),
         None => "identity: none (a format 1.0 policy: P is known only by the name given to the module)".to_string(),
     }
 }

@@ -39,6 +39,13 @@ fn pie_policies_follow_the_load_base() {
             Ok(c) => c.blob,
             Err(d) => panic!("{name}: {}", semguard_static_tool::compile::render("p.sgi", SRC, &d)),
         };
+        let shown = semguard_static_tool::show::show(&blob).unwrap();
+        let line = format!(
+            "at base+{:#x} (position-independent, entry base+{:#x})",
+            elf.build_id.as_ref().unwrap().note_vaddr.unwrap(),
+            elf.entry
+        );
+        assert!(shown.contains(&line), "{name}: {shown}");
         let policy = Policy::decode(&blob).unwrap();
         let id = policy.identity().unwrap();
         assert!(id.relative(), "{name}");
