@@ -255,7 +255,7 @@ fn inferred_policies_allow_benign_runs_catch_cmdgate_and_miss_notesd() {
         table.push(format!("{exploit}: inferred policy {}", if caught { "catches it" } else { "misses it" }));
         assert_eq!(caught, want_caught, "{exploit} (update the notes):\n{}", r.report);
         if caught {
-            assert!(r.report.contains("\"execve: pinned\""), "{}", r.report);
+            assert!(r.report.contains("\"execve: pinned gate+0x0\", values [0x6]"), "{}", r.report);
             assert!(!exists(effect), "the attacker's command ran");
         } else {
             // The call sites, the constant arguments and the call order are all ones P uses

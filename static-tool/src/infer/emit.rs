@@ -253,7 +253,9 @@ pub fn source(elf: &Elf, inf: &Inferred) -> String {
             for p in ps {
                 let _ = writeln!(t, "    #   {:#x} {} ({} bytes, linked as {:#x})", p.addr, p.what, p.size, p.value);
             }
-            let _ = writeln!(t, "    assert pinned: {};", super::pinned::condition(elf, ps));
+            for (label, cond) in super::pinned::assertions(elf, ps) {
+                let _ = writeln!(t, "    assert \"{label}\": {cond};");
+            }
             t
         });
         let _ = writeln!(o, "syscall {name} {{");

@@ -204,8 +204,9 @@ pub(super) fn pinned(elf: &Elf, p: &Program, sites: &[Site]) -> BTreeMap<(Abi, u
     out
 }
 
-/// The invariant for pinned reads `ps`: each still holds its linked value.
-pub fn condition(elf: &Elf, ps: &[Pinned]) -> String {
+/// The assertions for pinned reads `ps`, one per read so that an alert names the variable and
+/// shows the value seen: (label, condition).
+pub fn assertions(elf: &Elf, ps: &[Pinned]) -> Vec<(String, String)> {
     ps.iter()
         .map(|p| {
             let ty = match p.size {
@@ -215,8 +216,7 @@ pub fn condition(elf: &Elf, ps: &[Pinned]) -> String {
                 _ => "u64",
             };
             let at = if elf.position_independent { format!("$base + {:#x}", p.addr) } else { format!("{:#x}", p.addr) };
-            format!("*({ty} *)({at}) == {:#x}", p.value)
+            (format!("pinned {}", p.what), format!("*({ty} *)({at}) == {:#x}", p.value))
         })
-        .collect::<Vec<_>>()
-        .join(" && ")
+        .collect()
 }
