@@ -9,9 +9,9 @@
 //! address the policy records (`process::image_has_build_id`, read through that address space's
 //! page tables) — for a position-independent P, at that offset from the image's load base,
 //! which the kernel's copy of the process's auxiliary vector gives (`process::image_base`;
-//! the process's `mm_struct` is found by a bounded search of the newest tasks). A name proves nothing — except for a policy that records no identity (format
-//! 1.0, written before identities existed): then, as before, P is the process with the
-//! `process=` name.
+//! the process's `mm_struct` is found by a bounded search of the newest tasks). A name proves
+//! nothing — except for a policy that records no identity (format 1.0, written before
+//! identities existed): then, as before, P is the process with the `process=` name.
 
 use semguard_core::addr::{GuestVirtAddr, Machine};
 use semguard_core::decision::{PageFate, Pager};
